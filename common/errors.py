@@ -1,0 +1,29 @@
+"""Errors a user can act on. Scripts print their message on one line and exit non-zero."""
+
+
+class UserError(Exception):
+    """Base class: the message alone tells the user what is wrong and how to fix it."""
+
+
+class DataError(UserError, ValueError):
+    """Input data is missing or malformed; the message names the file and the problem."""
+
+
+class ConfigError(UserError, ValueError):
+    """A config value is out of range, or conflicts with the run already in the workdir."""
+
+
+class CheckpointError(UserError):
+    """A requested checkpoint does not exist or cannot be restored."""
+
+
+class NonFiniteError(UserError, FloatingPointError):
+    """A loss became NaN or infinite; the last good checkpoint is left intact."""
+
+
+class Interrupted(UserError):
+    """SIGTERM or SIGINT stopped training after a checkpoint; rerun the command to resume."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum

@@ -1,0 +1,88 @@
+"""One writer for metrics: TensorBoard event files plus `metrics.jsonl` in the workdir.
+
+clu's `metric_writers` imports TensorFlow, which this project does not depend on, so events are
+written with tensorboardX (no TensorFlow needed). `metrics.jsonl` holds one JSON object per
+epoch (and a final object without `epoch`), the record that resuming, plots and reports read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+import tensorboardX
+
+METRICS_FILE = "metrics.jsonl"
+_SPLITS = ("train_", "val_", "test_")
+
+
+def tensorboard_tag(key: str) -> str:
+    """`train_bpd` -> `train/bpd`; keys without a split prefix are training metrics."""
+    for split in _SPLITS:
+        if key.startswith(split):
+            return f"{split[:-1]}/{key[len(split) :]}"
+    return f"train/{key}"
+
+
+def read_metrics(workdir: str) -> list[dict[str, Any]]:
+    """The rows of `workdir/metrics.jsonl` in order; [] if there is none."""
+    path = os.path.join(workdir, METRICS_FILE)
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+class MetricWriter:
+    """Writes scalars and images to TensorBoard and scalars to metrics.jsonl.
+
+    Args:
+      workdir: absolute run directory.
+      resume_epoch: when resuming from the checkpoint of this epoch, rows of later epochs (and
+        the final row) written by the interrupted run are dropped, so each epoch appears once.
+    """
+
+    def __init__(self, workdir: str, resume_epoch: int | None = None):
+        self.workdir = workdir
+        self.path = os.path.join(workdir, METRICS_FILE)
+        purge_step = None
+        if resume_epoch is not None:
+            kept = [r for r in read_metrics(workdir) if r.get("epoch", np.inf) <= resume_epoch]
+            self._rewrite(kept)
+            purge_step = resume_epoch + 1
+        elif os.path.exists(self.path):
+            os.remove(self.path)
+        self._tb = tensorboardX.SummaryWriter(logdir=workdir, purge_step=purge_step)
+
+    def _rewrite(self, rows: list[dict[str, Any]]) -> None:
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+        os.replace(tmp, self.path)  # atomic: a kill never leaves half a file
+
+    def write_scalars(self, step: int | None, scalars: dict[str, float]) -> None:
+        """Appends one row `{"epoch": step, **scalars}` (no `epoch` when step is None)."""
+        row = {} if step is None else {"epoch": int(step)}
+        row.update({k: float(v) for k, v in scalars.items()})
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        for key, value in scalars.items():
+            if key != "seconds":
+                self._tb.add_scalar(tensorboard_tag(key), float(value), step or 0)
+        self._tb.flush()
+
+    def write_image(self, step: int, tag: str, image: np.ndarray) -> None:
+        """image: [H, W, C] float in [0, 1]."""
+        self._tb.add_image(tag, np.clip(image, 0, 1), step, dataformats="HWC")
+
+    def write_hparams(self, hparams: dict[str, Any]) -> None:
+        text = "\n".join(f"    {k}: {v}" for k, v in sorted(hparams.items()))
+        self._tb.add_text("config", text, 0)
+
+    def history(self) -> list[dict[str, Any]]:
+        return read_metrics(self.workdir)
+
+    def close(self) -> None:
+        self._tb.close()

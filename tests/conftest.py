@@ -1,0 +1,103 @@
+"""Shared fixtures: CPU only, strict broadcasting, tiny IDX data sets and tiny configs."""
+
+import gzip
+import os
+import struct
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_numpy_rank_promotion", "raise")  # [B] vs [B, 1] mistakes fail loudly
+
+
+def write_idx(path: str, array: np.ndarray, magic: int | None = None) -> str:
+    """Writes a uint8 array as an IDX file (gzip-compressed if path ends in .gz)."""
+    array = np.asarray(array, np.uint8)
+    magic = 0x0800 + array.ndim if magic is None else magic
+    raw = struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+    with (gzip.open if path.endswith(".gz") else open)(path, "wb") as f:
+        f.write(raw)
+    return path
+
+
+def fake_digits(num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 [num, 28, 28] blobs whose position depends on the label, and int labels [num]."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, num)
+    yy, xx = np.mgrid[:28, :28]
+    cy, cx = 6 + 2 * (labels % 5), 8 + 6 * (labels // 5)
+    blob = np.exp(-((yy - cy[:, None, None]) ** 2 + (xx - cx[:, None, None]) ** 2) / 12.0)
+    noise = rng.uniform(0, 0.2, (num, 28, 28))
+    return (np.clip(blob + noise, 0, 1) * 255).astype(np.uint8), labels.astype(np.uint8)
+
+
+def write_mnist_folder(folder, num_train: int = 200, num_test: int = 50, splits=("train", "t10k")):
+    os.makedirs(folder, exist_ok=True)
+    for split, num, seed in (("train", num_train, 0), ("t10k", num_test, 1)):
+        if split not in splits:
+            continue
+        images, labels = fake_digits(num, seed)
+        write_idx(os.path.join(folder, f"{split}-images-idx3-ubyte.gz"), images)
+        write_idx(os.path.join(folder, f"{split}-labels-idx1-ubyte.gz"), labels)
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def mnist_dir(tmp_path_factory):
+    """A folder of small gzipped IDX files: 200 train (180/20 train/val) and 50 test images."""
+    return write_mnist_folder(tmp_path_factory.mktemp("mnist"))
+
+
+@pytest.fixture
+def key():
+    return jax.random.key(0)
+
+
+def make_tiny_vae_config(data_dir: str):
+    """The default VAE config shrunk to seconds: 4 filters, z 2, batch 16, 2 epochs."""
+    from configs import vae
+
+    config = vae.get_config()
+    config.num_filters = 4
+    config.z_dim = 2
+    config.batch_size = 16
+    config.eval_batch_size = 16
+    config.num_epochs = 2
+    config.data.dir = data_dir
+    config.checkpoint_epochs = (0, 1)
+    config.sample_epochs = (0, 2)
+    config.num_samples = 4
+    config.manifold_size = 3
+    return config
+
+
+def make_tiny_aae_config(data_dir: str):
+    """The default AAE config shrunk to seconds: 4 filters, z 2, hidden 16, batch 16, 2 epochs."""
+    from configs import aae
+
+    config = aae.get_config()
+    config.num_filters = 4
+    config.z_dim = 2
+    config.disc_hidden = 16
+    config.batch_size = 16
+    config.eval_batch_size = 16
+    config.num_epochs = 2
+    config.data.dir = data_dir
+    config.checkpoint_epochs = (0, 1)
+    config.sample_epochs = (0, 2)
+    config.num_samples = 4
+    return config
+
+
+@pytest.fixture
+def tiny_vae_config(mnist_dir):
+    return make_tiny_vae_config(mnist_dir)
+
+
+@pytest.fixture
+def tiny_aae_config(mnist_dir):
+    return make_tiny_aae_config(mnist_dir)
