@@ -1,0 +1,91 @@
+"""The VAE's networks (Flax linen, NHWC): CNNEncoder, CNNDecoder and the VAE tying them."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from common import nets
+from common.input_pipeline import NUM_VALUES
+from vae import losses
+
+
+class CNNEncoder(nn.Module):
+    """q(z|x): [B, 28, 28, 1] int in 0..15 -> (mean, log_std), each [B, z_dim] float32."""
+
+    num_filters: int = 32
+    z_dim: int = 20
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        x = x.astype(jnp.float32) * (2.0 / (NUM_VALUES - 1)) - 1.0  # 0..15 -> [-1, 1]
+        h = nets.EncoderTrunk(self.num_filters, nn.gelu)(x)
+        mean, log_std = jnp.split(nn.Dense(2 * self.z_dim)(h), 2, axis=-1)
+        return mean, log_std
+
+
+class CNNDecoder(nn.Module):
+    """f_theta(z): [B, z_dim] float -> logits [B, 28, 28, num_values] float32, no softmax."""
+
+    num_filters: int = 32
+    z_dim: int = 20
+    num_values: int = NUM_VALUES
+
+    @nn.compact
+    def __call__(self, z: jax.Array) -> jax.Array:
+        return nets.DecoderTrunk(self.num_filters, self.num_values, nn.gelu)(z)
+
+
+class VAE(nn.Module):
+    """Encoder, reparameterised sample, decoder and the ELBO in bits per dimension."""
+
+    num_filters: int = 32
+    z_dim: int = 20
+    num_values: int = NUM_VALUES
+
+    def setup(self):
+        self.encoder = CNNEncoder(self.num_filters, self.z_dim)
+        self.decoder = CNNDecoder(self.num_filters, self.z_dim, self.num_values)
+
+    def __call__(self, images: jax.Array, key: jax.Array):
+        """images: [B, 28, 28, 1] int in 0..15; key: PRNG key for z ~ q(z|x).
+
+        Returns:
+          (L_rec, L_reg, bpd): batch means; L_rec and L_reg in nats per image, bpd of the
+          negative ELBO.
+        """
+        l_rec, l_reg = self.per_example_losses(images, key)
+        bpd = losses.elbo_to_bpd(l_rec + l_reg, images.shape)
+        return jnp.mean(l_rec), jnp.mean(l_reg), jnp.mean(bpd)
+
+    def per_example_losses(self, images: jax.Array, key: jax.Array):
+        """Returns (L_rec, L_reg): [B] float32 each, nats per image (one z sample each)."""
+        mean, log_std = self.encoder(images)
+        z = losses.sample_reparameterize(key, mean, jnp.exp(log_std))
+        return losses.categorical_nll(self.decoder(z), images), losses.kld(mean, log_std)
+
+    def encode(self, images: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return self.encoder(images)
+
+    def decode(self, z: jax.Array) -> jax.Array:
+        return self.decoder(z)
+
+    def sample(self, key: jax.Array, num: int):
+        """Draws images from the model: z ~ N(0, I), then each pixel from its categorical.
+
+        Returns:
+          (samples [num, 28, 28, 1] int32 in 0..15, mean images [num, 28, 28, 1] float32 in
+          0..15, the expectation of each pixel's categorical).
+        """
+        z_key, x_key = jax.random.split(key)
+        z = jax.random.normal(z_key, (num, self.z_dim))
+        return sample_pixels(x_key, self.decoder(z))
+
+
+def sample_pixels(key: jax.Array, logits: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """logits [B, H, W, K] -> (draws [B, H, W, 1] int32, means [B, H, W, 1] float32 in 0..K-1)."""
+    draws = jax.random.categorical(key, logits, axis=-1)[..., None]
+    values = jnp.arange(logits.shape[-1], dtype=jnp.float32)
+    means = (jax.nn.softmax(logits, axis=-1) @ values)[..., None]
+    return draws.astype(jnp.int32), means
