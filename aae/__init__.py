@@ -1,0 +1,1 @@
+"""Adversarial Autoencoder with a deterministic (or optionally stochastic) encoder."""

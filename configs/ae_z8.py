@@ -1,0 +1,13 @@
+"""The plain autoencoder (lambda 1), z_dim 8 (Question 2.4).
+
+python scripts/train_aae.py --config configs/ae_z8.py --workdir runs/ae_z8
+"""
+
+from configs import aae
+
+
+def get_config():
+    config = aae.get_config()
+    config.z_dim = 8
+    config.lambda_ = 1.0
+    return config
