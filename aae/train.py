@@ -62,15 +62,15 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     if config.model != "aae":
         raise ConfigError(f"config.model={config.model!r}: this trainer trains 'aae'")
     if not 0.0 <= config.lambda_ <= 1.0:
-        raise ConfigError(f"config error: lambda_={config.lambda_} must be in [0, 1]")
+        raise ConfigError(f"config.lambda_={config.lambda_} must be in [0, 1]")
     if config.update_scheme not in SCHEMES:
         raise ConfigError(
-            f"config error: update_scheme={config.update_scheme!r}; known: {', '.join(SCHEMES)}"
+            f"config.update_scheme={config.update_scheme!r} is unknown; known: {', '.join(SCHEMES)}"
         )
     for phase in SCHEMES[config.update_scheme]:
         opt = config.optimizers[phase]
         if opt.name not in ("adam", "sgd") or opt.learning_rate <= 0:
-            raise ConfigError(f"config error: optimizers.{phase}: need adam or sgd, lr > 0")
+            raise ConfigError(f"config.optimizers.{phase}: need name adam or sgd and learning_rate > 0")
 
 
 def make_model(config: ml_collections.ConfigDict) -> models.AdversarialAE:

@@ -128,13 +128,13 @@ def validate_common_config(config: ml_collections.ConfigDict) -> None:
         (config.data.limit >= 0, f"data.limit={config.data.limit} must be >= 0 (0 = all)"),
         (
             config.data.name in input_pipeline.DATASETS,
-            f"unknown dataset data.name={config.data.name!r}; "
+            f"data.name={config.data.name!r} is not a known dataset; "
             f"known: {', '.join(input_pipeline.DATASETS)}",
         ),
     )
     for ok, message in checks:
         if not ok:
-            raise ConfigError(f"config error: {message}")
+            raise ConfigError(f"config.{message}")
 
 
 # ----------------------------------------------------------------------------- signals
