@@ -22,7 +22,7 @@ from clu import metrics as clu_metrics
 from clu import parameter_overview
 
 from aae import losses, models
-from common import epochs, input_pipeline, train_loop
+from common import epochs, input_pipeline, parallel, train_loop
 from common import images as image_utils
 from common.errors import ConfigError
 from common.metric_writer import MetricWriter
@@ -70,7 +70,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     for phase in SCHEMES[config.update_scheme]:
         opt = config.optimizers[phase]
         if opt.name not in ("adam", "sgd") or opt.learning_rate <= 0:
-            raise ConfigError(f"config.optimizers.{phase}: need name adam or sgd and learning_rate > 0")
+            raise ConfigError(
+                f"config.optimizers.{phase}: need name adam or sgd and learning_rate > 0"
+            )
 
 
 def make_model(config: ml_collections.ConfigDict) -> models.AdversarialAE:
@@ -324,11 +326,6 @@ def train_and_evaluate(
     validate_config(config)
     data = input_pipeline.load_dataset(config.data)  # before the workdir: bad data writes nothing
     logging.info("Data: %s", data.describe())
-    if len(data.train_images) < config.batch_size:
-        raise ConfigError(
-            f"only {len(data.train_images)} training images, fewer than one batch of "
-            f"{config.batch_size}; lower batch_size or raise data.limit"
-        )
     workdir = os.path.abspath(workdir)
 
     init_key, train_key, shuffle_key, eval_key, sample_key = jax.random.split(
@@ -342,21 +339,25 @@ def train_and_evaluate(
         lambda_=config.lambda_,
         scheme=config.update_scheme,
     )
-    epoch_fn = jax.jit(
-        functools.partial(
-            epochs.train_epoch,
-            step_fn=step_fn,
-            transform=input_pipeline.to_tanh_range,
-            metrics_cls=TrainMetrics,
-            batch_size=config.batch_size,
-            shuffle_key=shuffle_key,
-            train_key=train_key,
-        ),
-        donate_argnums=0,
+    mesh = parallel.make_mesh()
+    epoch_fn = epochs.make_epoch_fn(
+        data.train_images,
+        mesh,
+        step_fn=step_fn,
+        transform=input_pipeline.to_tanh_range,
+        metrics_cls=TrainMetrics,
+        batch_size=config.batch_size,
+        shuffle_key=shuffle_key,
+        train_key=train_key,
     )
-    train_images = jax.device_put(data.train_images)
-    example_fn = functools.partial(example_recon_loss, model=model)
-    val_eval = epochs.Evaluator(example_fn, data.val_images, config.eval_batch_size, eval_key)
+    evaluator = functools.partial(
+        epochs.Evaluator,
+        functools.partial(example_recon_loss, model=model),
+        batch_size=config.eval_batch_size,
+        key=eval_key,
+        mesh=mesh,
+    )
+    val_eval = evaluator(data.val_images)
     test_images = data.val_images if data.test_images is None else data.test_images
     test_labels = data.val_labels if data.test_images is None else data.test_labels
     pictures = Pictures(
@@ -364,7 +365,7 @@ def train_and_evaluate(
     )
 
     def init_state():
-        state = create_train_state(config, init_key)
+        state = parallel.replicate(create_train_state(config, init_key), mesh)
         logging.info("\n%s", parameter_overview.get_parameter_overview(state.params))
         return state
 
@@ -375,11 +376,7 @@ def train_and_evaluate(
 
     def finish(state, writer):
         split = "val" if data.test_images is None else "test"
-        final = {
-            f"{split}_recon_loss": epochs.Evaluator(
-                example_fn, test_images, config.eval_batch_size, eval_key
-            )(state.params)["recon_loss"]
-        }
+        final = {f"{split}_recon_loss": evaluator(test_images)(state.params)["recon_loss"]}
         if config.z_dim == 2:
             write_latent_scatter(
                 os.path.join(workdir, "latent_scatter.png"),
@@ -391,7 +388,7 @@ def train_and_evaluate(
 
     task = train_loop.Task(
         init_state=init_state,
-        train_epoch=lambda state, epoch: epoch_fn(state, train_images, epoch),
+        train_epoch=epoch_fn,
         evaluate=lambda state, epoch: {
             f"val_{k}": v for k, v in val_eval(state.params, epoch).items()
         },

@@ -12,11 +12,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from clu import metrics as clu_metrics
+from jax.sharding import Mesh
 
-from common import input_pipeline
+from common import input_pipeline, parallel
+from common.errors import ConfigError
 
 # (state, batch, key) -> (state, metrics Collection of this batch)
 StepFn = Callable[[Any, jax.Array, jax.Array], tuple[Any, clu_metrics.Collection]]
+
+
+def _shard(batch: jax.Array, sharding: jax.sharding.Sharding | None) -> jax.Array:
+    return batch if sharding is None else jax.lax.with_sharding_constraint(batch, sharding)
 
 
 def train_epoch(
@@ -30,6 +36,7 @@ def train_epoch(
     batch_size: int,
     shuffle_key: jax.Array,
     train_key: jax.Array,
+    batch_sharding: jax.sharding.Sharding | None = None,
 ) -> tuple[Any, dict[str, jax.Array]]:
     """One epoch as one `lax.scan`; jit it with the keyword arguments bound.
 
@@ -43,6 +50,7 @@ def train_epoch(
       step_fn: the train step.
       transform: uint8 batch -> model input (e.g. input_pipeline.quantize_4bit).
       metrics_cls: the step's metrics Collection; its epoch means are returned.
+      batch_sharding: how each batch is split over devices (parallel.batch_sharded), or None.
 
     Returns:
       (new state, {metric name: epoch mean}).
@@ -52,7 +60,7 @@ def train_epoch(
     def body(carry, idx):
         state, metrics = carry
         key = jax.random.fold_in(train_key, state.step)
-        state, batch_metrics = step_fn(state, transform(images[idx]), key)
+        state, batch_metrics = step_fn(state, _shard(transform(images[idx]), batch_sharding), key)
         return (state, metrics.merge(batch_metrics)), None
 
     (state, metrics), _ = jax.lax.scan(body, (state, metrics_cls.empty()), batches)
@@ -67,6 +75,7 @@ def evaluate(
     key: jax.Array,
     *,
     example_fn: Callable[[Any, jax.Array, jax.Array], dict[str, jax.Array]],
+    batch_sharding: jax.sharding.Sharding | None = None,
 ) -> dict[str, jax.Array]:
     """Means over every image of per-example values; exact when the last batch is short.
 
@@ -83,7 +92,8 @@ def evaluate(
 
     def body(sums, xs):
         i, batch_idx, batch_mask = xs
-        values = example_fn(params, images[batch_idx], jax.random.fold_in(key, i))
+        batch = _shard(images[batch_idx], batch_sharding)
+        values = example_fn(params, batch, jax.random.fold_in(key, i))
         w = batch_mask.astype(jnp.float32)
         return jax.tree.map(lambda s, v: s + jnp.sum(v * w), sums, values), None
 
@@ -97,15 +107,59 @@ def evaluate(
 class Evaluator:
     """Compiled `evaluate` of one fixed image set, kept on the device."""
 
-    def __init__(self, example_fn, images: np.ndarray, batch_size: int, key: jax.Array):
-        self.images = jax.device_put(images)
-        idx, mask = input_pipeline.eval_batches(len(images), min(batch_size, len(images)))
-        self.idx, self.mask = jax.device_put(idx), jax.device_put(mask)
+    def __init__(self, example_fn, images: np.ndarray, batch_size: int, key: jax.Array, mesh: Mesh):
+        # Round the batch up to a multiple of the devices; padding is masked out anyway.
+        batch_size = -(-min(batch_size, len(images)) // mesh.size) * mesh.size
+        idx, mask = input_pipeline.eval_batches(len(images), batch_size)
+        self.images, self.idx, self.mask = parallel.replicate((images, idx, mask), mesh)
         self.key = key
-        self._fn = jax.jit(functools.partial(evaluate, example_fn=example_fn))
+        self._fn = jax.jit(
+            functools.partial(
+                evaluate, example_fn=example_fn, batch_sharding=parallel.batch_sharded(mesh)
+            )
+        )
 
     def __call__(self, params: Any, epoch: int = 0) -> dict[str, float]:
         """Means over the image set; z samples (if any) keyed by fold_in(key, epoch)."""
         key = jax.random.fold_in(self.key, epoch)
         out = self._fn(params, self.images, self.idx, self.mask, key)
         return {k: float(v) for k, v in jax.device_get(out).items()}
+
+
+def make_epoch_fn(
+    images: np.ndarray,
+    mesh: Mesh,
+    *,
+    step_fn: StepFn,
+    transform: Callable[[jax.Array], jax.Array],
+    metrics_cls: type[clu_metrics.Collection],
+    batch_size: int,
+    shuffle_key: jax.Array,
+    train_key: jax.Array,
+) -> Callable[[Any, int], tuple[Any, dict[str, jax.Array]]]:
+    """Puts the training images on the mesh and returns the compiled (state, epoch) -> ...
+
+    Raises:
+      ConfigError: fewer images than one batch, or a batch the devices cannot split evenly.
+    """
+    if len(images) < batch_size:
+        raise ConfigError(
+            f"only {len(images)} training images, fewer than one batch of {batch_size}; "
+            "lower batch_size or raise data.limit"
+        )
+    parallel.check_batch_size(batch_size, mesh)
+    device_images = parallel.replicate(images, mesh)
+    fn = jax.jit(
+        functools.partial(
+            train_epoch,
+            step_fn=step_fn,
+            transform=transform,
+            metrics_cls=metrics_cls,
+            batch_size=batch_size,
+            shuffle_key=shuffle_key,
+            train_key=train_key,
+            batch_sharding=parallel.batch_sharded(mesh),
+        ),
+        donate_argnums=0,
+    )
+    return lambda state, epoch: fn(state, device_images, epoch)

@@ -17,7 +17,7 @@ from clu import metrics as clu_metrics
 from clu import parameter_overview
 from flax.training import train_state
 
-from common import epochs, input_pipeline, train_loop
+from common import epochs, input_pipeline, parallel, train_loop
 from common import images as image_utils
 from common.errors import ConfigError
 from common.metric_writer import MetricWriter
@@ -121,34 +121,31 @@ def train_and_evaluate(
     init_key, train_key, shuffle_key, eval_key, sample_key = jax.random.split(
         jax.random.key(config.seed), 5
     )
-    train_images = jax.device_put(data.train_images)
-    if len(data.train_images) < config.batch_size:
-        raise ConfigError(
-            f"only {len(data.train_images)} training images, fewer than one batch of "
-            f"{config.batch_size}; lower batch_size or raise data.limit"
-        )
+    mesh = parallel.make_mesh()
     model = make_model(config)
-    example_fn = functools.partial(example_losses, model=model)
-    val_eval = epochs.Evaluator(example_fn, data.val_images, config.eval_batch_size, eval_key)
-    train_eval = epochs.Evaluator(
-        example_fn, data.train_images[: len(data.val_images)], config.eval_batch_size, eval_key
+    epoch_fn = epochs.make_epoch_fn(
+        data.train_images,
+        mesh,
+        step_fn=train_step,
+        transform=input_pipeline.quantize_4bit,
+        metrics_cls=TrainMetrics,
+        batch_size=config.batch_size,
+        shuffle_key=shuffle_key,
+        train_key=train_key,
     )
-    epoch_fn = jax.jit(
-        functools.partial(
-            epochs.train_epoch,
-            step_fn=train_step,
-            transform=input_pipeline.quantize_4bit,
-            metrics_cls=TrainMetrics,
-            batch_size=config.batch_size,
-            shuffle_key=shuffle_key,
-            train_key=train_key,
-        ),
-        donate_argnums=0,
+    evaluator = functools.partial(
+        epochs.Evaluator,
+        functools.partial(example_losses, model=model),
+        batch_size=config.eval_batch_size,
+        key=eval_key,
+        mesh=mesh,
     )
+    val_eval = evaluator(data.val_images)
+    train_eval = evaluator(data.train_images[: len(data.val_images)])
     sampler = sampling.Sampler(model, sample_key, config.num_samples)
 
     def init_state():
-        state = create_train_state(config, init_key)
+        state = parallel.replicate(create_train_state(config, init_key), mesh)
         logging.info("\n%s", parameter_overview.get_parameter_overview(state.params))
         return state
 
@@ -167,10 +164,7 @@ def train_and_evaluate(
     def finish(best_state, writer: MetricWriter):
         final = {}
         if data.test_images is not None:
-            test_eval = epochs.Evaluator(
-                example_fn, data.test_images, config.eval_batch_size, eval_key
-            )
-            final["test_bpd"] = test_eval(best_state.params)["bpd"]
+            final["test_bpd"] = evaluator(data.test_images)(best_state.params)["bpd"]
         else:
             logging.warning("No test set (t10k-only data): no test bpd.")
         write_bpd_curve(workdir, writer.history(), final.get("test_bpd"))
@@ -180,7 +174,7 @@ def train_and_evaluate(
 
     task = train_loop.Task(
         init_state=init_state,
-        train_epoch=lambda state, epoch: _prefixed("train_", epoch_fn(state, train_images, epoch)),
+        train_epoch=lambda state, epoch: _prefixed("train_", epoch_fn(state, epoch)),
         evaluate=evaluate_epoch,
         write_artifacts=write_artifacts,
         finish=finish,
