@@ -19,10 +19,9 @@ import numpy as np
 import optax
 from absl import logging
 from clu import metrics as clu_metrics
-from clu import parameter_overview
 
 from aae import losses, models
-from common import epochs, input_pipeline, parallel, train_loop
+from common import epochs, input_pipeline, train_loop
 from common import images as image_utils
 from common.errors import ConfigError
 from common.metric_writer import MetricWriter
@@ -328,9 +327,6 @@ def train_and_evaluate(
     logging.info("Data: %s", data.describe())
     workdir = os.path.abspath(workdir)
 
-    init_key, train_key, shuffle_key, eval_key, sample_key = jax.random.split(
-        jax.random.key(config.seed), 5
-    )
     model = make_model(config)
     step_fn = functools.partial(
         train_step,
@@ -339,35 +335,20 @@ def train_and_evaluate(
         lambda_=config.lambda_,
         scheme=config.update_scheme,
     )
-    mesh = parallel.make_mesh()
-    epoch_fn = epochs.make_epoch_fn(
+    pieces = epochs.setup(
+        config,
         data.train_images,
-        mesh,
         step_fn=step_fn,
         transform=input_pipeline.to_tanh_range,
         metrics_cls=TrainMetrics,
-        batch_size=config.batch_size,
-        shuffle_key=shuffle_key,
-        train_key=train_key,
+        example_fn=functools.partial(example_recon_loss, model=model),
     )
-    evaluator = functools.partial(
-        epochs.Evaluator,
-        functools.partial(example_recon_loss, model=model),
-        batch_size=config.eval_batch_size,
-        key=eval_key,
-        mesh=mesh,
-    )
-    val_eval = evaluator(data.val_images)
+    val_eval = pieces.evaluator(data.val_images)
     test_images = data.val_images if data.test_images is None else data.test_images
     test_labels = data.val_labels if data.test_images is None else data.test_labels
     pictures = Pictures(
-        model, pick_examples(test_images, test_labels), sample_key, config.num_samples
+        model, pick_examples(test_images, test_labels), pieces.keys.sample, config.num_samples
     )
-
-    def init_state():
-        state = parallel.replicate(create_train_state(config, init_key), mesh)
-        logging.info("\n%s", parameter_overview.get_parameter_overview(state.params))
-        return state
 
     def write_artifacts(state, epoch, writer):
         if epoch in config.sample_epochs:
@@ -376,7 +357,7 @@ def train_and_evaluate(
 
     def finish(state, writer):
         split = "val" if data.test_images is None else "test"
-        final = {f"{split}_recon_loss": evaluator(test_images)(state.params)["recon_loss"]}
+        final = {f"{split}_recon_loss": pieces.evaluator(test_images)(state.params)["recon_loss"]}
         if config.z_dim == 2:
             write_latent_scatter(
                 os.path.join(workdir, "latent_scatter.png"),
@@ -387,14 +368,14 @@ def train_and_evaluate(
         return final
 
     task = train_loop.Task(
-        init_state=init_state,
-        train_epoch=epoch_fn,
+        init_state=lambda: pieces.init_state(functools.partial(create_train_state, config)),
+        train_epoch=pieces.train_epoch,
         evaluate=lambda state, epoch: {
             f"val_{k}": v for k, v in val_eval(state.params, epoch).items()
         },
         write_artifacts=write_artifacts,
         finish=finish,
-        num_train_images=(len(data.train_images) // config.batch_size) * config.batch_size,
+        num_train_images=pieces.num_train_images,
     )
     return train_loop.run(config, workdir, task, fresh=fresh)
 

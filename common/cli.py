@@ -45,3 +45,26 @@ def run_or_exit(fn: Callable[[], object]) -> None:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
+
+
+def train_main(trainer: str, default_config: str) -> None:
+    """The whole of scripts/train_{vae,aae}.py: flags, then `<trainer>.train_and_evaluate`.
+
+    Args:
+      trainer: module with `train_and_evaluate(config, workdir, fresh)`, e.g. "vae.train".
+      default_config: path of the config file used when --config is not given.
+    """
+    import importlib
+
+    from absl import app
+
+    config = define_train_flags(default_config)
+
+    def main(argv):
+        del argv
+        module = importlib.import_module(trainer)  # after flag parsing: --help stays fast
+        run_or_exit(
+            lambda: module.train_and_evaluate(config.value, flags.FLAGS.workdir, flags.FLAGS.fresh)
+        )
+
+    app.run(main)

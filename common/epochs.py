@@ -4,14 +4,18 @@
 over every image (the last batch padded and masked), so the host syncs once per call.
 """
 
+import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
+from absl import logging
 from clu import metrics as clu_metrics
+from clu import parameter_overview
 from jax.sharding import Mesh
 
 from common import input_pipeline, parallel
@@ -126,40 +130,82 @@ class Evaluator:
         return {k: float(v) for k, v in jax.device_get(out).items()}
 
 
-def make_epoch_fn(
-    images: np.ndarray,
-    mesh: Mesh,
+class Keys(NamedTuple):
+    """The run's PRNG keys by purpose, all split once from config.seed."""
+
+    init: jax.Array
+    train: jax.Array  # step keys: fold_in(train, step)
+    shuffle: jax.Array  # epoch order: fold_in(shuffle, epoch)
+    eval: jax.Array  # evaluation z samples: fold_in(eval, epoch)
+    sample: jax.Array  # the fixed prior draws of the sample grids
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """What both trainers build the same way: keys, mesh, the compiled epoch, evaluators.
+
+    Attributes:
+      train_epoch: (state, epoch) -> (state, {metric: epoch mean}), compiled once.
+      evaluator: uint8 images [N, 28, 28, 1] -> Evaluator of example_fn over them.
+      num_train_images: images one epoch trains on (the partial last batch dropped).
+    """
+
+    keys: Keys
+    mesh: Mesh
+    train_epoch: Callable[[Any, int], tuple[Any, dict[str, jax.Array]]]
+    evaluator: Callable[[np.ndarray], Evaluator]
+    num_train_images: int
+
+    def init_state(self, create_state: Callable[[jax.Array], Any]) -> Any:
+        """create_state(init key), replicated over the mesh, its parameters logged once."""
+        state = parallel.replicate(create_state(self.keys.init), self.mesh)
+        logging.info("\n%s", parameter_overview.get_parameter_overview(state.params))
+        return state
+
+
+def setup(
+    config: ml_collections.ConfigDict,
+    train_images: np.ndarray,
     *,
     step_fn: StepFn,
     transform: Callable[[jax.Array], jax.Array],
     metrics_cls: type[clu_metrics.Collection],
-    batch_size: int,
-    shuffle_key: jax.Array,
-    train_key: jax.Array,
-) -> Callable[[Any, int], tuple[Any, dict[str, jax.Array]]]:
-    """Puts the training images on the mesh and returns the compiled (state, epoch) -> ...
+    example_fn: Callable[[Any, jax.Array, jax.Array], dict[str, jax.Array]],
+) -> Setup:
+    """Splits the keys, builds the mesh, puts the training images on it and compiles the epoch.
 
     Raises:
       ConfigError: fewer images than one batch, or a batch the devices cannot split evenly.
     """
-    if len(images) < batch_size:
+    batch_size = config.batch_size
+    if len(train_images) < batch_size:
         raise ConfigError(
-            f"only {len(images)} training images, fewer than one batch of {batch_size}; "
+            f"only {len(train_images)} training images, fewer than one batch of {batch_size}; "
             "lower batch_size or raise data.limit"
         )
+    mesh = parallel.make_mesh()
     parallel.check_batch_size(batch_size, mesh)
-    device_images = parallel.replicate(images, mesh)
-    fn = jax.jit(
+    keys = Keys(*jax.random.split(jax.random.key(config.seed), len(Keys._fields)))
+    device_images = parallel.replicate(train_images, mesh)
+    epoch_fn = jax.jit(
         functools.partial(
             train_epoch,
             step_fn=step_fn,
             transform=transform,
             metrics_cls=metrics_cls,
             batch_size=batch_size,
-            shuffle_key=shuffle_key,
-            train_key=train_key,
+            shuffle_key=keys.shuffle,
+            train_key=keys.train,
             batch_sharding=parallel.batch_sharded(mesh),
         ),
         donate_argnums=0,
     )
-    return lambda state, epoch: fn(state, device_images, epoch)
+    return Setup(
+        keys=keys,
+        mesh=mesh,
+        train_epoch=lambda state, epoch: epoch_fn(state, device_images, epoch),
+        evaluator=lambda images: Evaluator(
+            example_fn, images, config.eval_batch_size, keys.eval, mesh
+        ),
+        num_train_images=(len(train_images) // batch_size) * batch_size,
+    )

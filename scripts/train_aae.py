@@ -1,22 +1,12 @@
-"""Trains the AAE: python scripts/train_aae.py --config configs/aae.py --workdir runs/aae"""
+"""Trains the AAE: python scripts/train_aae.py --config configs/aae.py --workdir runs/aae
+
+Override any config field: --config.num_epochs=3 --config.data.dir=FOLDER. Running again with
+the same workdir resumes; --fresh starts over.
+"""
 
 import os
 
-from absl import app, flags
-
 from common import cli
 
-_CONFIG = cli.define_train_flags(os.path.join(os.path.dirname(__file__), "..", "configs", "aae.py"))
-
-
-def main(argv):
-    del argv
-    from aae import train  # after flag parsing: --help stays fast
-
-    cli.run_or_exit(
-        lambda: train.train_and_evaluate(_CONFIG.value, flags.FLAGS.workdir, flags.FLAGS.fresh)
-    )
-
-
 if __name__ == "__main__":
-    app.run(main)
+    cli.train_main("aae.train", os.path.join(os.path.dirname(__file__), "..", "configs", "aae.py"))

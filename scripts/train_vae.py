@@ -1,22 +1,12 @@
-"""Trains the VAE: python scripts/train_vae.py --config configs/vae.py --workdir runs/vae"""
+"""Trains the VAE: python scripts/train_vae.py --config configs/vae.py --workdir runs/vae
+
+Override any config field: --config.num_epochs=3 --config.data.dir=FOLDER. Running again with
+the same workdir resumes; --fresh starts over.
+"""
 
 import os
 
-from absl import app, flags
-
 from common import cli
 
-_CONFIG = cli.define_train_flags(os.path.join(os.path.dirname(__file__), "..", "configs", "vae.py"))
-
-
-def main(argv):
-    del argv
-    from vae import train  # after flag parsing: --help stays fast
-
-    cli.run_or_exit(
-        lambda: train.train_and_evaluate(_CONFIG.value, flags.FLAGS.workdir, flags.FLAGS.fresh)
-    )
-
-
 if __name__ == "__main__":
-    app.run(main)
+    cli.train_main("vae.train", os.path.join(os.path.dirname(__file__), "..", "configs", "vae.py"))

@@ -14,10 +14,9 @@ import ml_collections
 import optax
 from absl import logging
 from clu import metrics as clu_metrics
-from clu import parameter_overview
 from flax.training import train_state
 
-from common import epochs, input_pipeline, parallel, train_loop
+from common import epochs, input_pipeline, train_loop
 from common import images as image_utils
 from common.errors import ConfigError
 from common.metric_writer import MetricWriter
@@ -118,36 +117,18 @@ def train_and_evaluate(
     logging.info("Data: %s", data.describe())
     workdir = os.path.abspath(workdir)
 
-    init_key, train_key, shuffle_key, eval_key, sample_key = jax.random.split(
-        jax.random.key(config.seed), 5
-    )
-    mesh = parallel.make_mesh()
     model = make_model(config)
-    epoch_fn = epochs.make_epoch_fn(
+    pieces = epochs.setup(
+        config,
         data.train_images,
-        mesh,
         step_fn=train_step,
         transform=input_pipeline.quantize_4bit,
         metrics_cls=TrainMetrics,
-        batch_size=config.batch_size,
-        shuffle_key=shuffle_key,
-        train_key=train_key,
+        example_fn=functools.partial(example_losses, model=model),
     )
-    evaluator = functools.partial(
-        epochs.Evaluator,
-        functools.partial(example_losses, model=model),
-        batch_size=config.eval_batch_size,
-        key=eval_key,
-        mesh=mesh,
-    )
-    val_eval = evaluator(data.val_images)
-    train_eval = evaluator(data.train_images[: len(data.val_images)])
-    sampler = sampling.Sampler(model, sample_key, config.num_samples)
-
-    def init_state():
-        state = parallel.replicate(create_train_state(config, init_key), mesh)
-        logging.info("\n%s", parameter_overview.get_parameter_overview(state.params))
-        return state
+    val_eval = pieces.evaluator(data.val_images)
+    train_eval = pieces.evaluator(data.train_images[: len(data.val_images)])
+    sampler = sampling.Sampler(model, pieces.keys.sample, config.num_samples)
 
     def evaluate_epoch(state, epoch):
         out = {f"val_{k}": v for k, v in val_eval(state.params, epoch).items()}
@@ -164,7 +145,7 @@ def train_and_evaluate(
     def finish(best_state, writer: MetricWriter):
         final = {}
         if data.test_images is not None:
-            final["test_bpd"] = evaluator(data.test_images)(best_state.params)["bpd"]
+            final["test_bpd"] = pieces.evaluator(data.test_images)(best_state.params)["bpd"]
         else:
             logging.warning("No test set (t10k-only data): no test bpd.")
         write_bpd_curve(workdir, writer.history(), final.get("test_bpd"))
@@ -173,12 +154,12 @@ def train_and_evaluate(
         return final
 
     task = train_loop.Task(
-        init_state=init_state,
-        train_epoch=lambda state, epoch: _prefixed("train_", epoch_fn(state, epoch)),
+        init_state=lambda: pieces.init_state(functools.partial(create_train_state, config)),
+        train_epoch=lambda state, epoch: _prefixed("train_", pieces.train_epoch(state, epoch)),
         evaluate=evaluate_epoch,
         write_artifacts=write_artifacts,
         finish=finish,
-        num_train_images=(len(data.train_images) // config.batch_size) * config.batch_size,
+        num_train_images=pieces.num_train_images,
         monitor="val_bpd",
     )
     return train_loop.run(config, workdir, task, fresh=fresh)
