@@ -85,7 +85,9 @@ class VAE(nn.Module):
 
 def sample_pixels(key: jax.Array, logits: jax.Array) -> tuple[jax.Array, jax.Array]:
     """logits [B, H, W, K] -> (draws [B, H, W, 1] int32, means [B, H, W, 1] float32 in 0..K-1)."""
-    draws = jax.random.categorical(key, logits, axis=-1)[..., None]
+    # Drawn from a 2-d view: the same numbers, but XLA:CPU compiles 4-d random draws very slowly.
+    flat = logits.reshape(-1, logits.shape[-1])
+    draws = jax.random.categorical(key, flat, axis=-1).reshape(*logits.shape[:-1], 1)
     values = jnp.arange(logits.shape[-1], dtype=jnp.float32)
     means = (jax.nn.softmax(logits, axis=-1) @ values)[..., None]
     return draws.astype(jnp.int32), means
