@@ -39,7 +39,7 @@ def run(model, devices, data, workdir):
     return json.loads(line[len("RESULT ") :])
 
 
-@pytest.mark.parametrize("model", ["vae", "aae"])
+@pytest.mark.parametrize("model", ["vae", pytest.param("aae", marks=pytest.mark.slow)])
 def test_four_devices_match_one(model, mnist_dir, tmp_path):
     one = run(model, 1, mnist_dir, tmp_path / "one")
     four = run(model, 4, mnist_dir, tmp_path / "four")

@@ -56,7 +56,7 @@ def big_dir(tmp_path_factory):
     """Enough images that an epoch lasts long enough to be killed in the middle."""
     from conftest import write_mnist_folder
 
-    return write_mnist_folder(tmp_path_factory.mktemp("big"), num_train=3000, num_test=20)
+    return write_mnist_folder(tmp_path_factory.mktemp("big"), num_train=1000, num_test=20)
 
 
 def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(big_dir, tmp_path):
