@@ -3,7 +3,6 @@
 import gzip
 import os
 import struct
-
 import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
