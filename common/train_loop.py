@@ -231,6 +231,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, task: Task, fresh: bool
             epoch in milestones
             or epoch % config.checkpoint_every == 0
             or epoch == config.num_epochs
+            or epoch == meta["best_epoch"]  # the final test restores it
         ):
             checkpoint.save(
                 manager, epoch, state, meta, None if value is None else {task.monitor: value}
