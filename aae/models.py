@@ -19,10 +19,11 @@ class ConvEncoder(nn.Module):
     z_dim: int
     num_filters: int = 32
     stochastic: bool = False
+    conv_impl: str = "auto"  # see common.nets.Conv: the same function either way
 
     @nn.compact
     def __call__(self, x: jax.Array, key: jax.Array | None = None) -> jax.Array:
-        h = nets.EncoderTrunk(self.num_filters, nn.relu)(x)
+        h = nets.EncoderTrunk(self.num_filters, nn.relu, self.conv_impl)(x)
         if not self.stochastic:
             return nn.Dense(self.z_dim)(h)
         mean, log_std = jnp.split(nn.Dense(2 * self.z_dim)(h), 2, axis=-1)
@@ -36,10 +37,11 @@ class ConvDecoder(nn.Module):
 
     z_dim: int
     num_filters: int = 32
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:
-        return jnp.tanh(nets.DecoderTrunk(self.num_filters, 1, nn.relu)(z))
+        return jnp.tanh(nets.DecoderTrunk(self.num_filters, 1, nn.relu, self.conv_impl)(z))
 
 
 class Discriminator(nn.Module):
@@ -62,10 +64,11 @@ class AdversarialAE(nn.Module):
     num_filters: int = 32
     disc_hidden: int = 512
     stochastic: bool = False
+    conv_impl: str = "auto"
 
     def setup(self):
-        self.encoder = ConvEncoder(self.z_dim, self.num_filters, self.stochastic)
-        self.decoder = ConvDecoder(self.z_dim, self.num_filters)
+        self.encoder = ConvEncoder(self.z_dim, self.num_filters, self.stochastic, self.conv_impl)
+        self.decoder = ConvDecoder(self.z_dim, self.num_filters, self.conv_impl)
         self.discriminator = Discriminator(self.z_dim, self.disc_hidden)
 
     def __call__(self, x: jax.Array, key: jax.Array | None = None):

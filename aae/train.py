@@ -80,6 +80,7 @@ def make_model(config: ml_collections.ConfigDict) -> models.AdversarialAE:
         num_filters=config.num_filters,
         disc_hidden=config.disc_hidden,
         stochastic=config.stochastic_encoder,
+        conv_impl=config.conv_impl,
     )
 
 

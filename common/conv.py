@@ -1,14 +1,13 @@
-"""3x3 convolution layers that train fast on XLA:CPU, drop-in for flax's.
+"""3x3 convolutions whose forward and backward passes run fast on XLA:CPU.
 
-`Conv3x3` and `ConvTranspose3x3` compute exactly what these flax layers compute
-and declare the same parameters (`kernel` of shape (3, 3, Cin, F) with
-`lecun_normal` init, `bias` of shape (F,) with zeros init), so a parameter
-tree trained with one form can be loaded into the other:
+`conv3x3(x, kernel, stride)` and `conv_transpose3x3(x, kernel, output_padding)` compute exactly
+what flax's layers compute (`common.nets.Conv` / `ConvTranspose` call them on the CPU backend;
+tests compare both with `nn.Conv` / `nn.ConvTranspose` to 1e-5, outputs and gradients):
 
     nn.Conv(F, (3, 3), (s, s), padding=((1, 1), (1, 1)))
-        == Conv3x3(F, strides=s)
+        == conv3x3(x, kernel, s) + bias
     nn.ConvTranspose(F, (3, 3), (2, 2), padding=((1, 1 + p), (1, 1 + p)))
-        == ConvTranspose3x3(F, output_padding=p)
+        == conv_transpose3x3(x, kernel, p) + bias
 
 (`p` is PyTorch's `output_padding`; flax's default `transpose_kernel=False`.)
 
@@ -54,41 +53,22 @@ sub-pixel (phase) forms of the transposed conv as one matmul or as a 2x2 conv
 giving the 4 output phases (no faster than Eigen's base-dilated conv in a
 full train step).
 
-On other backends `impl="auto"` uses plain `lax` convolutions, as flax does.
+On GPU and TPU, XLA's own convolutions are used (common.nets picks by backend).
 """
 
 import functools
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from flax.linen.dtypes import promote_dtype
 from jax import lax
 
-_DN = ("NHWC", "HWIO", "NHWC")
-_IMPLS = ("auto", "xla", "cpu")
+DN = ("NHWC", "HWIO", "NHWC")
 
 # Below this many input channels the plain conv is faster than the Eigen
 # (base-dilated) form: the first encoder layer (1 -> 32 channels) took 1.0 ms
 # plain vs 3.4 ms dilated; the input gradient of a 32 -> 1 transposed conv
 # 1.4 ms vs 6.3 ms (batch 128).
 _MIN_CHANNELS_FOR_DILATED_FORM = 8
-
-
-def _resolve_impl(impl: str) -> str:
-    """Maps "auto" to "cpu" on the CPU backend and to "xla" elsewhere.
-
-    Args:
-        impl: One of "auto", "xla", "cpu".
-
-    Returns:
-        "xla" or "cpu".
-    """
-    if impl not in _IMPLS:
-        raise ValueError(f"impl must be one of {_IMPLS}, got {impl!r}")
-    if impl == "auto":
-        return "cpu" if jax.default_backend() == "cpu" else "xla"
-    return impl
 
 
 def _flip_io(kernel: jax.Array) -> jax.Array:
@@ -119,7 +99,7 @@ def _conv_forward(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
         raise ValueError(f"stride-2 conv needs H and W of the same parity, got {x.shape}")
     if x.shape[-1] < _MIN_CHANNELS_FOR_DILATED_FORM:
         return lax.conv_general_dilated(
-            x, kernel, (stride, stride), ((1, 1), (1, 1)), dimension_numbers=_DN
+            x, kernel, (stride, stride), ((1, 1), (1, 1)), dimension_numbers=DN
         )
     # Input and kernel dilated by 2, stride and padding doubled: the same sums
     # (each tap still meets exactly one real pixel), but YNNPACK refuses input
@@ -131,11 +111,11 @@ def _conv_forward(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
         ((2, 2), (2, 2)),
         lhs_dilation=(2, 2),
         rhs_dilation=(2, 2),
-        dimension_numbers=_DN,
+        dimension_numbers=DN,
     )
 
 
-def _conv_transpose_forward(x: jax.Array, kernel: jax.Array, output_padding: int) -> jax.Array:
+def conv_transpose_forward(x: jax.Array, kernel: jax.Array, output_padding: int) -> jax.Array:
     """Flax's stride-2 3x3 transposed conv (padding (1, 1 + output_padding)).
 
     Already input-dilated, so XLA:CPU runs it with Eigen as it stands.
@@ -149,7 +129,7 @@ def _conv_transpose_forward(x: jax.Array, kernel: jax.Array, output_padding: int
         (B, 2n - 1 + output_padding, 2m - 1 + output_padding, F).
     """
     pad = (1, 1 + output_padding)
-    return lax.conv_transpose(x, kernel, (2, 2), (pad, pad), dimension_numbers=_DN)
+    return lax.conv_transpose(x, kernel, (2, 2), (pad, pad), dimension_numbers=DN)
 
 
 def _kernel_grad(x: jax.Array, dy: jax.Array, stride: int) -> jax.Array:
@@ -183,7 +163,7 @@ def _kernel_grad(x: jax.Array, dy: jax.Array, stride: int) -> jax.Array:
         ((2, 2 * hi[0]), (2, 2 * hi[1])),
         lhs_dilation=(2, 2),
         rhs_dilation=(2 * stride, 2 * stride),
-        dimension_numbers=_DN,
+        dimension_numbers=DN,
     )  # (Cin, 3, 3, F)
     return dk_t.transpose(1, 2, 0, 3)
 
@@ -238,11 +218,11 @@ def conv_transpose3x3(x: jax.Array, kernel: jax.Array, output_padding: int) -> j
     Returns:
         (B, 2n - 1 + output_padding, 2m - 1 + output_padding, F).
     """
-    return _conv_transpose_forward(x, kernel, output_padding)
+    return conv_transpose_forward(x, kernel, output_padding)
 
 
 def _conv_transpose3x3_fwd(x, kernel, output_padding):
-    return _conv_transpose_forward(x, kernel, output_padding), (x, kernel)
+    return conv_transpose_forward(x, kernel, output_padding), (x, kernel)
 
 
 def _conv_transpose3x3_bwd(output_padding, residuals, dy):
@@ -257,102 +237,3 @@ def _conv_transpose3x3_bwd(output_padding, residuals, dy):
 
 
 conv_transpose3x3.defvjp(_conv_transpose3x3_fwd, _conv_transpose3x3_bwd)
-
-
-def _check_input(x: jax.Array) -> None:
-    if x.ndim != 4:
-        raise ValueError(f"expected an NHWC input of rank 4, got shape {x.shape}")
-
-
-class Conv3x3(nn.Module):
-    """3x3 conv with padding 1, stride 1 or 2.
-
-    The same as `nn.Conv(features, (3, 3), (s, s), padding=((1, 1), (1, 1)))`.
-
-    Attributes:
-        features: Number of output channels F.
-        strides: 1 or 2 (same in both spatial dims).
-        impl: "xla" (plain `lax.conv_general_dilated`, as flax), "cpu" (forms
-            fast on XLA:CPU, see the module docstring), or "auto" ("cpu" on the
-            CPU backend, else "xla"). All give the same result and parameters.
-    """
-
-    features: int
-    strides: int = 1
-    impl: str = "auto"
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        """Applies the conv.
-
-        Args:
-            x: (B, H, W, Cin) float input (NHWC).
-
-        Returns:
-            (B, (H - 1) // strides + 1, (W - 1) // strides + 1, features).
-        """
-        _check_input(x)
-        if self.strides not in (1, 2):
-            raise ValueError(f"strides must be 1 or 2, got {self.strides}")
-        kernel = self.param(
-            "kernel",
-            nn.initializers.lecun_normal(),
-            (3, 3, x.shape[-1], self.features),
-            jnp.float32,
-        )
-        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
-        x, kernel, bias = promote_dtype(x, kernel, bias)
-        if _resolve_impl(self.impl) == "cpu":
-            y = conv3x3(x, kernel, self.strides)
-        else:
-            s = self.strides
-            y = lax.conv_general_dilated(x, kernel, (s, s), ((1, 1), (1, 1)), dimension_numbers=_DN)
-        return y + bias.reshape(1, 1, 1, -1)
-
-
-class ConvTranspose3x3(nn.Module):
-    """Stride-2 3x3 transposed conv, n -> 2n - 1 + output_padding.
-
-    The same as flax's
-    `nn.ConvTranspose(features, (3, 3), (2, 2), padding=((1, 1 + p), (1, 1 + p)))`
-    with `p = output_padding`, which has the shape rule of PyTorch's
-    `ConvTranspose2d(..., 3, stride=2, padding=1, output_padding=p)`.
-
-    Attributes:
-        features: Number of output channels F.
-        output_padding: 0 or 1.
-        impl: "xla" (plain `lax.conv_transpose`, as flax), "cpu" (forms fast on
-            XLA:CPU, see the module docstring), or "auto" ("cpu" on the CPU
-            backend, else "xla"). All give the same result and parameters.
-    """
-
-    features: int
-    output_padding: int = 0
-    impl: str = "auto"
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        """Applies the transposed conv.
-
-        Args:
-            x: (B, n, m, Cin) float input (NHWC).
-
-        Returns:
-            (B, 2n - 1 + output_padding, 2m - 1 + output_padding, features).
-        """
-        _check_input(x)
-        if self.output_padding not in (0, 1):
-            raise ValueError(f"output_padding must be 0 or 1, got {self.output_padding}")
-        kernel = self.param(
-            "kernel",
-            nn.initializers.lecun_normal(),
-            (3, 3, x.shape[-1], self.features),
-            jnp.float32,
-        )
-        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
-        x, kernel, bias = promote_dtype(x, kernel, bias)
-        if _resolve_impl(self.impl) == "cpu":
-            y = conv_transpose3x3(x, kernel, self.output_padding)
-        else:
-            y = _conv_transpose_forward(x, kernel, self.output_padding)
-        return y + bias.reshape(1, 1, 1, -1)

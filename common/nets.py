@@ -14,6 +14,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from common import conv
+
 
 def lecun_normal(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
     """flax's default kernel init, drawn as a 2-d [fan_in, fan_out] array and reshaped.
@@ -26,54 +28,14 @@ def lecun_normal(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> j
     return flat.reshape(shape)
 
 
-def _patches_3x3(x: jax.Array, stride: int) -> jax.Array:
-    """[B, H, W, C] -> [B, Ho, Wo, 9C]: the 3x3 neighbourhoods (zero padding 1) of each output."""
-    b, h, w, c = x.shape
-    ho, wo = (h - 1) // stride + 1, (w - 1) // stride + 1
-    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    span_h, span_w = stride * (ho - 1) + 1, stride * (wo - 1) + 1
-    return jnp.concatenate(
-        [
-            xp[:, i : i + span_h : stride, j : j + span_w : stride]
-            for i in range(3)
-            for j in range(3)
-        ],
-        axis=-1,
-    )
-
-
-def _phase_weights(kernel: jax.Array) -> jax.Array:
-    """[3, 3, C, F] kernel -> [4C, 4F] matrix from 2x2 input patches to the 4 output phases.
-
-    For a stride-2 transposed convolution (flax semantics, no kernel flip, padding (1, 1 + op)),
-    output row 2p takes input row p through kernel row 1, and output row 2p + 1 takes input rows
-    p and p + 1 through kernel rows 0 and 2; columns alike. Patch offset d in {0, 1} and phase
-    a in {0, 1} select kernel row _TAP[a][d] (-1: no tap).
-    """
-    c, f = kernel.shape[2:]
-    blocks = []
-    for dy in (0, 1):
-        for dx in (0, 1):
-            row = []
-            for a in (0, 1):
-                for b in (0, 1):
-                    ky, kx = _TAP[a][dy], _TAP[b][dx]
-                    row.append(kernel[ky, kx] if ky >= 0 and kx >= 0 else jnp.zeros((c, f)))
-            blocks.append(jnp.concatenate(row, axis=1))  # [C, 4F]
-    return jnp.concatenate(blocks, axis=0)  # [4C, 4F]
-
-
-_TAP = ((1, -1), (0, 2))  # _TAP[phase][offset] -> kernel index
-
-
 class Conv(nn.Module):
     """3x3 convolution, padding 1 on every side, stride 1 or 2; [B, H, W, C] -> [B, Ho, Wo, F].
 
-    Same parameters (`kernel` [3, 3, C, F], `bias` [F]) and initialisers as `flax.linen.Conv`,
-    so checkpoints are interchangeable. impl="matmul" computes it as one im2col matmul:
-    XLA:CPU runs its own convolutions inside a `lax.scan` (our compiled epoch) about 10x slower
-    than outside one (measured: 3.6 s vs 0.22 s for a 14x14x64 conv's forward + backward at
-    batch 128), while slices and matmuls keep their speed. "xla" is flax's lax convolution.
+    The same function, parameters (`kernel` [3, 3, C, F], `bias` [F]) and initialisers as
+    `nn.Conv(F, (3, 3), (s, s), padding=((1, 1), (1, 1)))`, so checkpoints are interchangeable.
+    impl "cpu" runs `common.conv.conv3x3` (forward and backward written as convolutions XLA:CPU
+    runs fast, in or out of a `lax.scan`); "xla" is flax's lax convolution; "auto" picks "cpu" on
+    the CPU backend and "xla" elsewhere.
     """
 
     features: int
@@ -82,19 +44,17 @@ class Conv(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        c = x.shape[-1]
-        kernel = self.param("kernel", lecun_normal, (3, 3, c, self.features))
+        _check_input(x)
+        if self.stride not in (1, 2):
+            raise ValueError(f"conv stride must be 1 or 2, got {self.stride}")
+        kernel = self.param("kernel", lecun_normal, (3, 3, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-        if _resolve(self.impl) == "xla":
-            y = jax.lax.conv_general_dilated(
-                x,
-                kernel,
-                (self.stride,) * 2,
-                ((1, 1), (1, 1)),
-                dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            )
+        if _resolve(self.impl) == "cpu":
+            y = conv.conv3x3(x, kernel, self.stride)
         else:
-            y = _patches_3x3(x, self.stride) @ kernel.reshape(9 * c, self.features)
+            y = jax.lax.conv_general_dilated(
+                x, kernel, (self.stride,) * 2, ((1, 1), (1, 1)), dimension_numbers=conv.DN
+            )
         return y + bias.reshape(1, 1, 1, -1)
 
 
@@ -102,9 +62,9 @@ class ConvTranspose(nn.Module):
     """3x3 stride-2 transposed convolution as PyTorch's ConvTranspose2d(3, 2, padding=1,
     output_padding=op); [B, H, W, C] -> [B, 2H - 1 + op, 2W - 1 + op, F].
 
-    Same parameters and initialisers as `flax.linen.ConvTranspose` with padding (1, 1 + op).
-    impl="matmul" computes the four output phases (sub-pixel decomposition) with one matmul of
-    2x2 input patches; see Conv for why.
+    The same function, parameters and initialisers as flax's
+    `nn.ConvTranspose(F, (3, 3), (2, 2), padding=((1, 1 + op), (1, 1 + op)))`; impl as in Conv
+    ("cpu": `common.conv.conv_transpose3x3`).
     """
 
     features: int
@@ -113,39 +73,33 @@ class ConvTranspose(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        b, h, w, c = x.shape
-        kernel = self.param("kernel", lecun_normal, (3, 3, c, self.features))
+        _check_input(x)
+        if self.output_padding not in (0, 1):
+            raise ValueError(f"output_padding must be 0 or 1, got {self.output_padding}")
+        kernel = self.param("kernel", lecun_normal, (3, 3, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-        pad = (1, 1 + self.output_padding)
-        if _resolve(self.impl) == "xla":
-            y = jax.lax.conv_transpose(
-                x, kernel, (2, 2), (pad, pad), dimension_numbers=("NHWC", "HWIO", "NHWC")
-            )
-            return y + bias.reshape(1, 1, 1, -1)
-        xp = jnp.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))
-        patches = jnp.concatenate(
-            [xp[:, dy : dy + h, dx : dx + w] for dy in (0, 1) for dx in (0, 1)], axis=-1
-        )
-        y = patches @ _phase_weights(kernel)  # [B, H, W, (a, b, F)]
-        y = y.reshape(b, h, w, 2, 2, self.features).transpose(0, 1, 3, 2, 4, 5)
-        size_h, size_w = 2 * h - 1 + self.output_padding, 2 * w - 1 + self.output_padding
-        return y.reshape(b, 2 * h, 2 * w, self.features)[:, :size_h, :size_w] + bias.reshape(
-            1, 1, 1, -1
-        )
+        if _resolve(self.impl) == "cpu":
+            y = conv.conv_transpose3x3(x, kernel, self.output_padding)
+        else:
+            y = conv.conv_transpose_forward(x, kernel, self.output_padding)
+        return y + bias.reshape(1, 1, 1, -1)
+
+
+IMPLS = ("auto", "cpu", "xla")
 
 
 def _resolve(impl: str) -> str:
-    if impl not in ("auto", "matmul", "xla"):
-        raise ValueError(f"conv impl {impl!r}: expected auto, matmul or xla")
-    return ("matmul" if jax.default_backend() == "cpu" else "xla") if impl == "auto" else impl
+    """Maps "auto" to "cpu" on the CPU backend, "xla" elsewhere (where XLA convs are fast)."""
+    if impl not in IMPLS:
+        raise ValueError(f"conv impl {impl!r}: expected one of {', '.join(IMPLS)}")
+    if impl == "auto":
+        return "cpu" if jax.default_backend() == "cpu" else "xla"
+    return impl
 
 
-def conv3x3(features: int, stride: int = 1) -> Conv:
-    return Conv(features, stride)
-
-
-def conv_transpose3x3(features: int, output_padding: int) -> ConvTranspose:
-    return ConvTranspose(features, output_padding)
+def _check_input(x: jax.Array) -> None:
+    if x.ndim != 4:
+        raise ValueError(f"expected an NHWC input of rank 4, got shape {x.shape}")
 
 
 class EncoderTrunk(nn.Module):
@@ -153,12 +107,13 @@ class EncoderTrunk(nn.Module):
 
     num_filters: int
     act: Callable[[jax.Array], jax.Array]
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         c = self.num_filters
         for features, stride in ((c, 2), (c, 1), (2 * c, 2), (2 * c, 1), (2 * c, 2)):
-            x = self.act(conv3x3(features, stride)(x))  # 28 -> 14 -> 14 -> 7 -> 7 -> 4
+            x = self.act(Conv(features, stride, self.conv_impl)(x))  # 28 -> 14 -> 14 -> 7 -> 7 -> 4
         return x.reshape(x.shape[0], -1)
 
 
@@ -171,13 +126,14 @@ class DecoderTrunk(nn.Module):
     num_filters: int
     out_channels: int
     act: Callable[[jax.Array], jax.Array]
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:
-        c = self.num_filters
+        c, impl = self.num_filters, self.conv_impl
         x = self.act(nn.Dense(4 * 4 * 2 * c)(z)).reshape(z.shape[0], 4, 4, 2 * c)
-        x = self.act(conv_transpose3x3(2 * c, output_padding=0)(x))  # 4 -> 7
-        x = self.act(conv3x3(2 * c)(x))
-        x = self.act(conv_transpose3x3(c, output_padding=1)(x))  # 7 -> 14
-        x = self.act(conv3x3(c)(x))
-        return conv_transpose3x3(self.out_channels, output_padding=1)(x)  # 14 -> 28
+        x = self.act(ConvTranspose(2 * c, 0, impl)(x))  # 4 -> 7
+        x = self.act(Conv(2 * c, 1, impl)(x))
+        x = self.act(ConvTranspose(c, 1, impl)(x))  # 7 -> 14
+        x = self.act(Conv(c, 1, impl)(x))
+        return ConvTranspose(self.out_channels, 1, impl)(x)  # 14 -> 28

@@ -23,6 +23,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.num_filters = 32
     config.disc_hidden = 512
     config.stochastic_encoder = False  # Question 2.7 recommends True above 8 latent dimensions
+    # "auto": convolutions written for XLA:CPU on the CPU, XLA's own elsewhere; "cpu" or "xla"
+    # force one (the same function and parameters; see common/nets.py).
+    config.conv_impl = "auto"
 
     # Objective and optimisation.
     config.lambda_ = 0.995  # weight of reconstruction; 1 - lambda_ weighs the adversarial term

@@ -18,6 +18,9 @@ def get_config() -> ml_collections.ConfigDict:
     # Model.
     config.z_dim = 20
     config.num_filters = 32  # c: encoder channels c, c, 2c, 2c, 2c
+    # "auto": convolutions written for XLA:CPU on the CPU, XLA's own elsewhere; "cpu" or "xla"
+    # force one (the same function and parameters; see common/nets.py).
+    config.conv_impl = "auto"
 
     # Optimisation.
     config.learning_rate = 1e-3  # Adam

@@ -1,34 +1,52 @@
-"""Times the VAE and AAE training steps and compiled epochs; one JSON line per case.
+"""Times the VAE and AAE training steps and compiled epochs; one JSON line per case and round.
 
-    python scripts/benchmark.py [--model vae|aae|both] [--steps 20] [--batch N] [--cases step,epoch]
+    python scripts/benchmark.py [--model vae|aae|both] [--cases step,epoch] [--rounds 5]
+        [--steps 20] [--batch N] [--conv_impl auto|cpu|xla]
+        [--torch_reference PATH/torch_reference.py --torch_python PATH/python]
 
-The output matches `torch_reference.py speed` of the PyTorch reference (see README).
+Rows match `torch_reference.py speed` of the PyTorch reference. With --torch_reference, each
+round also runs the reference for each model in a subprocess (same steps, same batch), and the
+summary rows give the median images/s of both and their ratio: the side-by-side comparison of
+the README. The last lines are one summary row per case.
 """
-
-import json
 
 from absl import app, flags
 
 flags.DEFINE_enum("model", "both", ["vae", "aae", "both"], "Which model to time.")
-flags.DEFINE_integer("steps", 20, "Timed steps (step case) or steps per epoch (epoch case).")
-flags.DEFINE_integer("warmup", 5, "Untimed steps first (step case).")
+flags.DEFINE_list("cases", ["step", "epoch"], "Cases: step (one jitted step), epoch (a scan).")
+flags.DEFINE_integer("rounds", 5, "Interleaved rounds; the summary is the median over rounds.")
+flags.DEFINE_integer("steps", 20, "Timed steps per round (step case and the reference).")
+flags.DEFINE_integer("epoch_steps", 20, "Steps in the epoch case's compiled scan.")
 flags.DEFINE_integer("batch", None, "Batch size; default 128 (vae) and 64 (aae).")
-flags.DEFINE_list("cases", ["step", "epoch"], "Cases: step, epoch.")
+flags.DEFINE_list("conv_impl", ["auto"], "Convolution forms to time (auto, cpu, xla).")
+flags.DEFINE_string("torch_reference", None, "Path of torch_reference.py to interleave with.")
+flags.DEFINE_string("torch_python", None, "Python that has torch (default: this one).")
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     del argv
+    import sys
+
+    import jax
+
     from common import benchmark
 
-    for model in ("vae", "aae") if FLAGS.model == "both" else (FLAGS.model,):
-        if "step" in FLAGS.cases:
-            row = benchmark.benchmark_step(model, FLAGS.batch, FLAGS.steps, FLAGS.warmup)
-            print(json.dumps(row), flush=True)
-        if "epoch" in FLAGS.cases:
-            print(
-                json.dumps(benchmark.benchmark_epoch(model, FLAGS.batch, FLAGS.steps)), flush=True
-            )
+    print(f"# {benchmark.cpu_name()}; jax {jax.__version__}, devices {jax.devices()}", flush=True)
+    models = ("vae", "aae") if FLAGS.model == "both" else (FLAGS.model,)
+    cases = [
+        benchmark.Case(model, case, FLAGS.batch, FLAGS.epoch_steps, impl)
+        for model in models
+        for case in FLAGS.cases
+        for impl in FLAGS.conv_impl
+    ]
+    benchmark.interleaved(
+        cases,
+        rounds=FLAGS.rounds,
+        steps=FLAGS.steps,
+        torch_script=FLAGS.torch_reference,
+        torch_python=FLAGS.torch_python or sys.executable,
+    )
 
 
 if __name__ == "__main__":

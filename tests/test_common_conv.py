@@ -1,4 +1,4 @@
-"""Tests that common.conv's layers equal flax's nn.Conv / nn.ConvTranspose.
+"""common.nets' Conv / ConvTranspose (both impls; "cpu" runs common.conv) equal flax's layers.
 
 Compared for every layer configuration of the VAE / AAE: parameters (tree,
 shapes, init), outputs, and gradients w.r.t. input, kernel and bias.
@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from common.conv import Conv3x3, ConvTranspose3x3, _resolve_impl
+from common import nets
 
 # Float32 matmuls/convs at full precision: on CPU that is already the default,
 # but on GPU/TPU the default may use TF32/bfloat16 passes, whose ~1e-3 error
@@ -20,7 +20,7 @@ jax.config.update("jax_default_matmul_precision", "highest")
 RTOL = 1e-5
 BATCH = 4
 
-# (input size, in channels, out channels, stride) of every Conv3x3 in the models.
+# (input size, in channels, out channels, stride) of every nets.Conv in the models.
 CONV_CONFIGS = [
     (28, 1, 32, 2),  # encoder 28 -> 14
     (14, 32, 32, 1),  # encoder 14x14 and decoder 14x14
@@ -28,7 +28,7 @@ CONV_CONFIGS = [
     (7, 64, 64, 1),  # encoder 7x7 and decoder 7x7
     (7, 64, 64, 2),  # encoder 7 -> 4
 ]
-# (input size, in channels, out channels, output_padding) of every ConvTranspose3x3.
+# (input size, in channels, out channels, output_padding) of every nets.ConvTranspose.
 CONV_T_CONFIGS = [
     (4, 64, 64, 0),  # decoder 4 -> 7
     (7, 64, 32, 1),  # decoder 7 -> 14
@@ -98,13 +98,13 @@ def assert_same_as_flax(make_ours, reference, size, in_channels, features):
 
 @pytest.mark.parametrize("size,in_channels,features,stride", CONV_CONFIGS)
 def test_conv3x3_matches_flax(size, in_channels, features, stride):
-    make = lambda impl: Conv3x3(features, strides=stride, impl=impl)  # noqa: E731
+    make = lambda impl: nets.Conv(features, stride, impl)  # noqa: E731
     assert_same_as_flax(make, flax_conv(features, stride), size, in_channels, features)
 
 
 @pytest.mark.parametrize("size,in_channels,features,output_padding", CONV_T_CONFIGS)
 def test_conv_transpose3x3_matches_flax(size, in_channels, features, output_padding):
-    make = lambda impl: ConvTranspose3x3(features, output_padding=output_padding, impl=impl)  # noqa: E731
+    make = lambda impl: nets.ConvTranspose(features, output_padding, impl)  # noqa: E731
     reference = flax_conv_t(features, output_padding)
     assert_same_as_flax(make, reference, size, in_channels, features)
 
@@ -112,8 +112,8 @@ def test_conv_transpose3x3_matches_flax(size, in_channels, features, output_padd
 @pytest.mark.parametrize(
     "ours,reference",
     [
-        (Conv3x3(32, strides=2), flax_conv(32, 2)),
-        (ConvTranspose3x3(32, output_padding=1), flax_conv_t(32, 1)),
+        (nets.Conv(32, 2), flax_conv(32, 2)),
+        (nets.ConvTranspose(32, 1), flax_conv_t(32, 1)),
     ],
 )
 def test_init_matches_flax(ours, reference):
@@ -132,10 +132,10 @@ def test_output_shapes():
     x = jnp.zeros((2, 4, 4, 3))
     for impl in ("xla", "cpu"):
         out = lambda m: jax.eval_shape(m.init_with_output, jax.random.PRNGKey(0), x)[0].shape  # noqa: E731
-        assert out(ConvTranspose3x3(5, 0, impl=impl)) == (2, 7, 7, 5)
-        assert out(ConvTranspose3x3(5, 1, impl=impl)) == (2, 8, 8, 5)
-        assert out(Conv3x3(5, 2, impl=impl)) == (2, 2, 2, 5)
-        assert out(Conv3x3(5, 1, impl=impl)) == (2, 4, 4, 5)
+        assert out(nets.ConvTranspose(5, 0, impl)) == (2, 7, 7, 5)
+        assert out(nets.ConvTranspose(5, 1, impl)) == (2, 8, 8, 5)
+        assert out(nets.Conv(5, 2, impl)) == (2, 2, 2, 5)
+        assert out(nets.Conv(5, 1, impl)) == (2, 4, 4, 5)
 
 
 class _Stack(nn.Module):
@@ -145,8 +145,8 @@ class _Stack(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        x = nn.relu(ConvTranspose3x3(8, 1, impl=self.impl)(x))
-        return Conv3x3(4, 2, impl=self.impl)(x)
+        x = nn.relu(nets.ConvTranspose(8, 1, self.impl)(x))
+        return nets.Conv(4, 2, self.impl)(x)
 
 
 def _stack_grads(impl, params, x, in_scan):
@@ -178,20 +178,40 @@ def test_stacked_layers_gradients_agree(in_scan):
 
 
 def test_auto_resolves_by_backend():
-    assert _resolve_impl("auto") == ("cpu" if jax.default_backend() == "cpu" else "xla")
-    assert _resolve_impl("xla") == "xla"
-    with pytest.raises(ValueError):
-        _resolve_impl("matmul")
+    assert nets._resolve("auto") == ("cpu" if jax.default_backend() == "cpu" else "xla")
+    assert nets._resolve("xla") == "xla"
+    with pytest.raises(ValueError, match="conv impl 'cudnn'"):
+        nets._resolve("cudnn")
 
 
 def test_bad_arguments_raise():
     x = jnp.zeros((1, 4, 4, 8))
     init = lambda m, x: jax.eval_shape(m.init, jax.random.PRNGKey(0), x)  # noqa: E731
     with pytest.raises(ValueError):
-        init(Conv3x3(4, strides=3), x)
+        init(nets.Conv(4, 3), x)
     with pytest.raises(ValueError):
-        init(ConvTranspose3x3(4, output_padding=2), x)
+        init(nets.ConvTranspose(4, 2), x)
     with pytest.raises(ValueError):
-        init(Conv3x3(4), x[0])  # no batch axis
+        init(nets.Conv(4), x[0])  # no batch axis
     with pytest.raises(ValueError):
-        init(Conv3x3(4, strides=2, impl="cpu"), jnp.zeros((1, 4, 5, 8)))
+        init(nets.Conv(4, 2, "cpu"), jnp.zeros((1, 4, 5, 8)))
+
+
+def test_whole_vae_same_loss_and_gradients_for_both_impls():
+    """The VAE's loss and every parameter gradient agree between the "cpu" and "xla" forms."""
+    from vae import models
+
+    images = np.random.default_rng(3).integers(0, 16, (BATCH, 28, 28, 1)).astype(np.int32)
+    key = jax.random.key(0)
+
+    def loss_and_grads(impl, params):
+        model = models.VAE(num_filters=4, z_dim=2, conv_impl=impl)
+        return jax.jit(jax.value_and_grad(lambda p: model.apply(p, images, key)[2]))(params)
+
+    shapes = jax.eval_shape(models.VAE(num_filters=4, z_dim=2).init, key, images, key)
+    rng = np.random.default_rng(4)
+    params = jax.tree.map(lambda s: 0.3 * rng.standard_normal(s.shape, np.float32), shapes)
+    (loss_xla, g_xla), (loss_cpu, g_cpu) = (loss_and_grads(i, params) for i in ("xla", "cpu"))
+    assert abs(float(loss_cpu) - float(loss_xla)) < RTOL * abs(float(loss_xla))
+    errors = jax.tree.map(rel_err, g_cpu, g_xla)
+    assert max(jax.tree_util.tree_leaves(errors)) < RTOL, errors

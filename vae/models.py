@@ -16,11 +16,12 @@ class CNNEncoder(nn.Module):
 
     num_filters: int = 32
     z_dim: int = 20
+    conv_impl: str = "auto"  # see common.nets.Conv: the same function either way
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         x = x.astype(jnp.float32) * (2.0 / (NUM_VALUES - 1)) - 1.0  # 0..15 -> [-1, 1]
-        h = nets.EncoderTrunk(self.num_filters, nn.gelu)(x)
+        h = nets.EncoderTrunk(self.num_filters, nn.gelu, self.conv_impl)(x)
         mean, log_std = jnp.split(nn.Dense(2 * self.z_dim)(h), 2, axis=-1)
         return mean, log_std
 
@@ -31,10 +32,11 @@ class CNNDecoder(nn.Module):
     num_filters: int = 32
     z_dim: int = 20
     num_values: int = NUM_VALUES
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:
-        return nets.DecoderTrunk(self.num_filters, self.num_values, nn.gelu)(z)
+        return nets.DecoderTrunk(self.num_filters, self.num_values, nn.gelu, self.conv_impl)(z)
 
 
 class VAE(nn.Module):
@@ -43,10 +45,11 @@ class VAE(nn.Module):
     num_filters: int = 32
     z_dim: int = 20
     num_values: int = NUM_VALUES
+    conv_impl: str = "auto"
 
     def setup(self):
-        self.encoder = CNNEncoder(self.num_filters, self.z_dim)
-        self.decoder = CNNDecoder(self.num_filters, self.z_dim, self.num_values)
+        self.encoder = CNNEncoder(self.num_filters, self.z_dim, self.conv_impl)
+        self.decoder = CNNDecoder(self.num_filters, self.z_dim, self.num_values, self.conv_impl)
 
     def __call__(self, images: jax.Array, key: jax.Array):
         """images: [B, 28, 28, 1] int in 0..15; key: PRNG key for z ~ q(z|x).

@@ -1,0 +1,57 @@
+"""The interleaved benchmark: rounds alternate our cases with the reference, medians and ratio."""
+
+import json
+import sys
+
+from common import benchmark
+
+
+class FakeCase:
+    """A duck-typed benchmark.Case whose steps take known times: 40 ms, except one slow round."""
+
+    model, name, batch, conv_impl, steps_per_call = "vae", "step", 128, "auto", 1
+
+    def __init__(self):
+        self.calls = 0
+
+    def time(self, repeats):
+        self.calls += 1
+        return [0.5 if self.calls == 2 else 0.04] * repeats  # round 2 is an outlier
+
+    row = benchmark.Case.row
+
+
+FAKE_TORCH = """
+import json, sys
+args = sys.argv[1:]
+print("noise before the row")
+print(json.dumps({"impl": "torch", "model": args[args.index("--model") + 1],
+                  "batch": int(args[args.index("--batch") + 1]),
+                  "steps": int(args[args.index("--steps") + 1]), "step_ms_median": 80.0}))
+"""
+
+
+def test_interleaved_rounds_medians_and_ratio(tmp_path):
+    script = tmp_path / "fake_torch.py"
+    script.write_text(FAKE_TORCH)
+    rows = []
+    summary = benchmark.interleaved(
+        [FakeCase()], rounds=3, steps=4, torch_script=str(script), torch_python=sys.executable,
+        emit=rows.append,
+    )  # fmt: skip
+    ours = [r for r in rows if r.get("impl") == "jax"]
+    torch = [r for r in rows if r.get("impl") == "torch"]
+    assert [r["round"] for r in ours] == [0, 1, 2] and [r["round"] for r in torch] == [0, 1, 2]
+    assert rows.index(ours[1]) > rows.index(torch[0])  # alternating, not one block after another
+    assert torch[0]["steps"] == 4 and torch[0]["batch"] == 128
+    assert ours[1]["step_ms_median"] == 500.0
+    (row,) = summary
+    assert row["step_ms_median"] == 40.0  # the median over rounds drops the slow round
+    assert row["images_per_sec"] == 3200.0
+    assert row["torch_images_per_sec"] == 1600.0
+    assert row["ratio_vs_torch"] == 2.0
+    assert json.dumps(rows[-1]) == json.dumps(row)
+
+
+def test_cpu_name_names_the_cores():
+    assert "cores" in benchmark.cpu_name()
