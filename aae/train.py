@@ -21,7 +21,7 @@ from absl import logging
 from clu import metrics as clu_metrics
 
 from aae import losses, models
-from common import epochs, input_pipeline, train_loop
+from common import epochs, input_pipeline, parallel, train_loop
 from common import images as image_utils
 from common.errors import ConfigError
 from common.metric_writer import MetricWriter
@@ -284,6 +284,8 @@ class Pictures:
 
 def write_latent_scatter(path: str, z: np.ndarray, labels: np.ndarray | None, title: str):
     """The encoded images coloured by label over the N(0, I) prior's density contours."""
+    if not parallel.is_main_process():
+        return
     import matplotlib.pyplot as plt  # common.images set the Agg backend
 
     fig, ax = plt.subplots(figsize=(6, 6), dpi=100)

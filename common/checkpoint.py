@@ -13,6 +13,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from common.errors import CheckpointError
@@ -58,13 +60,24 @@ def save(
     meta: dict[str, Any],
     metrics: dict[str, float] | None = None,
 ) -> None:
-    """Saves `state` (any pytree of arrays) and JSON `meta` as step `epoch`."""
+    """Saves `state` (any pytree of arrays) and JSON `meta` as step `epoch`.
+
+    Replicated arrays are saved from one host copy: the state is replicated (common.parallel),
+    and orbax's sharded-array path fails for replicated arrays across several processes.
+    """
+    state = jax.tree.map(_host_copy, state)
     manager.save(
         epoch,
         args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
         metrics=metrics,
         force=True,
     )
+
+
+def _host_copy(x: Any) -> Any:
+    if isinstance(x, jax.Array) and x.is_fully_replicated:
+        return np.asarray(x.addressable_data(0))
+    return x
 
 
 def restore(manager: ocp.CheckpointManager, epoch: int, target: Any) -> tuple[Any, dict]:

@@ -20,6 +20,12 @@ def define_train_flags(default_config: str):
     )
     flags.DEFINE_string("workdir", None, "Run directory; running again resumes it.", required=True)
     flags.DEFINE_bool("fresh", False, "Delete the workdir's earlier run and start over.")
+    flags.DEFINE_bool(
+        "distributed",
+        False,
+        "Call jax.distributed.initialize() first: one process per host of a TPU pod or GPU "
+        "cluster, the batch split over every host's devices (see common/parallel.py).",
+    )
     return config
 
 
@@ -62,6 +68,10 @@ def train_main(trainer: str, default_config: str) -> None:
 
     def main(argv):
         del argv
+        if flags.FLAGS.distributed:
+            import jax
+
+            jax.distributed.initialize()  # before any other JAX call; arguments from the cluster
         module = importlib.import_module(trainer)  # after flag parsing: --help stays fast
         run_or_exit(
             lambda: module.train_and_evaluate(config.value, flags.FLAGS.workdir, flags.FLAGS.fresh)

@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from common import parallel  # noqa: E402
+
 
 def make_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, pad_value: float = 1.0):
     """Tiles images into one picture, row by row.
@@ -41,6 +43,8 @@ def make_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, pad_value: fl
 
 def save_image(grid: np.ndarray, path: str, title: str | None = None) -> None:
     """Writes an [H, W, 1 or 3] float image in [0, 1] to a PNG, grey for one channel."""
+    if not parallel.is_main_process():
+        return
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     grid = np.clip(grid, 0.0, 1.0)
     if title is None:
@@ -69,6 +73,8 @@ def save_curves(
     hlines: dict[str, float] | None = None,
 ) -> None:
     """Line plot of named (x, y) curves against epoch, with optional labelled horizontal lines."""
+    if not parallel.is_main_process():
+        return
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     for name, (x, y) in curves.items():

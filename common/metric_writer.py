@@ -42,11 +42,16 @@ class MetricWriter:
       workdir: absolute run directory.
       resume_epoch: when resuming from the checkpoint of this epoch, rows of later epochs (and
         the final row) written by the interrupted run are dropped, so each epoch appears once.
+      enabled: False on all but the first of several processes (common.parallel): writes
+        nothing, and `history()` reads what the first one wrote.
     """
 
-    def __init__(self, workdir: str, resume_epoch: int | None = None):
+    def __init__(self, workdir: str, resume_epoch: int | None = None, enabled: bool = True):
         self.workdir = workdir
         self.path = os.path.join(workdir, METRICS_FILE)
+        self.enabled = enabled
+        if not enabled:
+            return
         purge_step = None
         if resume_epoch is not None:
             kept = [r for r in read_metrics(workdir) if r.get("epoch", np.inf) <= resume_epoch]
@@ -64,6 +69,8 @@ class MetricWriter:
 
     def write_scalars(self, step: int | None, scalars: dict[str, float]) -> None:
         """Appends one row `{"epoch": step, **scalars}` (no `epoch` when step is None)."""
+        if not self.enabled:
+            return
         row = {} if step is None else {"epoch": int(step)}
         row.update({k: float(v) for k, v in scalars.items()})
         with open(self.path, "a") as f:
@@ -75,9 +82,13 @@ class MetricWriter:
 
     def write_image(self, step: int, tag: str, image: np.ndarray) -> None:
         """image: [H, W, C] float in [0, 1]."""
+        if not self.enabled:
+            return
         self._tb.add_image(tag, np.clip(image, 0, 1), step, dataformats="HWC")
 
     def write_hparams(self, hparams: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
         text = "\n".join(f"    {k}: {v}" for k, v in sorted(hparams.items()))
         self._tb.add_text("config", text, 0)
 
@@ -85,4 +96,5 @@ class MetricWriter:
         return read_metrics(self.workdir)
 
     def close(self) -> None:
-        self._tb.close()
+        if self.enabled:
+            self._tb.close()

@@ -1,7 +1,11 @@
-"""Data parallelism over all local devices: one mesh axis, "data", over the batch.
+"""Data parallelism over all devices: one mesh axis, "data", over the batch.
 
 Parameters and optimizer states are replicated; each step's batch is split over the devices and
 XLA inserts the gradient all-reduce. With one device this is a no-op, so there is one code path.
+Across hosts (a TPU pod, or GPUs on several machines), call `jax.distributed.initialize()` first
+(`--distributed` of the train scripts): the mesh then spans every host's devices, every process
+loads the same data and runs the same program, and only process 0 writes files
+(`is_main_process`); orbax checkpoints are written by all processes together.
 PRNG draws do not depend on the sharding (threefry is partitionable), so a run on N devices
 computes what a run on one device computes, up to the order of floating-point sums.
 """
@@ -15,6 +19,11 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from common.errors import ConfigError
+
+
+def is_main_process() -> bool:
+    """True on the one process that writes metrics, pictures and config.json (always, one host)."""
+    return jax.process_index() == 0
 
 
 def make_mesh(devices=None) -> Mesh:

@@ -22,7 +22,7 @@ import jax
 import ml_collections
 from absl import logging
 
-from common import checkpoint, input_pipeline
+from common import checkpoint, input_pipeline, parallel
 from common.errors import ConfigError, Interrupted, NonFiniteError
 from common.metric_writer import METRICS_FILE, MetricWriter
 
@@ -92,10 +92,12 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str, fresh: bool
     has_run = os.path.isdir(checkpoint.checkpoint_dir(workdir)) and any(
         name.isdigit() for name in os.listdir(checkpoint.checkpoint_dir(workdir))
     )
+    main = parallel.is_main_process()
     if fresh:
         for name in (checkpoint.CHECKPOINT_DIR, "samples", "reconstructions"):
-            shutil.rmtree(os.path.join(workdir, name), ignore_errors=True)
-        if os.path.isdir(workdir):
+            if main:
+                shutil.rmtree(os.path.join(workdir, name), ignore_errors=True)
+        if main and os.path.isdir(workdir):
             for name in os.listdir(workdir):
                 if name.startswith("events.out.tfevents") or name in (METRICS_FILE, CONFIG_FILE):
                     os.remove(os.path.join(workdir, name))
@@ -110,9 +112,10 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str, fresh: bool
                     f"{workdir} holds a run with {field}={old!r}, but this config has "
                     f"{field}={new!r}; use another --workdir, or --fresh to start over there"
                 )
-    os.makedirs(workdir, exist_ok=True)
-    with open(config_path, "w") as f:
-        f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+    if main:
+        os.makedirs(workdir, exist_ok=True)
+        with open(config_path, "w") as f:
+            f.write(config.to_json_best_effort(indent=2, sort_keys=True))
     return has_run
 
 
@@ -215,9 +218,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, task: Task, fresh: bool
     if resume and manager.latest_step() is not None:
         state, meta = checkpoint.restore(manager, manager.latest_step(), state)
         logging.info("Resuming %s from epoch %d.", workdir, meta["epoch"])
-        writer = MetricWriter(workdir, resume_epoch=meta["epoch"])
+        writer = MetricWriter(workdir, meta["epoch"], enabled=parallel.is_main_process())
     else:
-        writer = MetricWriter(workdir)
+        writer = MetricWriter(workdir, enabled=parallel.is_main_process())
         writer.write_hparams(config.to_dict())
 
     def end_epoch(epoch: int, state, metrics: dict[str, float]) -> None:
