@@ -196,3 +196,39 @@ def cpu_name() -> str:
     import platform
 
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def time_full_run(model: str, workdir: str, data_dir: str = "", epochs: int | None = None) -> dict:
+    """Trains configs/{model}.py from scratch into `workdir` and times it end to end.
+
+    The time covers everything `train_and_evaluate` does: loading the data, compiling, every
+    epoch with its validation, checkpoints and pictures, and the final test evaluation.
+
+    Args:
+      model: "vae" or "aae".
+      workdir: run directory; an earlier run there is deleted first (--fresh).
+      data_dir: folder of IDX files; "" = tensorflow-datasets.
+      epochs: override of config.num_epochs; None = the assignment's (80 VAE, 100 AAE).
+
+    Returns:
+      {"model", "epochs", "seconds", "device", "device_kind", "final": the run's final row}.
+    """
+    config = importlib.import_module(f"configs.{model}").get_config()
+    config.data.dir = data_dir
+    if epochs is not None:
+        config.num_epochs = epochs
+    trainer = importlib.import_module(f"{model}.train")
+    t0 = time.perf_counter()
+    final = trainer.train_and_evaluate(config, workdir, fresh=True)
+    seconds = time.perf_counter() - t0
+    device = jax.devices()[0]
+    return {
+        "model": model,
+        "epochs": config.num_epochs,
+        "seconds": round(seconds, 1),
+        "device": device.platform,
+        "device_kind": device.device_kind,
+        "num_devices": jax.device_count(),
+        "jax": jax.__version__,
+        "final": final,
+    }
