@@ -1,0 +1,570 @@
+"""docs/results.md from the workdirs of `common.reproduce`: numbers, figures, data and machine.
+
+Everything comes from files in each workdir, so the report can be rewritten at any time without
+training: `config.json` (the config run), `metrics.jsonl` (one row per epoch, then the final
+row), the PNGs the trainers write, `reproduce.json` (what `common.reproduce` records: epoch
+scale, overrides, data, machine and wall time of each session) and, for the VAE with z 20,
+`log_likelihood.json` and `proposal_variance.png` (vae.evaluate). Figures are copied to
+DOCS/figures/EXPERIMENT/ so that the markdown links stay valid in the repository.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import shutil
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+RECORD_FILE = "reproduce.json"
+REPORT_FILE = "results.md"
+FIGURES_DIR = "figures"
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """One experiment of the assignment.
+
+    Attributes:
+      name: the workdir's name under the root, and the name --only takes.
+      config: the config module, e.g. "configs.vae".
+      questions: the assignment's questions it answers, e.g. "Q1.7, Q1.8".
+      title: a short description for the report.
+      show: what the report shows besides the numbers: any of "bpd_curve", "loss_curve",
+        "samples" (grids at the assignment's epochs), "reconstructions" (at the same epochs),
+        "last_reconstructions" (the last epoch's only), "manifold", "latent_scatter",
+        "log_likelihood" (also: `common.reproduce` runs vae.evaluate on it).
+      reference: key of REFERENCES, the course's number for this experiment, or None.
+    """
+
+    name: str
+    config: str
+    questions: str
+    title: str
+    show: tuple[str, ...]
+    reference: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    metric: str  # the metrics.jsonl key the course's number is about (last epoch)
+    value: float
+    below: bool  # True: the number should be below `value`; False: about `value`
+    text: str
+
+
+REFERENCES = {
+    "vae": Reference(
+        "train_bpd",
+        0.52,
+        below=False,
+        text="train bpd about 0.52 after 80 epochs (about 4 at the start, below 2.0 after 2)",
+    ),
+    "aae": Reference(
+        "recon_loss", 0.05, below=True, text="reconstruction loss below 0.05 (z 8, lambda 0.995)"
+    ),
+}
+
+# model kind -> (train key, validation key, test key of the final row, what the number is)
+NUMBERS = {
+    "vae": ("train_bpd", "val_bpd", "test_bpd", "bpd (negative ELBO)"),
+    "aae": ("recon_loss", "val_recon_loss", "test_recon_loss", "reconstruction MSE"),
+}
+# model kind -> the columns of the per-epoch table: (metrics.jsonl key, header, format)
+EPOCH_COLUMNS = {
+    "vae": (
+        ("train_bpd", "train bpd", ".3f"),
+        ("val_bpd", "validation bpd", ".3f"),
+        ("train_l_rec", "train L_rec (nats)", ".1f"),
+        ("train_l_reg", "train L_reg (nats)", ".2f"),
+        ("seconds", "seconds", ".1f"),
+    ),
+    "aae": (
+        ("recon_loss", "train recon MSE", ".4f"),
+        ("val_recon_loss", "validation recon MSE", ".4f"),
+        ("gen_loss", "generator loss", ".3f"),
+        ("disc_loss", "discriminator loss", ".3f"),
+        ("disc_accuracy", "discriminator accuracy", ".3f"),
+        ("seconds", "seconds", ".1f"),
+    ),
+}
+
+
+def display_path(path: str) -> str:
+    """A path fit for a committed document: relative when under the working directory,
+    otherwise `.../LAST_PART` (no machine-specific absolute paths)."""
+    if not path or not os.path.isabs(path):
+        return path
+    rel = os.path.relpath(path, os.getcwd())
+    if not rel.startswith(".."):
+        return rel
+    return ".../" + os.path.basename(os.path.normpath(path))
+
+
+def machine_label(machine: dict[str, Any] | None) -> str:
+    """One line: CPU and cores, jax backend and devices, jax version."""
+    if not machine:
+        return "not recorded (trained outside scripts/reproduce.py)"
+    return (
+        f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores; "
+        f"jax {machine.get('jax_version', '?')} on {machine.get('backend', '?')}: "
+        f"{machine.get('num_devices', '?')} x {machine.get('device_kind', '?')}"
+    )
+
+
+def format_duration(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+# ----------------------------------------------------------------------------- reading a run
+
+
+@dataclasses.dataclass
+class Run:
+    """What one workdir holds (see the module docstring)."""
+
+    workdir: str
+    config: dict[str, Any]
+    rows: list[dict[str, Any]]  # per-epoch rows, in order
+    final: dict[str, Any] | None  # the final row, once training finished
+    record: dict[str, Any]  # reproduce.json, {} if absent
+
+    @property
+    def kind(self) -> str:
+        return self.config.get("model", "vae")
+
+    @property
+    def last_epoch(self) -> int | None:
+        return self.rows[-1]["epoch"] if self.rows else None
+
+    @property
+    def sessions(self) -> list[dict[str, Any]]:
+        return self.record.get("sessions", [])
+
+    @property
+    def latest(self) -> dict[str, Any]:
+        """The latest session's record (epoch scale, overrides, data), {} if none."""
+        return self.sessions[-1] if self.sessions else {}
+
+    def row(self, epoch: int) -> dict[str, Any] | None:
+        return next((r for r in self.rows if r["epoch"] == epoch), None)
+
+
+def _read_json(path: str) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+def load_run(workdir: str) -> Run | None:
+    """The run in `workdir`, or None when it holds none yet."""
+    config_path = os.path.join(workdir, "config.json")
+    metrics_path = os.path.join(workdir, "metrics.jsonl")
+    if not (os.path.exists(config_path) and os.path.exists(metrics_path)):
+        return None
+    with open(metrics_path) as f:
+        all_rows = [json.loads(line) for line in f if line.strip()]
+    rows = [r for r in all_rows if "epoch" in r]
+    final = all_rows[-1] if all_rows and "epoch" not in all_rows[-1] else None
+    record_path = os.path.join(workdir, RECORD_FILE)
+    record = _read_json(record_path) if os.path.exists(record_path) else {}
+    return Run(workdir, _read_json(config_path), rows, final, record)
+
+
+def sample_epochs(run: Run) -> list[tuple[int, list[int]]]:
+    """[(epoch of this run, [assignment epochs it stands for])] for the grids, in order."""
+    pairs = run.latest.get("sample_epochs")
+    if pairs is None:  # not run by common.reproduce: the config's epochs, unscaled
+        pairs = [(e, e) for e in run.config.get("sample_epochs", ())]
+    grouped: dict[int, list[int]] = {}
+    for assignment_epoch, epoch in pairs:
+        grouped.setdefault(epoch, []).append(assignment_epoch)
+    return sorted(grouped.items())
+
+
+def assignment_epochs(run: Run) -> int:
+    """The epochs the assignment's schedule asks for (the config's before any scaling)."""
+    return run.latest.get("config_num_epochs", run.config.get("num_epochs"))
+
+
+def status(run: Run | None) -> str:
+    if run is None:
+        return "not run"
+    target = run.config.get("num_epochs")
+    if run.final is not None and run.last_epoch == target:
+        return "complete"
+    return f"stopped after epoch {run.last_epoch} of {target} (rerun to resume)"
+
+
+# ----------------------------------------------------------------------------- markdown pieces
+
+
+def _fmt(value: Any, spec: str = ".4f") -> str:
+    return "" if value is None else format(value, spec)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def copy_png(src: str, dst: str) -> None:
+    """Copies a PNG; a grey one (matplotlib writes RGBA) is stored with one 8-bit channel,
+    which halves the size of the sample grids committed to the repository."""
+    import numpy as np
+    from PIL import Image  # a dependency of matplotlib
+
+    with Image.open(src) as image:
+        pixels = np.asarray(image)
+    opaque_grey = (
+        pixels.ndim == 3
+        and pixels.shape[-1] in (3, 4)
+        and (pixels[..., :3] == pixels[..., :1]).all()
+        and (pixels.shape[-1] == 3 or (pixels[..., 3] == 255).all())
+    )
+    if opaque_grey:
+        Image.fromarray(np.ascontiguousarray(pixels[..., 0])).save(dst, optimize=True)
+    else:
+        shutil.copyfile(src, dst)
+
+
+class _Figures:
+    """Copies a workdir's PNGs into DOCS/figures/EXPERIMENT/ and returns markdown links."""
+
+    def __init__(self, docs_dir: str, name: str, workdir: str):
+        self.docs_dir, self.workdir = docs_dir, workdir
+        self.folder = os.path.join(docs_dir, FIGURES_DIR, name)
+
+    def link(self, rel_path: str, alt: str) -> str | None:
+        src = os.path.join(self.workdir, rel_path)
+        if not os.path.exists(src):
+            return None
+        dst = os.path.join(self.folder, rel_path.replace(os.sep, "_"))
+        os.makedirs(self.folder, exist_ok=True)
+        copy_png(src, dst)
+        return f"![{alt}]({os.path.relpath(dst, self.docs_dir).replace(os.sep, '/')})"
+
+
+def _epoch_header(epoch: int, assignment: list[int], reached: bool) -> str:
+    text = f"epoch {epoch}"
+    if assignment != [epoch]:
+        text += f" (assignment: {', '.join(map(str, assignment))})"
+    return text if reached else text + ", not reached yet"
+
+
+def _grid_table(run: Run, figures: _Figures, rows: Sequence[tuple[str, str]]) -> list[str]:
+    """A table of grids: one column per sample epoch, one row per (label, path pattern)."""
+    epochs = sample_epochs(run)
+    if not epochs:
+        return []
+    header = [""] + [
+        _epoch_header(e, a, run.last_epoch is not None and e <= run.last_epoch) for e, a in epochs
+    ]
+    body = []
+    for label, pattern in rows:
+        cells = [f"**{label}**"]
+        for epoch, _ in epochs:
+            path = pattern.format(epoch=epoch)
+            cells.append(figures.link(path, f"{label}, epoch {epoch}") or "(not written)")
+        body.append(cells)
+    return _table(header, body) + [""]
+
+
+def _epoch_table(run: Run) -> list[str]:
+    columns = EPOCH_COLUMNS[run.kind]
+    wanted = {0, 1, 2, *(e for e, _ in sample_epochs(run))}
+    if run.last_epoch is not None:
+        wanted.add(run.last_epoch)
+    rows = [r for r in run.rows if r["epoch"] in wanted]
+    body = [[str(r["epoch"])] + [_fmt(r.get(k), spec) for k, _, spec in columns] for r in rows]
+    return _table(["epoch"] + [h for _, h, _ in columns], body) + [""]
+
+
+def _final_numbers(run: Run) -> tuple[str, str, str]:
+    """(train, validation at the last epoch, test of the final row), formatted."""
+    train_key, val_key, test_key, _ = NUMBERS[run.kind]
+    spec = ".3f" if run.kind == "vae" else ".4f"
+    last = run.rows[-1] if run.rows else {}
+    train = _fmt(last.get(train_key), spec)
+    val = _fmt(last.get(val_key), spec)
+    if run.final is None:
+        test = "(not finished)"
+    elif test_key in run.final:
+        test = _fmt(run.final[test_key], spec)
+        if run.final.get("best_epoch") is not None:
+            test += f" (best validation epoch {int(run.final['best_epoch'])})"
+    else:
+        test = "no test set"
+    return train, val, test
+
+
+def _comparison(run: Run, reference: Reference) -> str:
+    value = (run.rows[-1] if run.rows else {}).get(reference.metric)
+    if value is None:
+        return reference.text
+    if reference.below:
+        verdict = f"{value:.4f}, {'met' if value < reference.value else 'not met'}"
+    else:
+        verdict = f"{value:.3f}, {value - reference.value:+.3f} from it"
+    text = f"{reference.text}; this run: {verdict}"
+    target = assignment_epochs(run)
+    if run.last_epoch is not None and target is not None and run.last_epoch < target:
+        text += f" (but only {run.last_epoch} of {target} epochs ran)"
+    return text
+
+
+def _wall_time(run: Run) -> str:
+    sessions = run.sessions
+    seconds = [r["seconds"] for r in run.rows if r["epoch"] > 0 and "seconds" in r]
+    parts = []
+    if sessions:
+        total = sum(s.get("wall_s", 0.0) for s in sessions)
+        parts.append(
+            f"{format_duration(total)} wall clock in {len(sessions)} "
+            f"session{'s' if len(sessions) > 1 else ''} (data loading, compilation, "
+            "evaluation and pictures included)"
+        )
+    if seconds:
+        parts.append(
+            f"{statistics.median(seconds):.1f} s per training epoch (median of {len(seconds)})"
+        )
+    return "; ".join(parts) or "not recorded"
+
+
+def _overrides(run: Run) -> str:
+    overrides = run.latest.get("overrides")
+    if overrides is None:
+        return "as recorded in the workdir's config.json"
+    if not overrides:
+        return "none"
+    shown = []
+    for key, value in overrides.items():
+        if key == "data.dir":
+            value = display_path(value)
+        shown.append(f"`{key}={value}`")
+    return ", ".join(shown)
+
+
+def _log_likelihood(run: Run, figures: _Figures) -> list[str]:
+    lines = ["**Importance-weighted log-likelihood** (vae.evaluate):", ""]
+    json_path = os.path.join(run.workdir, "log_likelihood.json")
+    md_path = os.path.join(run.workdir, "log_likelihood.md")
+    if not os.path.exists(json_path):
+        return lines + [
+            "Not computed: it needs `vae.evaluate` and `scripts/reproduce.py --iw_images N` "
+            "(N > 0) after training.",
+            "",
+        ]
+    result = _read_json(json_path)
+    try:
+        lines.append(
+            f"{result['num_images']} {result['split']} images, checkpoint of epoch "
+            f"{result['epoch']}; ELBO {result['elbo_bpd']:.4f} bpd. IW: K samples from the "
+            "encoder's q(z|x); prior: K samples from p(z). ESS: effective sample size of the "
+            "K importance weights (mean over images)."
+        )
+        lines.append("")
+        body = [
+            [
+                str(r["k"]),
+                f"{r['iw_bpd']:.4f} ± {r['iw_bpd_se']:.4f}",
+                f"{r['iw_ess']:.1f}",
+                f"{r['prior_bpd']:.4f}",
+                f"{r['prior_ess']:.2f}",
+            ]
+            for r in result["rows"]
+        ]
+        lines += _table(["K", "IW bpd (± s.e.)", "IW ESS", "prior MC bpd", "prior ESS"], body)
+    except (KeyError, TypeError):  # another format than expected: show the evaluator's own table
+        if os.path.exists(md_path):
+            with open(md_path) as f:
+                lines.append(f.read().strip())
+    lines.append("")
+    link = figures.link("proposal_variance.png", "prior vs posterior proposal")
+    if link:
+        lines += [link, ""]
+    return lines
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def _section(
+    index: int, exp: Experiment, run: Run | None, docs_dir: str, labels: dict[str, dict[str, str]]
+) -> list[str]:
+    lines = [f"## {index}. {exp.title} ({exp.questions})", ""]
+    config_file = exp.config.replace(".", "/") + ".py"
+    if run is None:
+        return lines + [f"`{config_file}`: not run yet.", ""]
+    latest = run.latest
+    figures = _Figures(docs_dir, exp.name, run.workdir)
+    target = assignment_epochs(run)
+    scale = latest.get("epoch_scale")
+    epochs = f"{run.last_epoch} run of the assignment's {target}"
+    if scale not in (None, 1, 1.0):
+        epochs += f" (epoch scale {scale})"
+    data = latest.get("data", "not recorded")
+    lines += [
+        f"- **Config**: `{config_file}`; overrides: {_overrides(run)}",
+        f"- **Epochs**: {epochs}; {status(run)}",
+        f"- **Data** ({labels['data'].get(data, '?')}): {data}",
+        "- **Machine**: "
+        + "; ".join(
+            f"{labels['machine'][m]}: {m}" for m in _machines(run) or [machine_label(None)]
+        ),
+        f"- **Time**: {_wall_time(run)}",
+        f"- **Workdir**: `{display_path(run.workdir)}`",
+        f"- **Command**: `{latest.get('command') or 'not recorded'}`",
+        "",
+    ]
+    lines += _epoch_table(run)
+    if exp.reference:
+        lines += [f"Course reference: {_comparison(run, REFERENCES[exp.reference])}.", ""]
+
+    pictures = []
+    if "samples" in exp.show or "reconstructions" in exp.show:
+        rows = []
+        if "samples" in exp.show:
+            rows.append(("samples", "samples/epoch_{epoch}.png"))
+            if run.kind == "vae":
+                rows.append(("pixel means", "samples/epoch_{epoch}_mean.png"))
+        if "reconstructions" in exp.show:
+            rows.append(("inputs over reconstructions", "reconstructions/epoch_{epoch}.png"))
+        pictures += _grid_table(run, figures, rows)
+    if "last_reconstructions" in exp.show and run.last_epoch is not None:
+        link = figures.link(f"reconstructions/epoch_{run.last_epoch}.png", "reconstructions")
+        if link:
+            pictures += [
+                "The first digit of each label 0..7 of the test set (of the validation set "
+                f"without one), top, over its reconstruction, epoch {run.last_epoch}:",
+                "",
+                link,
+                "",
+            ]
+    for name, caption in (
+        ("manifold", "Data manifold: decoded z on a 20 x 20 grid of normal percentiles"),
+        ("latent_scatter", "Codes of the test (or validation) set over the prior's contours"),
+        ("bpd_curve", "bpd per epoch"),
+        ("loss_curve", "Losses and discriminator accuracy per epoch"),
+    ):
+        if name in exp.show:
+            link = figures.link(f"{name}.png", caption)
+            pictures += [f"{caption}:", "", link or "(not written yet)", ""]
+    if "log_likelihood" in exp.show:
+        pictures += _log_likelihood(run, figures)
+    return lines + pictures
+
+
+def _machines(run: Run) -> list[str]:
+    """The distinct machine labels of the sessions that trained, oldest first."""
+    out: list[str] = []
+    for session in run.sessions:
+        label = machine_label(session.get("machine"))
+        if label not in out:
+            out.append(label)
+    return out
+
+
+def write_report(root: str, docs_dir: str, experiments: Sequence[Experiment]) -> str:
+    """Writes DOCS/results.md (and DOCS/figures/) from the workdirs ROOT/NAME; returns its path."""
+    os.makedirs(docs_dir, exist_ok=True)
+    for exp in experiments:  # figures of an earlier report: replaced below, never left stale
+        shutil.rmtree(os.path.join(docs_dir, FIGURES_DIR, exp.name), ignore_errors=True)
+    runs = {exp.name: load_run(os.path.join(root, exp.name)) for exp in experiments}
+
+    # Short labels (D1, M1, ...) for data sets and machines, so the summary table stays narrow.
+    labels: dict[str, dict[str, str]] = {"data": {}, "machine": {}}
+    for run in runs.values():
+        if run is None:
+            continue
+        for kind, prefix, values in (
+            ("data", "D", [run.latest.get("data", "not recorded")]),
+            ("machine", "M", _machines(run) or [machine_label(None)]),
+        ):
+            for value in values:
+                labels[kind].setdefault(value, f"{prefix}{len(labels[kind]) + 1}")
+
+    scales = sorted({r.latest.get("epoch_scale", 1.0) for r in runs.values() if r is not None})
+    today = datetime.date.today().isoformat()
+    lines = [
+        "# Results: every experiment of the assignment",
+        "",
+        f"Written {today} by `scripts/reproduce.py` from the workdirs under "
+        f"`{display_path(os.path.abspath(root))}`. Rewrite it from the same workdirs, without "
+        "training, with `python scripts/reproduce.py --root ROOT --report_only`; running the "
+        "command without `--report_only` trains on where each run stopped (the trainers resume "
+        "from their latest checkpoint; finished experiments are skipped).",
+        "",
+    ]
+    if any(s != 1.0 for s in scales):
+        lines += [
+            f"**Shortened runs** (epoch scale {', '.join(map(str, scales))}): the numbers below "
+            "come from fewer epochs than the assignment asks for and cannot be compared with the "
+            "course's reference.",
+            "",
+        ]
+    lines += ["## Final numbers", ""]
+    body = []
+    for i, exp in enumerate(experiments, 1):
+        run = runs[exp.name]
+        if run is None or not run.rows:
+            body.append([str(i), f"`{exp.name}`", exp.questions] + ["not run"] + [""] * 7)
+            continue
+        train, val, test = _final_numbers(run)
+        reference = _comparison(run, REFERENCES[exp.reference]) if exp.reference else ""
+        machines = ", ".join(labels["machine"][m] for m in _machines(run) or [machine_label(None)])
+        body.append(
+            [
+                str(i),
+                f"`{exp.name}`",
+                exp.questions,
+                f"{run.last_epoch} / {assignment_epochs(run)}",
+                NUMBERS[run.kind][3],
+                train,
+                val,
+                test,
+                reference,
+                labels["data"][run.latest.get("data", "not recorded")],
+                machines,
+            ]
+        )
+    lines += _table(
+        [
+            "#",
+            "experiment",
+            "question",
+            "epochs run / assignment's",
+            "number",
+            "train (last epoch)",
+            "validation (last epoch)",
+            "test (final)",
+            "course reference",
+            "data",
+            "machine",
+        ],
+        body,
+    )
+    lines += [""]
+    lines += [f"- {label}: {value}" for value, label in labels["data"].items()]
+    lines += [f"- {label}: {value}" for value, label in labels["machine"].items()]
+    lines += [
+        "",
+        "Train numbers are the means over the last epoch's steps; validation numbers are of the "
+        "model after the last epoch; the VAE's test bpd is of the epoch with the best validation "
+        "bpd, the AAE's test reconstruction loss of the last epoch. The VAE sees 4-bit pixels "
+        "(16 values), the AAE pixels in [-1, 1]. Without a test set (a folder of the t10k "
+        "files only) there is no test number.",
+        "",
+    ]
+    for i, exp in enumerate(experiments, 1):
+        lines += _section(i, exp, runs[exp.name], docs_dir, labels)
+
+    path = os.path.join(docs_dir, REPORT_FILE)
+    with open(path, "w") as f:
+        f.write("\n".join(lines).rstrip() + "\n")
+    return path

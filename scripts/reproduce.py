@@ -1,0 +1,51 @@
+"""Runs every experiment of the assignment from its config, then writes docs/results.md.
+
+    python scripts/reproduce.py                      # all of them, full length, tfds MNIST
+    python scripts/reproduce.py --epoch_scale 0.1    # every schedule a tenth as long
+    python scripts/reproduce.py --only vae,aae --data_dir FOLDER_OF_IDX_FILES
+    python scripts/reproduce.py --report_only        # rewrite the report from the workdirs
+
+Each experiment trains into ROOT/NAME. Running the same command again resumes each one from its
+latest checkpoint and skips those already finished. See common/reproduce.py.
+"""
+
+from absl import app, flags
+
+from common import cli
+
+flags.DEFINE_string("root", "runs/reproduce", "Folder of the workdirs, one per experiment.")
+flags.DEFINE_string("docs", "docs", "Where results.md and figures/ are written.")
+flags.DEFINE_string("data_dir", None, "Folder of IDX files; default: tensorflow-datasets MNIST.")
+flags.DEFINE_float("epoch_scale", 1.0, "Factor on every schedule's epochs (rounded up, >= 1).")
+flags.DEFINE_integer("limit", None, "Keep only the first N training images; default: all.")
+flags.DEFINE_list("only", None, "Comma-separated experiment names; default: all of them.")
+flags.DEFINE_bool("report_only", False, "Write the report from the workdirs; train nothing.")
+flags.DEFINE_integer(
+    "iw_images",
+    1000,
+    "Test images for the VAE's importance-weighted log-likelihood (K up to 1000; slow on a "
+    "CPU); 0 skips it.",
+)
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    from common import reproduce
+
+    cli.run_or_exit(
+        lambda: reproduce.main(
+            FLAGS.root,
+            FLAGS.docs,
+            epoch_scale=FLAGS.epoch_scale,
+            data_dir=FLAGS.data_dir,
+            limit=FLAGS.limit,
+            only=FLAGS.only,
+            report_only=FLAGS.report_only,
+            iw_images=FLAGS.iw_images,
+        )
+    )
+
+
+if __name__ == "__main__":
+    app.run(main)
