@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -182,20 +181,6 @@ def interleaved(
         emit(row)
         summary.append(row)
     return summary
-
-
-def cpu_name() -> str:
-    """The processor's model name (Linux), for labelling numbers; the platform otherwise."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
-    except OSError:
-        pass
-    import platform
-
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
 def time_full_run(model: str, workdir: str, data_dir: str = "", epochs: int | None = None) -> dict:

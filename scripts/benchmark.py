@@ -26,13 +26,12 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    import json
     import sys
 
-    import jax
+    from common import benchmark, reproduce
 
-    from common import benchmark
-
-    print(f"# {benchmark.cpu_name()}; jax {jax.__version__}, devices {jax.devices()}", flush=True)
+    print(json.dumps({"machine": reproduce.machine_info()}), flush=True)
     models = ("vae", "aae") if FLAGS.model == "both" else (FLAGS.model,)
     cases = [
         benchmark.Case(model, case, FLAGS.batch, FLAGS.epoch_steps, impl)

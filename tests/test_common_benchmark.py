@@ -51,7 +51,3 @@ def test_interleaved_rounds_medians_and_ratio(tmp_path):
     assert row["torch_images_per_sec"] == 1600.0
     assert row["ratio_vs_torch"] == 2.0
     assert json.dumps(rows[-1]) == json.dumps(row)
-
-
-def test_cpu_name_names_the_cores():
-    assert "cores" in benchmark.cpu_name()
