@@ -38,6 +38,7 @@ class Experiment:
         "last_reconstructions" (the last epoch's only), "manifold", "latent_scatter",
         "log_likelihood" (also: `common.reproduce` runs vae.evaluate on it).
       reference: key of REFERENCES, the course's number for this experiment, or None.
+      note: a paragraph shown under the section's heading (what to know when reading it).
     """
 
     name: str
@@ -46,6 +47,7 @@ class Experiment:
     title: str
     show: tuple[str, ...]
     reference: str | None = None
+    note: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,9 +98,9 @@ EPOCH_COLUMNS = {
 def display_path(path: str) -> str:
     """A path fit for a committed document: relative when under the working directory,
     otherwise `.../LAST_PART` (no machine-specific absolute paths)."""
-    if not path or not os.path.isabs(path):
+    if not path:
         return path
-    rel = os.path.relpath(path, os.getcwd())
+    rel = os.path.relpath(os.path.abspath(path), os.getcwd())
     if not rel.startswith(".."):
         return rel
     return ".../" + os.path.basename(os.path.normpath(path))
@@ -398,6 +400,8 @@ def _section(
     index: int, exp: Experiment, run: Run | None, docs_dir: str, labels: dict[str, dict[str, str]]
 ) -> list[str]:
     lines = [f"## {index}. {exp.title} ({exp.questions})", ""]
+    if exp.note:
+        lines += [f"> {exp.note}", ""]
     config_file = exp.config.replace(".", "/") + ".py"
     if run is None:
         return lines + [f"`{config_file}`: not run yet.", ""]
