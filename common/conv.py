@@ -41,10 +41,12 @@ runs with Eigen, in or out of a loop:
 - a kernel gradient is one convolution contracting over batch and space,
   with explicit transposes to NHWC/HWIO.
 
-Measured here, median train step (forward + backward + Adam), one process:
+Measured when this was written (2-core AMD EPYC, jax 0.10.2), median train step (forward +
+backward + Adam), one process:
 VAE (batch 128) 474 ms with flax's layers -> 222 ms with "cpu" (PyTorch 2.13
 on the same 2 cores: 222 ms); AAE (batch 64) 164 ms -> 86 ms (PyTorch: 100 ms).
 Inside a 5-step `lax.scan`: VAE 2933 ms/step with flax's layers -> 197 ms.
+(README's performance table has the current side-by-side numbers, on a faster CPU.)
 The ten conv layers' forward + backward alone: 373 ms -> 130 ms.
 Forms tried and dropped because they were slower here: im2col (9 shifted
 slices concatenated + one matmul: XLA:CPU's concatenation and its YNNPACK
