@@ -22,9 +22,10 @@ import jax
 import ml_collections
 from absl import logging
 
-from common import checkpoint, input_pipeline, parallel
+from common import checkpoint, input_pipeline, nets, parallel
 from common.errors import ConfigError, Interrupted, NonFiniteError
 from common.metric_writer import METRICS_FILE, MetricWriter
+from common.report import format_duration
 
 CONFIG_FILE = "config.json"
 
@@ -134,6 +135,10 @@ def validate_common_config(config: ml_collections.ConfigDict) -> None:
             f"data.name={config.data.name!r} is not a known dataset; "
             f"known: {', '.join(input_pipeline.DATASETS)}",
         ),
+        (
+            config.get("conv_impl", "auto") in nets.IMPLS,
+            f"conv_impl={config.get('conv_impl')!r}: expected one of {', '.join(nets.IMPLS)}",
+        ),
     )
     for ok, message in checks:
         if not ok:
@@ -180,18 +185,12 @@ def check_finite(epoch: int, metrics: dict[str, float], last_good: int | None) -
         )
 
 
-def _format_duration(seconds: float) -> str:
-    m, s = divmod(int(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
-
-
 def _progress_line(epoch, num_epochs, metrics, seconds, images, elapsed, done) -> str:
     shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "seconds")
     eta = elapsed / max(done, 1) * (num_epochs - epoch)
     return (
         f"epoch {epoch}/{num_epochs}  {shown}  {images / seconds:,.0f} img/s  "
-        f"{seconds:.1f}s  ETA {_format_duration(eta)}"
+        f"{seconds:.1f}s  ETA {format_duration(eta)}"
     )
 
 

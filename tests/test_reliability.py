@@ -162,6 +162,7 @@ def test_non_finite_loss_stops_with_the_epoch_and_keeps_the_last_checkpoint(mnis
         ("batch_size", 0, "config.batch_size=0 must be >= 1"),
         ("num_epochs", -1, "config.num_epochs=-1 must be >= 0"),
         ("data.name", "cifar", "data.name='cifar' is not a known dataset"),
+        ("conv_impl", "gpu", "conv_impl='gpu': expected one of auto, cpu, xla"),
     ],
 )
 def test_config_values_out_of_range(mnist_dir, tmp_path, field, value, message):
@@ -200,6 +201,12 @@ def test_sample_of_missing_epoch_lists_those_that_exist(mnist_dir, tmp_path):
     train.train_and_evaluate(config, str(tmp_path))
     with pytest.raises(CheckpointError, match="no checkpoint for epoch 9.*available epochs: 0, 1"):
         restore.restore_run(str(tmp_path), 9)
+    # A run saved before config.conv_impl existed still restores.
+    path = tmp_path / "config.json"
+    saved = json.loads(path.read_text())
+    del saved["conv_impl"]
+    path.write_text(json.dumps(saved))
+    assert restore.restore_run(str(tmp_path))[3] == 1
 
 
 def test_sigterm_saves_and_exits_with_a_resume_hint(big_dir, tmp_path):
