@@ -5,7 +5,8 @@
 
 Prints the table and writes WORKDIR/log_likelihood.{json,md} and proposal_variance.png (see
 vae/evaluate.py). K = 1000 decodes 1000 latents per image for each proposal: about a minute per
-100 images on a laptop CPU, seconds on a GPU.
+100 images on a laptop CPU (hours for the whole test set: use --num_images there), seconds on a
+GPU. Progress is logged every 30 s.
 """
 
 from absl import app, flags

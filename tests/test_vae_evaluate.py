@@ -62,15 +62,33 @@ def test_k1_estimate_has_the_elbo_as_its_mean(vae_z2):
 
 def test_estimate_tightens_with_more_samples(vae_z2):
     model, params, images = vae_z2
-    means = {}
+    bpd = {}
     for k in (1, 10, 100):
         log_px, ess = per_image(model, params, images, k)
-        means[k] = evaluate.mean_and_se(evaluate.to_bpd(log_px))
+        bpd[k] = evaluate.to_bpd(log_px)
         assert np.all((ess >= 1 - 1e-4) & (ess <= k + 1e-3)), (k, ess.min(), ess.max())
-    for small, large in ((1, 10), (10, 100)):
-        (bpd_small, se_small), (bpd_large, se_large) = means[small], means[large]
-        assert bpd_large <= bpd_small + 3 * max(se_small, se_large), means
-    assert means[100][0] < means[1][0], means  # log p(x) >= the ELBO, and the gap shows
+    for small, large in ((1, 10), (10, 100)):  # per image: the spread between images cancels
+        mean, se = evaluate.mean_and_se(bpd[large] - bpd[small])
+        assert mean <= 3 * se, (small, large, mean, se)
+    mean, se = evaluate.mean_and_se(bpd[100] - bpd[1])
+    assert mean < -3 * se, (mean, se)  # log p(x) >= the ELBO, and the gap shows
+
+
+def test_chunks_cover_k_samples_even_when_k_is_not_a_multiple(vae_z2):
+    model, params, images = vae_z2
+    key = jax.random.key(5)
+    log_px, ess = evaluate.estimate_log_px(params, images, key, model=model, num=25, chunk=10)
+    logw = jnp.concatenate(
+        [
+            evaluate.log_weights(model, params, images, jax.random.fold_in(key, i), n, "posterior")
+            for i, n in enumerate((10, 10, 5))
+        ],
+        axis=1,
+    )
+    expected = evaluate.summarize_log_weights(logw)
+    np.testing.assert_allclose(log_px, expected[0], rtol=1e-5)
+    # ESS = exp(2 lse(w) - lse(w^2)) with lse ~ -1000 nats: float32 cancellation, ~1e-4 relative.
+    np.testing.assert_allclose(ess, expected[1], rtol=2e-3)
 
 
 def test_prior_proposal_has_a_far_smaller_effective_sample_size(vae_z2):
@@ -102,7 +120,9 @@ def test_z_dim_1_matches_numerical_integration():
 
     values = np.concatenate([np.asarray(integrand(g)) for g in np.split(grid, 8)])
     exact = np.asarray(jax.nn.logsumexp(values, axis=0)) + math.log(grid[1] - grid[0])
-    assert np.all(np.abs(np.asarray(log_px) - exact) < 0.01 * np.abs(exact)), (log_px, exact)
+    # Within 1% as the issue asks, and far tighter: 0.5 nats (a missing -log K is 6.9 nats off).
+    error = np.abs(np.asarray(log_px) - exact)
+    assert np.all(error < np.minimum(0.01 * np.abs(exact), 0.5)), (log_px, exact)
 
 
 def test_effective_sample_size_and_running_sums():

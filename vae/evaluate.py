@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from common import input_pipeline, restore
+from common import input_pipeline, report, restore
 from common.errors import ConfigError
 from vae import losses, models
 
@@ -110,9 +110,9 @@ def estimate_log_px(
     Args:
       params: the VAE's parameters.
       images: [B, 28, 28, 1] int32 in 0..15.
-      key: PRNG key; chunk i draws with fold_in(key, i).
+      key: PRNG key; chunk i draws with fold_in(key, i) (the last one may be smaller).
       model: the VAE module.
-      num: K, the number of samples per image; a multiple of min(chunk, num).
+      num: K >= 1, the number of samples per image.
       chunk: samples drawn at once (memory: B * chunk decoded images of logits).
       proposal: "posterior" (importance weighted) or "prior" (Eq. 8).
 
@@ -120,15 +120,18 @@ def estimate_log_px(
       (log p(x) estimates [B] float32 in nats, effective sample sizes [B] in [1, num]).
     """
     chunk = min(chunk, num)
-    if num % chunk:
-        raise ValueError(f"num={num} samples must be a multiple of chunk={chunk}")
+    full, rest = divmod(num, chunk)
     empty = jnp.full(images.shape[:1], -jnp.inf, jnp.float32)
 
-    def body(stats, i):
-        logw = log_weights(model, params, images, jax.random.fold_in(key, i), chunk, proposal)
-        return accumulate(stats, logw), None
+    def draw(i, size):
+        return log_weights(model, params, images, jax.random.fold_in(key, i), size, proposal)
 
-    stats, _ = jax.lax.scan(body, (empty, empty), jnp.arange(num // chunk))
+    def body(stats, i):
+        return accumulate(stats, draw(i, chunk)), None
+
+    stats, _ = jax.lax.scan(body, (empty, empty), jnp.arange(full))
+    if rest:
+        stats = accumulate(stats, draw(full, rest))
     return finalize(stats, num)
 
 
@@ -151,7 +154,7 @@ def evaluate_images(
 
     Args:
       images: [N, 28, 28, 1] uint8 in 0..255 (quantised here to 0..15).
-      key: PRNG key; (proposal, K, batch) get their own fold_in of it.
+      key: PRNG key; each (proposal, K, batch) draws from its own nested fold_in of it.
 
     Returns:
       {"num_images", "elbo_bpd", "rows": [{"k", "iw_bpd", "iw_bpd_se", "iw_ess", "prior_bpd",
@@ -164,18 +167,28 @@ def evaluate_images(
     elbo_bpd = np.concatenate(
         [np.asarray(elbo(params, b, jax.random.fold_in(key, i))) for i, b in enumerate(batches)]
     )
-    rows = []
+    rows, last_log = [], time.perf_counter()
     for k in ks:
         row, t0 = {"k": int(k)}, time.perf_counter()
         for p, (proposal, name) in enumerate((("posterior", "iw"), ("prior", "prior"))):
             est, ess = [], []
             for i, b in enumerate(batches):
-                batch_key = jax.random.fold_in(jax.random.fold_in(key, 1 + p * 10_000 + k), i)
+                batch_key = jax.random.fold_in(
+                    jax.random.fold_in(jax.random.fold_in(key, 1 + p), k), i
+                )
                 out = estimate_log_px(
                     params, b, batch_key, model=model, num=k, chunk=chunk, proposal=proposal
                 )
                 est.append(np.asarray(out[0]))
                 ess.append(np.asarray(out[1]))
+                if time.perf_counter() - last_log > 30:  # long work (large K on a CPU) reports
+                    last_log = time.perf_counter()
+                    done = p * len(batches) + i + 1
+                    eta = (last_log - t0) / done * (2 * len(batches) - done)
+                    logging.info(
+                        "K=%d, z ~ %s: batch %d/%d; this K done in about %s",
+                        k, proposal, i + 1, len(batches), report.format_duration(eta),
+                    )  # fmt: skip
             row[f"{name}_bpd"], row[f"{name}_bpd_se"] = mean_and_se(to_bpd(np.concatenate(est)))
             row[f"{name}_ess"] = float(np.mean(np.concatenate(ess)))
         row["seconds"] = round(time.perf_counter() - t0, 1)
@@ -274,13 +287,15 @@ def evaluate_workdir(
         raise ConfigError(f"split {split!r}: expected test, val or train")
     if any(int(k) < 1 for k in ks):
         raise ConfigError(f"every K must be >= 1, got {list(ks)}")
+    if num_images is not None and num_images < 1:
+        raise ConfigError(f"num_images={num_images} must be >= 1 (or None for all)")
     config, _, state, epoch = restore.restore_run(workdir, epoch)
     data = input_pipeline.load_dataset(config.data)
     images = {"test": data.test_images, "val": data.val_images, "train": data.train_images}[split]
     if images is None:
         logging.warning("No test set (t10k-only data): evaluating the validation split.")
         split, images = "val", data.val_images
-    images = images[:num_images] if num_images else images
+    images = images[:num_images] if num_images is not None else images
     from vae import train  # late: train imports this module's siblings
 
     result = evaluate_images(
