@@ -93,7 +93,8 @@ class MetricWriter:
         self._tb.add_text("config", text, 0)
 
     def history(self) -> list[dict[str, Any]]:
-        return read_metrics(self.workdir)
+        """The rows written so far; [] where disabled (other processes write nothing from it)."""
+        return read_metrics(self.workdir) if self.enabled else []
 
     def close(self) -> None:
         if self.enabled:

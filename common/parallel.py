@@ -26,6 +26,27 @@ def is_main_process() -> bool:
     return jax.process_index() == 0
 
 
+def sync(name: str) -> None:
+    """Waits until every process reaches this point (a no-op with one process)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+def any_process(flag: bool) -> bool:
+    """True on every process if `flag` is True on any (a no-op with one process).
+
+    For decisions all processes must take together, such as stopping after a signal that
+    reached only some hosts: collective saves would otherwise wait for the others forever.
+    """
+    if jax.process_count() == 1:
+        return flag
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.asarray(flag, np.int32))))
+
+
 def make_mesh(devices=None) -> Mesh:
     return Mesh(np.asarray(devices if devices is not None else jax.devices()), ("data",))
 

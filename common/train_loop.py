@@ -94,6 +94,7 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str, fresh: bool
         name.isdigit() for name in os.listdir(checkpoint.checkpoint_dir(workdir))
     )
     main = parallel.is_main_process()
+    parallel.sync("workdir checked")  # every process has read the workdir before it changes
     if fresh:
         for name in (checkpoint.CHECKPOINT_DIR, "samples", "reconstructions"):
             if main:
@@ -115,8 +116,10 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str, fresh: bool
                 )
     if main:
         os.makedirs(workdir, exist_ok=True)
-        with open(config_path, "w") as f:
+        with open(config_path + ".tmp", "w") as f:
             f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+        os.replace(config_path + ".tmp", config_path)  # readers never see half a file
+    parallel.sync("workdir prepared")
     return has_run
 
 
@@ -269,15 +272,17 @@ def run(config: ml_collections.ConfigDict, workdir: str, task: Task, fresh: bool
                     epoch - start_epoch,
                 )
             )
-            if stop["signum"] is not None and epoch < config.num_epochs:
+            # All processes stop together (a signal may reach only some hosts).
+            if parallel.any_process(stop["signum"] is not None) and epoch < config.num_epochs:
+                signum = stop["signum"] or signal.SIGTERM  # the hosts the signal missed
                 if manager.latest_step() != epoch:
                     checkpoint.save(manager, epoch, state, meta)
                 manager.wait_until_finished()
                 writer.close()
                 raise Interrupted(
-                    f"stopped by signal {stop['signum']} after epoch {epoch}, checkpoint saved; "
+                    f"stopped by signal {signum} after epoch {epoch}, checkpoint saved; "
                     "run the same command again to resume",
-                    stop["signum"],
+                    signum,
                 )
 
     # --- final evaluation on the best checkpoint

@@ -20,15 +20,16 @@ import jax, numpy as np
 sys.path.insert(0, "tests")
 from conftest import make_tiny_{model}_config
 from {model} import train
-from common import restore
+from common import parallel, restore
 config = make_tiny_{model}_config({data!r})
 config.num_epochs = 2
 final = train.train_and_evaluate(config, {workdir!r})
 _, _, state, _ = restore.restore_run({workdir!r}, 2)
 leaves = [np.asarray(x, np.float64).ravel() for x in jax.tree.leaves(state.params)]
 rows = [json.loads(l) for l in open({workdir!r} + "/metrics.jsonl")]
+last_is_stopping = parallel.any_process(jax.process_index() == jax.process_count() - 1)
 print("RESULT", json.dumps(dict(devices=jax.device_count(), rows=rows,
-      params=np.concatenate(leaves).tolist())))
+      params=np.concatenate(leaves).tolist(), any_process=last_is_stopping)))
 """
 
 
@@ -102,3 +103,4 @@ def test_two_processes_match_one(one_device_vae, mnist_dir, tmp_path):
     assert_same_run(one_device_vae, first)
     assert_same_run(one_device_vae, second)
     assert len(glob.glob(str(workdir / "events.out.tfevents.*"))) == 1
+    assert first["any_process"] and second["any_process"]  # one host's stop stops both
