@@ -132,8 +132,10 @@ def torch_speed(script: str, python: str, model: str, batch: int, steps: int, wa
     """Runs `torch_reference.py speed` once in a subprocess and returns its JSON row."""
     cmd = [python, script, "speed", "--model", model, "--batch", str(batch),
            "--steps", str(steps), "--warmup", str(warmup)]  # fmt: skip
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def interleaved(

@@ -5,7 +5,7 @@
 
 Each run starts from scratch (its workdir under --root is emptied), and the time covers data
 loading, compilation, training, validation every epoch, checkpoints, pictures and the final
-test. One JSON line per run; the issue's GPU target is the VAE under 60 s on one H100.
+test. One JSON line per run. The project's GPU target: the VAE under 60 s on one H100.
 """
 
 import json

@@ -3,6 +3,8 @@
 import json
 import sys
 
+import pytest
+
 from common import benchmark
 
 
@@ -51,3 +53,10 @@ def test_interleaved_rounds_medians_and_ratio(tmp_path):
     assert row["torch_images_per_sec"] == 1600.0
     assert row["ratio_vs_torch"] == 2.0
     assert json.dumps(rows[-1]) == json.dumps(row)
+
+
+def test_a_failing_reference_shows_its_error(tmp_path):
+    script = tmp_path / "broken_torch.py"
+    script.write_text("import sys\nsys.exit('no module named torch')\n")
+    with pytest.raises(RuntimeError, match="no module named torch"):
+        benchmark.torch_speed(str(script), sys.executable, "vae", 128, steps=2, warmup=1)
