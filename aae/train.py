@@ -80,8 +80,7 @@ def make_model(config: ml_collections.ConfigDict) -> models.AdversarialAE:
         num_filters=config.num_filters,
         disc_hidden=config.disc_hidden,
         stochastic=config.stochastic_encoder,
-        # Runs saved before config.conv_impl existed lack it; any form computes the same function.
-        conv_impl=config.get("conv_impl", "auto"),
+        conv_impl=config.conv_impl,
     )
 
 

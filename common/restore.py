@@ -13,13 +13,18 @@ from common import checkpoint
 from common.errors import CheckpointError
 from common.train_loop import CONFIG_FILE
 
+# Fields added to the configs after runs were saved without them, with the value that reproduces
+# those runs: conv_impl only picks how the convolutions are computed (the same function).
+ADDED_FIELDS = {"conv_impl": "auto"}
+
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
+    """The workdir's config.json, with ADDED_FIELDS filled in where an older run lacks them."""
     path = os.path.join(workdir, CONFIG_FILE)
     if not os.path.exists(path):
         raise CheckpointError(f"{workdir} holds no run ({CONFIG_FILE} is missing)")
     with open(path) as f:
-        return ml_collections.ConfigDict(json.load(f))
+        return ml_collections.ConfigDict(ADDED_FIELDS | json.load(f))
 
 
 def trainer_module(config: ml_collections.ConfigDict):

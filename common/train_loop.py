@@ -139,8 +139,8 @@ def validate_common_config(config: ml_collections.ConfigDict) -> None:
             f"known: {', '.join(input_pipeline.DATASETS)}",
         ),
         (
-            config.get("conv_impl", "auto") in nets.IMPLS,
-            f"conv_impl={config.get('conv_impl')!r}: expected one of {', '.join(nets.IMPLS)}",
+            config.conv_impl in nets.IMPLS,
+            f"conv_impl={config.conv_impl!r}: expected one of {', '.join(nets.IMPLS)}",
         ),
     )
     for ok, message in checks:

@@ -38,9 +38,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
 
 def make_model(config: ml_collections.ConfigDict) -> models.VAE:
-    # Runs saved before config.conv_impl existed lack it; any form computes the same function.
-    conv_impl = config.get("conv_impl", "auto")
-    return models.VAE(num_filters=config.num_filters, z_dim=config.z_dim, conv_impl=conv_impl)
+    return models.VAE(
+        num_filters=config.num_filters, z_dim=config.z_dim, conv_impl=config.conv_impl
+    )
 
 
 def create_train_state(config: ml_collections.ConfigDict, key: jax.Array) -> train_state.TrainState:
