@@ -1,8 +1,9 @@
 """Data: load MNIST-like images once, split them, and transform them on device.
 
 Two sources, chosen by `config.data`:
-- `data.dir == ""`: tensorflow-datasets (`tfds.data_source`, no TensorFlow needed),
-  downloaded and cached on first use.
+- `data.dir == ""`: the dataset `data.name` of tensorflow-datasets: its four IDX files,
+  fetched by tfds's DownloadManager from the URLs and checked against the checksums tfds
+  registers, cached in TFDS_DATA_DIR/downloads and read here (no TensorFlow needed).
 - `data.dir = "path"`: a folder of the standard IDX files (`train-images-idx3-ubyte[.gz]`,
   `train-labels-idx1-ubyte[.gz]`, `t10k-images-idx3-ubyte[.gz]`, `t10k-labels-idx1-ubyte[.gz]`),
   as MNIST and Fashion-MNIST ship them.
@@ -15,8 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
 import os
+import socket
 import struct
+import urllib.parse
 import zlib
 
 import jax
@@ -31,8 +35,6 @@ IMAGE_SHAPE = (28, 28, 1)
 NUM_VALUES = 16  # 4-bit images
 DATASETS = ("mnist", "fashion_mnist")
 VAL_FRACTION = 0.1  # 60,000 -> 54,000 train / 6,000 validation
-
-_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +64,7 @@ def read_idx(path: str, ndim: int) -> np.ndarray:
     """Reads an IDX file (optionally gzip-compressed) of unsigned bytes into numpy.
 
     Args:
-      path: file path; `.gz` files are decompressed.
+      path: file path; gzip-compressed files (by their first bytes) are decompressed.
       ndim: expected number of dimensions (3 for images, 1 for labels).
 
     Returns:
@@ -71,9 +73,10 @@ def read_idx(path: str, ndim: int) -> np.ndarray:
     Raises:
       DataError: unreadable or truncated file, wrong magic number, wrong size.
     """
-    opener = gzip.open if path.endswith(".gz") else open
     try:
-        with opener(path, "rb") as f:
+        with open(path, "rb") as f:
+            compressed = f.read(2) == b"\x1f\x8b"  # gzip's magic, whatever the file's name
+        with (gzip.open if compressed else open)(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
         raise DataError(f"{path}: cannot read ({e or type(e).__name__})") from None
@@ -96,7 +99,7 @@ def read_idx(path: str, ndim: int) -> np.ndarray:
             f"{path}: truncated or oversized: header says {dims} ({int(np.prod(dims))} bytes) "
             f"but the file holds {len(body)} bytes of data"
         )
-    return np.frombuffer(body, np.dtype(_IDX_DTYPES[0x08])).reshape(dims)
+    return np.frombuffer(body, np.uint8).reshape(dims)
 
 
 def _find(data_dir: str, split: str, kind: str, ndim: int) -> str | None:
@@ -107,15 +110,15 @@ def _find(data_dir: str, split: str, kind: str, ndim: int) -> str | None:
     return None
 
 
-def _read_split(data_dir: str, split: str) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """Returns (uint8 [N, 28, 28, 1], int32 [N] or None) for 'train' or 't10k', None if absent."""
-    image_path = _find(data_dir, split, "images", 3)
-    if image_path is None:
-        return None
+def read_split(image_path: str, label_path: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """One split's IDX files -> (uint8 [N, 28, 28, 1] images, int32 [N] labels or None).
+
+    Raises:
+      DataError: a file is unreadable or malformed, images are not 28 x 28, or the counts differ.
+    """
     images = read_idx(image_path, ndim=3)
     if images.shape[1:] != IMAGE_SHAPE[:2]:
         raise DataError(f"{image_path}: images are {images.shape[1:]}, expected {IMAGE_SHAPE[:2]}")
-    label_path = _find(data_dir, split, "labels", 1)
     labels = None
     if label_path is not None:
         labels = read_idx(label_path, ndim=1).astype(np.int32)
@@ -124,6 +127,14 @@ def _read_split(data_dir: str, split: str) -> tuple[np.ndarray, np.ndarray | Non
                 f"{label_path}: {len(labels)} labels but {image_path} has {len(images)} images"
             )
     return images[..., None], labels
+
+
+def _read_split(data_dir: str, split: str) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """read_split of 'train' or 't10k' in an IDX folder; None if its images are absent."""
+    image_path = _find(data_dir, split, "images", 3)
+    if image_path is None:
+        return None
+    return read_split(image_path, _find(data_dir, split, "labels", 1))
 
 
 def load_idx_folder(data_dir: str) -> tuple[tuple, tuple | None]:
@@ -145,33 +156,154 @@ def load_idx_folder(data_dir: str) -> tuple[tuple, tuple | None]:
     return train, test
 
 
-# ----------------------------------------------------------------------------- tfds
+# ----------------------------------------------------------------------------- downloads
+
+IDX_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+CONNECT_TIMEOUT_S = 10.0  # no answer within this: the network is down, say so at once
 
 
-def load_tfds(name: str, data_dir: str | None = None) -> tuple[tuple, tuple]:
-    """Reads all of a tfds image dataset's train and test splits into memory."""
-    import tensorflow_datasets as tfds  # slow import; only this source needs it
+@dataclasses.dataclass(frozen=True)
+class RemoteFile:
+    """One file to download: where from and what it must hash to."""
 
+    url: str
+    sha256: str  # hex digest
+    size: int  # bytes
+
+
+def registered_files(name: str) -> dict[str, RemoteFile]:
+    """The four IDX files of tfds's `name` dataset, as tensorflow-datasets registers them.
+
+    The URLs are the builder's (`tfds.builder_cls(name).URL` plus the file names) and the
+    checksums those tfds keeps for them (`tfds.download.checksums`), so a file that does not hash
+    to them is never read. No TensorFlow is needed: tfds's builders prepare MNIST with
+    `tf.io.gfile`, so this project fetches the IDX files with tfds's DownloadManager and reads them
+    itself (`read_idx`).
+
+    Returns:
+      {file name: RemoteFile} for the names in IDX_FILES.
+    """
+    import tensorflow_datasets as tfds  # imports lazily: about 0.3 s
+
+    base = tfds.builder_cls(name).URL
+    infos = tfds.download.checksums.get_all_url_infos()
+    files = {}
+    for filename in IDX_FILES:
+        url = urllib.parse.urljoin(base, filename)
+        info = infos[url]  # a KeyError here means tfds changed what it registers: a bug to fix
+        files[filename] = RemoteFile(url, info.checksum, int(info.size))
+    return files
+
+
+def download_dir() -> str:
+    """Where downloads are cached: TFDS_DATA_DIR/downloads (tfds's own default place)."""
+    root = os.environ.get("TFDS_DATA_DIR") or os.path.join("~", "tensorflow_datasets")
+    return os.path.join(os.path.expanduser(root), "downloads")
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_reachable(urls: list[str], name: str) -> None:
+    """Raises DataError at once when a host cannot be reached (instead of minutes of retries)."""
+    for host, port in sorted({_host_port(url) for url in urls}):
+        try:
+            socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+        except OSError as e:
+            raise DataError(
+                f"cannot download {name}: {host}:{port} is unreachable ({e.strerror or e}). "
+                + _OFFLINE_HINT
+            ) from None
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
+_OFFLINE_HINT = (
+    "Without network, put the four IDX files (train-images-idx3-ubyte.gz, "
+    "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) in a "
+    "folder and pass --config.data.dir=FOLDER."
+)
+
+
+def download_idx_files(name: str, files: dict[str, RemoteFile] | None = None) -> dict[str, str]:
+    """The IDX files of `name` in the download cache, fetched by tfds's DownloadManager if needed.
+
+    A cached file is used only if it hashes to its registered checksum; a corrupted or truncated
+    one is deleted (with a warning) and fetched again. Nothing touches the network when every file
+    is cached.
+
+    Args:
+      name: one of DATASETS.
+      files: what to fetch; default `registered_files(name)` (tests point it at a local server).
+
+    Returns:
+      {file name: local path}.
+
+    Raises:
+      DataError: no network, a server error, or a download that does not match its checksum.
+    """
+    import tensorflow_datasets as tfds
+
+    files = registered_files(name) if files is None else files
+    cache = download_dir()
+    paths, missing = {}, {}
+    for filename, remote in files.items():
+        # DownloadManager's own cache layout: DIR/<url and checksum>, beside a .INFO file.
+        path = os.path.join(cache, tfds.download.resource.get_dl_fname(remote.url, remote.sha256))
+        if os.path.exists(path) and _sha256(path) == remote.sha256:
+            paths[filename] = path
+            continue
+        if os.path.exists(path):
+            logging.warning("%s: does not match its checksum (damaged?); fetching it again.", path)
+            for stale in (path, path + ".INFO"):
+                if os.path.exists(stale):
+                    os.remove(stale)
+        missing[filename] = remote
+    if not missing:
+        return paths
+
+    urls = [remote.url for remote in missing.values()]
+    _check_reachable(urls, name)
+    logging.info("Downloading %s into %s: %s", name, cache, ", ".join(missing))
+    manager = tfds.download.DownloadManager(
+        download_dir=cache,
+        url_infos={
+            r.url: tfds.download.checksums.UrlInfo(size=r.size, checksum=r.sha256, filename=f)
+            for f, r in missing.items()
+        },
+    )
     try:
-        sources = tfds.data_source(name, data_dir=data_dir)
-    except Exception as e:  # tfds raises many types for "no network", "no space", ...
-        raise DataError(
-            f"could not load tfds dataset '{name}' ({type(e).__name__}: {str(e)[:200]}). "
-            "Ways to supply data: (1) run once on a machine with network access so tfds can "
-            "download and cache it (TFDS_DATA_DIR chooses where), or (2) download the four IDX "
-            "files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-            "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) into a folder and pass "
-            "--config.data.dir=FOLDER."
-        ) from None
+        fetched = manager.download({f: r.url for f, r in missing.items()})
+    except Exception as e:  # tfds and requests raise many types: HTTP errors, resets, checksums
+        first_line = (str(e).strip().splitlines() or [""])[0][:300]
+        raise DataError(f"cannot download {name}: {type(e).__name__}: {first_line}") from None
+    for filename, path in fetched.items():
+        if _sha256(os.fspath(path)) != missing[filename].sha256:  # belt and braces
+            raise DataError(f"{path}: downloaded, but does not match its registered checksum")
+        paths[filename] = os.fspath(path)
+    return paths
 
-    def read(split):
-        source = sources[split]
-        records = [source[i] for i in range(len(source))]
-        images = np.stack([r["image"] for r in records]).astype(np.uint8)
-        labels = np.asarray([r["label"] for r in records], np.int32)
-        return images.reshape((-1, *IMAGE_SHAPE)), labels
 
-    return read("train"), read("test")
+def load_downloaded(name: str) -> tuple[tuple, tuple]:
+    """Downloads (or finds cached) the IDX files of `name`: ((train images, labels), test)."""
+    paths = download_idx_files(name)
+    return tuple(
+        read_split(paths[f"{split}-images-idx3-ubyte.gz"], paths[f"{split}-labels-idx1-ubyte.gz"])
+        for split in ("train", "t10k")
+    )
 
 
 # ----------------------------------------------------------------------------- splits
@@ -191,7 +323,7 @@ def load_dataset(data_config: ml_collections.ConfigDict) -> Dataset:
         train, test = load_idx_folder(os.path.expanduser(data_config.dir))
         source = f"IDX folder {data_config.dir}"
     else:
-        train, test = load_tfds(data_config.name)
+        train, test = load_downloaded(data_config.name)
         source = f"tfds {data_config.name}"
     images, labels = train
     perm = np.random.default_rng(data_config.split_seed).permutation(len(images))

@@ -1,7 +1,15 @@
 """Data: IDX reading and its errors, splits, 4-bit quantisation, batching."""
 
+import contextlib
+import dataclasses
+import functools
 import gzip
+import hashlib
+import http.server
+import math
 import os
+import threading
+import time
 
 import jax
 import jax.numpy as jnp
@@ -108,16 +116,129 @@ def test_missing_folder_and_empty_folder(tmp_path):
         input_pipeline.load_dataset(data_config(tmp_path))
 
 
-def test_tfds_failure_lists_the_ways_to_supply_data(monkeypatch):
-    import tensorflow_datasets as tfds
+# ----------------------------------------------------------------------------- the download path
 
-    def offline(*args, **kwargs):
-        raise ConnectionError("no network")
 
-    monkeypatch.setattr(tfds, "data_source", offline)
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serve(folder):
+    """Serves `folder` over HTTP on 127.0.0.1 (a free port); yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def remote_files(folder, base_url):
+    """RemoteFiles of the four IDX files in `folder` at `base_url`, checksums of the files."""
+    files = {}
+    for name in input_pipeline.IDX_FILES:
+        data = (folder / name).read_bytes()
+        files[name] = input_pipeline.RemoteFile(
+            base_url + name, hashlib.sha256(data).hexdigest(), len(data)
+        )
+    return files
+
+
+@pytest.fixture
+def served_mnist(tmp_path, monkeypatch):
+    """Small IDX files behind a loopback server, tfds's registry pointed at them, an empty cache.
+
+    Yields (folder, base URL, files); the server stops when the `with` of the test ends.
+    """
+    folder = tmp_path / "served"
+    write_mnist_folder(folder, num_train=100, num_test=40)
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    return folder
+
+
+def test_registered_files_are_tfds_official_urls_and_checksums():
+    files = input_pipeline.registered_files("mnist")
+    assert list(files) == list(input_pipeline.IDX_FILES)
+    t10k = files["t10k-images-idx3-ubyte.gz"]
+    assert (
+        t10k.url == "https://storage.googleapis.com/cvdf-datasets/mnist/t10k-images-idx3-ubyte.gz"
+    )
+    # sha256 of the official file (the same as the MNIST test images this project was checked on)
+    assert t10k.sha256 == "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"
+    assert t10k.size == 1648877
+    fashion = input_pipeline.registered_files("fashion_mnist")["train-images-idx3-ubyte.gz"]
+    assert fashion.url.startswith("http://fashion-mnist.") and fashion.size == 26421880
+
+
+def test_default_data_path_downloads_trains_then_reuses_the_cache(
+    served_mnist, monkeypatch, tmp_path, tiny_vae_config
+):
+    from vae import train
+
+    config = tiny_vae_config
+    config.data.dir = ""  # the default: tfds's dataset config.data.name
+    config.num_epochs = 1
+    with serve(served_mnist) as url:
+        files = remote_files(served_mnist, url)
+        monkeypatch.setattr(input_pipeline, "registered_files", lambda name: files)
+        final = train.train_and_evaluate(config, str(tmp_path / "run1"))
+    assert math.isfinite(final["test_bpd"])
+    cached = sorted(os.listdir(input_pipeline.download_dir()))
+    assert sum(name.endswith(".gz") for name in cached) == 4
+
+    # The server is gone: the second run reads the cache and sees the same data.
+    data = input_pipeline.load_dataset(config.data)
+    assert (len(data.train_images), len(data.val_images), len(data.test_images)) == (90, 10, 40)
+    images, _ = fake_digits(40, 1)  # what write_mnist_folder wrote as the test split
+    np.testing.assert_array_equal(data.test_images[..., 0], images)
+    assert math.isfinite(train.train_and_evaluate(config, str(tmp_path / "run2"))["test_bpd"])
+
+
+def test_a_damaged_cached_file_is_fetched_again(served_mnist, monkeypatch, caplog):
+    with serve(served_mnist) as url:
+        files = remote_files(served_mnist, url)
+        paths = input_pipeline.download_idx_files("mnist", files)
+        damaged = paths["train-images-idx3-ubyte.gz"]
+        with open(damaged, "r+b") as f:
+            f.truncate(100)
+        again = input_pipeline.download_idx_files("mnist", files)
+    assert again == paths
+    assert (served_mnist / "train-images-idx3-ubyte.gz").read_bytes() == open(damaged, "rb").read()
+    assert "does not match its checksum" in caplog.text
+    # Damaged again, and now no server: one clear error, the damaged file never read.
+    with open(damaged, "r+b") as f:
+        f.truncate(100)
+    with pytest.raises(DataError, match="unreachable.*--config.data.dir"):
+        input_pipeline.download_idx_files("mnist", files)
+
+
+def test_offline_default_fails_at_once_with_one_line(served_mnist, monkeypatch):
+    with serve(served_mnist) as url:
+        files = remote_files(served_mnist, url)
+    # The server has stopped: its port refuses connections, like a machine without network.
+    monkeypatch.setattr(input_pipeline, "registered_files", lambda name: files)
     config = ml_collections.ConfigDict(dict(name="mnist", dir="", split_seed=42, limit=0))
-    with pytest.raises(DataError, match="Ways to supply data.*--config.data.dir"):
+    start = time.perf_counter()
+    with pytest.raises(DataError, match="cannot download mnist: 127.0.0.1:[0-9]+ is unreachable"):
         input_pipeline.load_dataset(config)
+    assert time.perf_counter() - start < 10
+
+
+def test_a_download_that_does_not_match_its_checksum_is_refused(served_mnist):
+    with serve(served_mnist) as url:
+        files = remote_files(served_mnist, url)
+        name = "t10k-labels-idx1-ubyte.gz"
+        files[name] = dataclasses.replace(files[name], sha256="0" * 64)
+        with pytest.raises(DataError, match="cannot download mnist.*[Cc]hecksum"):
+            input_pipeline.download_idx_files("mnist", files)
+    # The three good files are cached; the bad one is not where a later run would look for it.
+    cached = [f for f in os.listdir(input_pipeline.download_dir()) if f.endswith(".gz")]
+    assert len(cached) == 3 and not any("t10k-labels" in f for f in cached)
 
 
 def test_epoch_batches_are_a_function_of_key_and_epoch():
