@@ -21,7 +21,7 @@ from absl import logging
 from clu import metrics as clu_metrics
 
 from aae import losses, models
-from common import epochs, input_pipeline, parallel, train_loop
+from common import epochs, input_pipeline, train_loop
 from common import images as image_utils
 from common.errors import ConfigError
 from common.metric_writer import MetricWriter
@@ -284,11 +284,8 @@ class Pictures:
 
 def write_latent_scatter(path: str, z: np.ndarray, labels: np.ndarray | None, title: str):
     """The encoded images coloured by label over the N(0, I) prior's density contours."""
-    if not parallel.is_main_process():
-        return
-    import matplotlib.pyplot as plt  # common.images set the Agg backend
-
-    fig, ax = plt.subplots(figsize=(6, 6), dpi=100)
+    fig = image_utils.new_figure(6, 6)
+    ax = fig.subplots()
     lim = max(4.0, float(np.percentile(np.abs(z), 99.5)))
     g = np.linspace(-lim, lim, 200)
     gx, gy = np.meshgrid(g, g)
@@ -299,8 +296,7 @@ def write_latent_scatter(path: str, z: np.ndarray, labels: np.ndarray | None, ti
     ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xlabel="z1", ylabel="z2", title=title)
     ax.set_aspect("equal")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    image_utils.save_figure(fig, path)
 
 
 def write_loss_curves(workdir: str, history: list[dict]) -> None:

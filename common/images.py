@@ -1,16 +1,32 @@
-"""Image grids and figures (matplotlib, Agg backend: no display needed)."""
+"""Image grids and figures, written to PNG files.
+
+Figures are `matplotlib.figure.Figure` objects saved directly, never pyplot's: no display is
+needed, and the package never switches matplotlib's backend, so a notebook that imports it keeps
+its inline figures.
+"""
 
 from __future__ import annotations
 
 import os
 
-import matplotlib
+import matplotlib.image
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from common import parallel
 
-from common import parallel  # noqa: E402
+
+def new_figure(width: float, height: float, dpi: int = 100) -> Figure:
+    """A figure of width x height inches that belongs to no pyplot window (and needs none)."""
+    return Figure(figsize=(width, height), dpi=dpi)
+
+
+def save_figure(fig: Figure, path: str) -> None:
+    """Writes `fig` to `path` (a PNG), creating its folder; only the main process writes."""
+    if not parallel.is_main_process():
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path)
 
 
 def make_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, pad_value: float = 1.0):
@@ -45,19 +61,19 @@ def save_image(grid: np.ndarray, path: str, title: str | None = None) -> None:
     """Writes an [H, W, 1 or 3] float image in [0, 1] to a PNG, grey for one channel."""
     if not parallel.is_main_process():
         return
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     grid = np.clip(grid, 0.0, 1.0)
+    pixels = grid[..., 0] if grid.shape[-1] == 1 else grid
     if title is None:
-        plt.imsave(path, grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        matplotlib.image.imsave(path, pixels, cmap="gray", vmin=0, vmax=1)
         return
     h, w = grid.shape[:2]
-    fig = plt.figure(figsize=(w / 50, h / 50 + 0.4), dpi=100)
+    fig = new_figure(w / 50, h / 50 + 0.4)
     ax = fig.add_axes((0, 0, 1, h / (h + 20)))
-    ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
+    ax.imshow(pixels, cmap="gray", vmin=0, vmax=1)
     ax.axis("off")
     fig.suptitle(title, fontsize=9, y=0.995)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def save_grid(images: np.ndarray, path: str, nrow: int = 8, title: str | None = None) -> None:
@@ -73,10 +89,8 @@ def save_curves(
     hlines: dict[str, float] | None = None,
 ) -> None:
     """Line plot of named (x, y) curves against epoch, with optional labelled horizontal lines."""
-    if not parallel.is_main_process():
-        return
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    fig = new_figure(6, 4)
+    ax = fig.subplots()
     for name, (x, y) in curves.items():
         if len(x):
             ax.plot(x, y, marker="o" if len(x) < 30 else None, markersize=3, label=name)
@@ -88,5 +102,4 @@ def save_curves(
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -278,7 +278,7 @@ def run_experiment(
     )
     record = _read_record(workdir)
     session = {
-        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": command,
         "epoch_scale": epoch_scale,
         **schedule,

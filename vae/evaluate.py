@@ -233,11 +233,11 @@ def markdown_table(result: dict[str, Any]) -> str:
 
 def plot_proposals(result: dict[str, Any], path: str) -> None:
     """bpd and ESS / K against K for both proposals: the picture behind Question 1.2."""
-    from common import images  # sets matplotlib's Agg backend
+    from common import images
 
-    plt = images.plt
     ks = [r["k"] for r in result["rows"]]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6), dpi=100)
+    fig = images.new_figure(9, 3.6)
+    left, right = fig.subplots(1, 2)
     for name, label in (("iw", "z ~ q(z|x), weighted"), ("prior", "z ~ p(z) (Eq. 8)")):
         left.errorbar(
             ks, [r[f"{name}_bpd"] for r in result["rows"]],
@@ -251,9 +251,7 @@ def plot_proposals(result: dict[str, Any], path: str) -> None:
     left.set_title("estimate of -log p(x)", fontsize=10)
     left.legend(fontsize=8)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    images.save_figure(fig, path)
 
 
 def evaluate_workdir(
