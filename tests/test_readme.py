@@ -1,0 +1,180 @@
+"""README.md's commands: every one of its shell code blocks runs here, with tiny settings.
+
+`COVERED` maps each README command to the test that runs it; a README command missing from it
+(or a stale entry) fails `test_every_readme_command_is_covered`. A command CI cannot run for want
+of hardware or network is marked in README by a comment saying what it "needs", and is skipped.
+Commands run with the README's own words in a temporary folder that links scripts/ and
+configs/, followed by the overrides that make them tiny (absl takes the last value of a flag).
+"""
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+NEEDS = re.compile(r"\bneeds (a|an|the) ")
+
+# Overrides that shrink the experiments' configs (tiny models, two small epochs at most).
+TINY_MODEL = (
+    "--config.num_filters=4 --config.batch_size=16 --config.eval_batch_size=16 "
+    "--config.num_samples=4"
+)
+TINY_VAE = f"{TINY_MODEL} --config.z_dim=2 --config.manifold_size=3"
+TINY_AAE = f"{TINY_MODEL} --config.z_dim=2 --config.disc_hidden=16"
+
+
+def readme_commands() -> list[tuple[str, str]]:
+    """(command, comment) for every line of README's ```sh blocks, continuations joined."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        text = f.read()
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            command, _, comment = line.partition(" #")
+            if command.strip():
+                commands.append((" ".join(command.split()), comment.strip()))
+    return commands
+
+
+# The test that runs each README command.
+TESTS = {
+    "test_setup_commands_are_what_ci_runs": (
+        'pip install -e ".[test]"',
+        "pytest",
+        "ruff check . && ruff format --check .",
+    ),
+    "test_train_sample_look": (
+        "python scripts/train_vae.py --config configs/vae.py --workdir runs/vae",
+        "python scripts/sample.py --workdir runs/vae --epoch 10 --out samples.png",
+        "python scripts/train_aae.py --config configs/aae.py --workdir runs/aae",
+        "tensorboard --logdir runs",
+        "python scripts/evaluate_vae.py --workdir runs/vae --num_images 1000",
+    ),
+    "test_reproduce_commands": (
+        "python scripts/reproduce.py",
+        "python scripts/reproduce.py --epoch_scale 0.1",
+        "python scripts/reproduce.py --report_only",
+        "python scripts/reproduce.py --data_dir MNIST_T10K_FOLDER --iw_images 500",
+    ),
+    "test_benchmark_command": (
+        "python scripts/benchmark.py --conv_impl auto,xla --rounds 5 --steps 20 "
+        "--torch_reference PATH/torch_reference.py --torch_python PATH/TO/TORCH/python",
+        "export GLIBC_TUNABLES=glibc.malloc.hugetlb=1",
+    ),
+}
+COVERED = {command: test for test, commands in TESTS.items() for command in commands}
+
+
+def test_every_readme_command_is_covered():
+    commands = readme_commands()
+    runnable = {c for c, comment in commands if not NEEDS.search(comment)}
+    assert runnable == set(COVERED), "README commands and tests/test_readme.py differ"
+    for command, comment in commands:
+        if NEEDS.search(comment):  # the README says what it needs, hence why CI cannot run it
+            assert command not in COVERED
+
+
+@pytest.fixture
+def sandbox(tmp_path, mnist_dir):
+    """A folder that looks like the repository's root to README's commands, and a runner."""
+    for name in ("scripts", "configs"):
+        os.symlink(os.path.join(ROOT, name), tmp_path / name)
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env["PATH"]  # python, tensorboard
+
+    def run(command: str, *overrides: str, input_dir: str = mnist_dir) -> str:
+        assert command in COVERED, f"not a README command: {command}"
+        line = " ".join([command, *overrides]).replace("MNIST_FOLDER", input_dir)
+        done = subprocess.run(
+            ["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, f"{line}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        return done.stdout + done.stderr
+
+    run.path = tmp_path
+    return run
+
+
+def test_setup_commands_are_what_ci_runs():
+    with open(os.path.join(ROOT, ".ci", "run")) as f:
+        ci = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+    for command in ('pip install -e ".[test]"', "pytest", "ruff check . && ruff format --check ."):
+        assert command in ci
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        extras = tomllib.load(f)["project"]["optional-dependencies"]
+    assert {"test", "tensorboard", "cuda12", "cuda13", "tpu"} <= set(extras)
+    assert any(dep.startswith("tensorboard") for dep in extras["tensorboard"])
+    for check in (["ruff", "check", "."], ["ruff", "format", "--check", "."]):
+        done = subprocess.run(check, cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_train_sample_look(sandbox):
+    data = "--config.data.dir=MNIST_FOLDER --config.num_epochs=1"
+    sandbox(
+        "python scripts/train_vae.py --config configs/vae.py --workdir runs/vae", data, TINY_VAE
+    )
+    out = sandbox(
+        "python scripts/sample.py --workdir runs/vae --epoch 10 --out samples.png", "--epoch 1"
+    )
+    assert "wrote samples.png" in out and os.path.getsize(sandbox.path / "samples.png") > 0
+    sandbox(
+        "python scripts/train_aae.py --config configs/aae.py --workdir runs/aae", data, TINY_AAE
+    )
+    # --inspect reads the event files and exits, instead of serving them until stopped.
+    out = sandbox("tensorboard --logdir runs", "--inspect")
+    assert "train/bpd" in out and "train/recon_loss" in out
+    sandbox(
+        "python scripts/evaluate_vae.py --workdir runs/vae --num_images 1000",
+        "--num_images 8 --ks 1,10",
+    )
+    with open(sandbox.path / "runs" / "vae" / "log_likelihood.json") as f:
+        assert json.load(f)["num_images"] == 8
+
+
+def test_reproduce_commands(sandbox):
+    # Two experiments of the eight, one epoch each (the scale floors at one), 180 images.
+    tiny = "--only vae,ae_z2 --data_dir MNIST_FOLDER --iw_images 0 --docs docs"
+    sandbox("python scripts/reproduce.py", tiny, "--epoch_scale 0.01")
+    sandbox("python scripts/reproduce.py --epoch_scale 0.1", tiny, "--epoch_scale 0.02")
+    sandbox("python scripts/reproduce.py --report_only", "--docs docs")
+    text = (sandbox.path / "docs" / "results.md").read_text()
+    assert "## 1. VAE, z 20" in text and "Autoencoder (lambda 1), z 2" in text
+    out = sandbox(
+        "python scripts/reproduce.py --data_dir MNIST_T10K_FOLDER --iw_images 500",
+        "--only vae --epoch_scale 0.01 --iw_images 4 --docs docs",
+        "--data_dir MNIST_FOLDER",
+    )
+    assert "results.md" in out
+
+
+def test_benchmark_command(sandbox, tmp_path):
+    # A stand-in for the PyTorch reference: answers `speed` with a row in its format.
+    fake = tmp_path / "torch_reference.py"
+    fake.write_text(
+        "import json, sys\n"
+        "batch = int(sys.argv[sys.argv.index('--batch') + 1])\n"
+        "print(json.dumps({'impl': 'torch', 'step_ms_median': 100.0, 'batch': batch}))\n"
+    )
+    command = (
+        "python scripts/benchmark.py --conv_impl auto,xla --rounds 5 --steps 20 "
+        "--torch_reference PATH/torch_reference.py --torch_python PATH/TO/TORCH/python"
+    )
+    out = sandbox(
+        command,
+        f"--torch_reference {shlex.quote(str(fake))} --torch_python {sys.executable}",
+        "--conv_impl auto --rounds 1 --steps 2 --epoch_steps 2 --model aae --batch 8",
+    )
+    summary = [json.loads(line) for line in out.splitlines() if '"summary": true' in line]
+    assert summary and all(row["ratio_vs_torch"] > 0 for row in summary)
+    out = sandbox(
+        "export GLIBC_TUNABLES=glibc.malloc.hugetlb=1",
+        "&& python -c 'import jax.numpy as jnp; print(float(jnp.ones(3).sum()))'",
+    )
+    assert "3.0" in out
