@@ -285,15 +285,21 @@ def download_idx_files(name: str, files: dict[str, RemoteFile] | None = None) ->
             for f, r in missing.items()
         },
     )
-    try:
-        fetched = manager.download({f: r.url for f, r in missing.items()})
-    except Exception as e:  # tfds and requests raise many types: HTTP errors, resets, checksums
-        first_line = (str(e).strip().splitlines() or [""])[0][:300]
-        raise DataError(f"cannot download {name}: {type(e).__name__}: {first_line}") from None
-    for filename, path in fetched.items():
-        if _sha256(os.fspath(path)) != missing[filename].sha256:  # belt and braces
+    # One file at a time, each to the end: a failure leaves no download running behind it, and
+    # the files that did arrive stay cached for the next run.
+    errors = []
+    for filename, remote in missing.items():
+        try:
+            path = os.fspath(manager.download(remote.url))
+        except Exception as e:  # tfds and requests raise many types: HTTP errors, resets, checksums
+            first_line = (str(e).strip().splitlines() or [""])[0][:300]
+            errors.append(f"{filename}: {type(e).__name__}: {first_line}")
+            continue
+        if _sha256(path) != remote.sha256:  # tfds checked it; a second look costs milliseconds
             raise DataError(f"{path}: downloaded, but does not match its registered checksum")
-        paths[filename] = os.fspath(path)
+        paths[filename] = path
+    if errors:
+        raise DataError(f"cannot download {name}: " + "; ".join(errors))
     return paths
 
 
