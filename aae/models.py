@@ -9,17 +9,17 @@ import jax.numpy as jnp
 from common import nets
 
 
-class ConvEncoder(nn.Module):
+class Encoder(nn.Module):
     """[B, 28, 28, 1] float in [-1, 1] -> z [B, z_dim] float32.
 
     Deterministic by default. With `stochastic=True` it predicts (mean, log_std) and draws z by
     reparameterisation from `key`; without a key it returns the mean (for evaluation).
     """
 
+    num_filters: int
     z_dim: int
-    num_filters: int = 32
-    stochastic: bool = False
-    conv_impl: str = "auto"  # see common.nets.Conv: the same function either way
+    stochastic: bool
+    conv_impl: str  # see common.nets.Conv: the same function either way
 
     @nn.compact
     def __call__(self, x: jax.Array, key: jax.Array | None = None) -> jax.Array:
@@ -32,12 +32,11 @@ class ConvEncoder(nn.Module):
         return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
 
 
-class ConvDecoder(nn.Module):
+class Decoder(nn.Module):
     """z [B, z_dim] float -> images [B, 28, 28, 1] float32 in [-1, 1] (tanh output)."""
 
-    z_dim: int
-    num_filters: int = 32
-    conv_impl: str = "auto"
+    num_filters: int
+    conv_impl: str
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:
@@ -47,8 +46,7 @@ class ConvDecoder(nn.Module):
 class Discriminator(nn.Module):
     """z [B, z_dim] float -> logits [B, 1] float32 of "z came from the prior"; no sigmoid."""
 
-    z_dim: int
-    hidden: int = 512
+    hidden: int
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:
@@ -60,16 +58,16 @@ class Discriminator(nn.Module):
 class AdversarialAE(nn.Module):
     """Encoder, decoder and discriminator; params {"encoder", "decoder", "discriminator"}."""
 
-    z_dim: int = 8
-    num_filters: int = 32
-    disc_hidden: int = 512
-    stochastic: bool = False
-    conv_impl: str = "auto"
+    num_filters: int
+    z_dim: int
+    disc_hidden: int
+    stochastic: bool
+    conv_impl: str
 
     def setup(self):
-        self.encoder = ConvEncoder(self.z_dim, self.num_filters, self.stochastic, self.conv_impl)
-        self.decoder = ConvDecoder(self.z_dim, self.num_filters, self.conv_impl)
-        self.discriminator = Discriminator(self.z_dim, self.disc_hidden)
+        self.encoder = Encoder(self.num_filters, self.z_dim, self.stochastic, self.conv_impl)
+        self.decoder = Decoder(self.num_filters, self.conv_impl)
+        self.discriminator = Discriminator(self.disc_hidden)
 
     def __call__(self, x: jax.Array, key: jax.Array | None = None):
         """x: [B, 28, 28, 1] float in [-1, 1] -> (recon_x [B, 28, 28, 1] in [-1, 1], z [B, z])."""

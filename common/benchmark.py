@@ -6,15 +6,13 @@ noisy: compare medians of interleaved rounds, not single runs). A row looks like
 `torch_reference.py speed`'s: {"impl": "jax", "model": "vae", "case": "step", "batch": 128,
 "step_ms": ..., "step_ms_median": ..., "images_per_sec": ..., "steps": 20, "device": "cpu"}.
 
-The cases run exactly what training runs: the model and optimizers of configs/{vae,aae}.py, the
-parameters replicated and the batch split over all local devices (common.parallel), and for
-"epoch" the compiled `lax.scan` of common.epochs.setup.
+The cases run exactly what training runs: the trainer's model and optimizers, the parameters
+replicated and the batch split over all local devices (common.parallel), and for "epoch" the
+compiled `lax.scan` of `Trainer.train_epoch`.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
 import json
 import statistics
 import subprocess
@@ -25,27 +23,8 @@ from collections.abc import Callable, Sequence
 import jax
 import numpy as np
 
-from common import epochs, input_pipeline, parallel
-
-DEFAULT_BATCH = {"vae": 128, "aae": 64}
-TRANSFORMS = {"vae": input_pipeline.quantize_4bit, "aae": input_pipeline.to_tanh_range}
-
-
-def _config_and_step(model: str, batch: int, conv_impl: str):
-    module = importlib.import_module(f"{model}.train")
-    config = importlib.import_module(f"configs.{model}").get_config()
-    config.batch_size = batch
-    config.conv_impl = conv_impl
-    if model == "vae":
-        return config, module, module.train_step
-    step = functools.partial(
-        module.train_step,
-        model=module.make_model(config),
-        txs=module.make_optimizers(config),
-        lambda_=config.lambda_,
-        scheme=config.update_scheme,
-    )
-    return config, module, step
+from common import parallel
+from common.trainer import Trainer
 
 
 def _random_images(num: int) -> np.ndarray:
@@ -53,59 +32,47 @@ def _random_images(num: int) -> np.ndarray:
 
 
 class Case:
-    """One compiled case; `time(repeats)` returns seconds per training step, one per call.
+    """One compiled case of a trainer; `time(repeats)` returns seconds per step, one per call.
 
     Attributes:
-      model: "vae" or "aae".
+      model: the trainer's kind ("vae", "aae").
       name: "step" (one jitted train step) or "epoch" (the compiled scan of `steps_per_call`).
-      batch: images per step.
-      conv_impl: the models' convolution form ("auto", "cpu" or "xla"; common.nets.Conv).
+      batch, conv_impl: from the trainer's config.
     """
 
-    def __init__(
-        self,
-        model: str,
-        name: str,
-        batch: int | None = None,
-        epoch_steps: int = 20,
-        conv_impl: str = "auto",
-    ):
-        self.model, self.name, self.conv_impl = model, name, conv_impl
-        self.batch = batch or DEFAULT_BATCH[model]
-        config, module, step = _config_and_step(model, self.batch, conv_impl)
-        mesh = parallel.make_mesh()
-        parallel.check_batch_size(self.batch, mesh)
-        state = parallel.replicate(module.create_train_state(config, jax.random.key(0)), mesh)
+    def __init__(self, trainer: Trainer, name: str, epoch_steps: int = 20):
+        config = trainer.config
+        self.model, self.name = trainer.kind, name
+        self.batch, self.conv_impl = config.batch_size, config.conv_impl
+        images = _random_images(self.batch * epoch_steps)
+        trainer.setup_devices(len(images))
+        state = trainer.create_train_state(jax.random.key(0))
+        self._state = parallel.replicate(state, trainer.mesh)
         if name == "step":
-            x = jax.device_put(
-                TRANSFORMS[model](_random_images(self.batch)), parallel.batch_sharded(mesh)
-            )
-            step = jax.jit(step, donate_argnums=0)
-            key = jax.random.key(1)
+            batch = trainer.preprocess(images[: self.batch])
+            self._args = (jax.device_put(batch, trainer.batch_sharding), jax.random.key(1))
+            self._fn = jax.jit(trainer.train_step, donate_argnums=0)
             self.steps_per_call = 1
-            self._call = lambda state, i: step(state, x, jax.random.fold_in(key, i))
         elif name == "epoch":
-            pieces = epochs.setup(
-                config,
-                _random_images(self.batch * epoch_steps),
-                step_fn=step,
-                transform=TRANSFORMS[model],
-                metrics_cls=module.TrainMetrics,
-                example_fn=None,  # no evaluator is built
-            )
+            self._args = (parallel.replicate(images, trainer.mesh),)
+            self._fn = jax.jit(trainer.train_epoch, donate_argnums=0)
             self.steps_per_call = epoch_steps
-            self._call = pieces.train_epoch
         else:
             raise ValueError(f"unknown case {name!r}: expected step or epoch")
-        self._state, self._calls = state, 0
+        self._calls = 0
         self.time(1)  # compile and warm up
 
     def time(self, repeats: int) -> list[float]:
         seconds = []
         for _ in range(repeats):
             self._calls += 1
+            args = self._args
+            if self.name == "step":  # a new key per step; the epoch case passes the epoch
+                args = (args[0], jax.random.fold_in(args[1], self._calls))
+            else:
+                args = (args[0], self._calls)
             t0 = time.perf_counter()
-            self._state, metrics = self._call(self._state, self._calls)
+            self._state, metrics = self._fn(self._state, *args)
             jax.block_until_ready(metrics)
             seconds.append((time.perf_counter() - t0) / self.steps_per_call)
         return seconds
@@ -185,33 +152,23 @@ def interleaved(
     return summary
 
 
-def time_full_run(model: str, workdir: str, data_dir: str = "", epochs: int | None = None) -> dict:
-    """Trains configs/{model}.py from scratch into `workdir` and times it end to end.
+def time_full_run(trainer: Trainer, workdir: str) -> dict:
+    """Trains `trainer`'s config from scratch into `workdir` and times it end to end.
 
     The time covers everything `train_and_evaluate` does: loading the data, compiling, every
-    epoch with its validation, checkpoints and pictures, and the final test evaluation.
-
-    Args:
-      model: "vae" or "aae".
-      workdir: run directory; an earlier run there is deleted first (--fresh).
-      data_dir: folder of IDX files; "" = tensorflow-datasets.
-      epochs: override of config.num_epochs; None = the assignment's (80 VAE, 100 AAE).
+    epoch with its validation, checkpoints and pictures, and the final test evaluation. An earlier
+    run in `workdir` is deleted first (--fresh).
 
     Returns:
       {"model", "epochs", "seconds", "device", "device_kind", "final": the run's final row}.
     """
-    config = importlib.import_module(f"configs.{model}").get_config()
-    config.data.dir = data_dir
-    if epochs is not None:
-        config.num_epochs = epochs
-    trainer = importlib.import_module(f"{model}.train")
     t0 = time.perf_counter()
-    final = trainer.train_and_evaluate(config, workdir, fresh=True)
+    final = trainer.train_and_evaluate(workdir, fresh=True)
     seconds = time.perf_counter() - t0
     device = jax.devices()[0]
     return {
-        "model": model,
-        "epochs": config.num_epochs,
+        "model": trainer.kind,
+        "epochs": trainer.config.num_epochs,
         "seconds": round(seconds, 1),
         "device": device.platform,
         "device_kind": device.device_kind,

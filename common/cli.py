@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging as logging_std
 import sys
-from collections.abc import Callable
+from collections.abc import Iterator
 
 from absl import flags, logging
 
@@ -12,7 +13,11 @@ from common.errors import Interrupted, UserError
 
 
 def define_train_flags(default_config: str):
-    """Defines --config (a locked ml_collections config file), --workdir and --fresh."""
+    """Defines --config (a locked ml_collections config file), --workdir, --fresh, --distributed.
+
+    Returns:
+      The --config flag holder (`.value` is the ConfigDict, overrides applied).
+    """
     from ml_collections import config_flags
 
     config = config_flags.DEFINE_config_file(
@@ -29,6 +34,14 @@ def define_train_flags(default_config: str):
     return config
 
 
+def start_distributed_if_asked() -> None:
+    """jax.distributed.initialize() when --distributed was given; before any other JAX call."""
+    if flags.FLAGS.distributed:
+        import jax
+
+        jax.distributed.initialize()  # arguments from the cluster's environment
+
+
 class _QuietLibraries(logging_std.Filter):
     """Drops orbax's per-save INFO chatter (dozens of lines per checkpoint) and warnings."""
 
@@ -36,14 +49,16 @@ class _QuietLibraries(logging_std.Filter):
         return "/orbax/" not in record.pathname or record.levelno >= logging_std.ERROR
 
 
-def run_or_exit(fn: Callable[[], object]) -> None:
-    """Calls fn; a UserError ends the process with its one-line message and a non-zero code.
+@contextlib.contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Runs the body; a UserError ends the process with its one-line message and a non-zero code.
 
-    Exit codes: 1 for errors, 128 + signal number when SIGTERM / SIGINT stopped training.
+    Exit codes: 1 for errors, 128 + signal number when SIGTERM / SIGINT stopped training. Any
+    other exception is a bug and keeps its traceback.
     """
     logging.get_absl_handler().addFilter(_QuietLibraries())
     try:
-        fn()
+        yield
     except Interrupted as e:
         logging.warning("%s", e)
         print(f"stopped: {e}", file=sys.stderr)
@@ -51,30 +66,3 @@ def run_or_exit(fn: Callable[[], object]) -> None:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
-
-
-def train_main(trainer: str, default_config: str) -> None:
-    """The whole of scripts/train_{vae,aae}.py: flags, then `<trainer>.train_and_evaluate`.
-
-    Args:
-      trainer: module with `train_and_evaluate(config, workdir, fresh)`, e.g. "vae.train".
-      default_config: path of the config file used when --config is not given.
-    """
-    import importlib
-
-    from absl import app
-
-    config = define_train_flags(default_config)
-
-    def main(argv):
-        del argv
-        if flags.FLAGS.distributed:
-            import jax
-
-            jax.distributed.initialize()  # before any other JAX call; arguments from the cluster
-        module = importlib.import_module(trainer)  # after flag parsing: --help stays fast
-        run_or_exit(
-            lambda: module.train_and_evaluate(config.value, flags.FLAGS.workdir, flags.FLAGS.fresh)
-        )
-
-    app.run(main)

@@ -103,3 +103,43 @@ def save_curves(
     ax.legend()
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def write_grid(imgs: np.ndarray, path: str, writer=None, tag: str = "", step: int = 0, nrow=8):
+    """Tiles [N, H, W, C] images in [0, 1] into the PNG `path` and, given a MetricWriter, into
+    TensorBoard as `tag` at `step`."""
+    grid = make_grid(np.asarray(imgs, np.float32), nrow=nrow)
+    save_image(grid, path)
+    if writer is not None:
+        writer.write_image(step, tag, grid)
+
+
+def pick_examples(
+    images: np.ndarray, labels: np.ndarray | None, num: int = 8
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The first image of each label 0..num-1 (the first `num` images without labels).
+
+    Returns:
+      (uint8 [num, 28, 28, 1], int32 [num] labels or None).
+    """
+    if labels is None or len(np.unique(labels)) < num:
+        return images[:num], None if labels is None else labels[:num]
+    picked = np.asarray([np.argmax(labels == k) for k in range(num)])
+    return images[picked], labels[picked]
+
+
+def write_latent_scatter(path: str, z: np.ndarray, labels: np.ndarray | None, title: str) -> None:
+    """Codes z [N, 2] coloured by label over the N(0, I) prior's density contours."""
+    fig = new_figure(6, 6)
+    ax = fig.subplots()
+    lim = max(4.0, float(np.percentile(np.abs(z), 99.5)))
+    g = np.linspace(-lim, lim, 200)
+    gx, gy = np.meshgrid(g, g)
+    ax.contour(gx, gy, np.exp(-(gx**2 + gy**2) / 2), levels=6, colors="k", alpha=0.4)
+    sc = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=2, alpha=0.6)
+    if labels is not None:
+        fig.colorbar(sc, ax=ax, ticks=range(10), label="label")
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xlabel="z1", ylabel="z2", title=title)
+    ax.set_aspect("equal")
+    fig.tight_layout()
+    save_figure(fig, path)

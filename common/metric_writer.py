@@ -3,6 +3,9 @@
 clu's `metric_writers` imports TensorFlow, which this project does not depend on, so events are
 written with tensorboardX (no TensorFlow needed). `metrics.jsonl` holds one JSON object per
 epoch (and a final object without `epoch`), the record that resuming, plots and reports read.
+
+Keys carry their split: `train_*`, `val_*`, `test_*` (TensorBoard tags `train/*`, ...), and
+`seconds`, `best_epoch`, which TensorBoard does not get.
 """
 
 from __future__ import annotations
@@ -15,15 +18,17 @@ import numpy as np
 import tensorboardX
 
 METRICS_FILE = "metrics.jsonl"
-_SPLITS = ("train_", "val_", "test_")
+SPLITS = ("train", "val", "test")
+
+# Workdirs written before both models shared one naming scheme hold the AAE's training metrics
+# without their split prefix: read (and rewritten on resume) with it.
+_OLD_AAE_KEYS = ("recon_loss", "gen_loss", "ae_loss", "disc_loss", "disc_accuracy")
 
 
-def tensorboard_tag(key: str) -> str:
-    """`train_bpd` -> `train/bpd`; keys without a split prefix are training metrics."""
-    for split in _SPLITS:
-        if key.startswith(split):
-            return f"{split[:-1]}/{key[len(split) :]}"
-    return f"train/{key}"
+def tensorboard_tag(key: str) -> str | None:
+    """`train_bpd` -> `train/bpd`, `val_bpd` -> `val/bpd`; None for keys without a split."""
+    split, _, name = key.partition("_")
+    return f"{split}/{name}" if split in SPLITS and name else None
 
 
 def read_metrics(workdir: str) -> list[dict[str, Any]]:
@@ -32,7 +37,8 @@ def read_metrics(workdir: str) -> list[dict[str, Any]]:
     if not os.path.exists(path):
         return []
     with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        rows = [json.loads(line) for line in f if line.strip()]
+    return [{("train_" + k if k in _OLD_AAE_KEYS else k): v for k, v in r.items()} for r in rows]
 
 
 class MetricWriter:
@@ -67,17 +73,24 @@ class MetricWriter:
             f.writelines(json.dumps(r) + "\n" for r in rows)
         os.replace(tmp, self.path)  # atomic: a kill never leaves half a file
 
-    def write_scalars(self, step: int | None, scalars: dict[str, float]) -> None:
-        """Appends one row `{"epoch": step, **scalars}` (no `epoch` when step is None)."""
+    def write_scalars(self, epoch: int, scalars: dict[str, float]) -> None:
+        """Appends the row `{"epoch": epoch, **scalars}`; TensorBoard gets them at step epoch."""
+        self._write({"epoch": int(epoch)}, epoch, scalars)
+
+    def write_final(self, epoch: int, scalars: dict[str, float]) -> None:
+        """Appends the final row (no `epoch` key); TensorBoard gets it at the last epoch."""
+        self._write({}, epoch, scalars)
+
+    def _write(self, row: dict[str, Any], step: int, scalars: dict[str, float]) -> None:
         if not self.enabled:
             return
-        row = {} if step is None else {"epoch": int(step)}
-        row.update({k: float(v) for k, v in scalars.items()})
+        row.update({k: None if v is None else float(v) for k, v in scalars.items()})
         with open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
         for key, value in scalars.items():
-            if key != "seconds":
-                self._tb.add_scalar(tensorboard_tag(key), float(value), step or 0)
+            tag = tensorboard_tag(key)
+            if tag is not None and value is not None:
+                self._tb.add_scalar(tag, float(value), step)
         self._tb.flush()
 
     def write_image(self, step: int, tag: str, image: np.ndarray) -> None:

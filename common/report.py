@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import glob
 import json
 import os
 import shutil
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from common import metric_writer, train_utils
 
 RECORD_FILE = "reproduce.json"
 REPORT_FILE = "results.md"
@@ -25,74 +28,42 @@ FIGURES_DIR = "figures"
 
 
 @dataclasses.dataclass(frozen=True)
-class Experiment:
-    """One experiment of the assignment.
-
-    Attributes:
-      name: the workdir's name under the root, and the name --only takes.
-      config: the config module, e.g. "configs.vae".
-      questions: the assignment's questions it answers, e.g. "Q1.7, Q1.8".
-      title: a short description for the report.
-      show: what the report shows besides the numbers: any of "bpd_curve", "loss_curve",
-        "samples" (grids at the assignment's epochs), "reconstructions" (at the same epochs),
-        "last_reconstructions" (the last epoch's only), "manifold", "latent_scatter",
-        "log_likelihood" (also: `common.reproduce` runs vae.evaluate on it).
-      reference: key of REFERENCES, the course's number for this experiment, or None.
-      note: a paragraph shown under the section's heading (what to know when reading it).
-    """
-
-    name: str
-    config: str
-    questions: str
-    title: str
-    show: tuple[str, ...]
-    reference: str | None = None
-    note: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
 class Reference:
-    metric: str  # the metrics.jsonl key the course's number is about (last epoch)
+    """A number the course gives for an experiment."""
+
+    metric: str  # the metrics.jsonl key the number is about (last epoch)
     value: float
     below: bool  # True: the number should be below `value`; False: about `value`
     text: str
 
 
-REFERENCES = {
-    "vae": Reference(
-        "train_bpd",
-        0.52,
-        below=False,
-        text="train bpd about 0.52 after 80 epochs (about 4 at the start, below 2.0 after 2)",
-    ),
-    "aae": Reference(
-        "recon_loss", 0.05, below=True, text="reconstruction loss below 0.05 (z 8, lambda 0.995)"
-    ),
-}
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """One experiment of the assignment (configs/experiments.py lists them).
 
-# model kind -> (train key, validation key, test key of the final row, what the number is)
-NUMBERS = {
-    "vae": ("train_bpd", "val_bpd", "test_bpd", "bpd (negative ELBO)"),
-    "aae": ("recon_loss", "val_recon_loss", "test_recon_loss", "reconstruction MSE"),
-}
-# model kind -> the columns of the per-epoch table: (metrics.jsonl key, header, format)
-EPOCH_COLUMNS = {
-    "vae": (
-        ("train_bpd", "train bpd", ".3f"),
-        ("val_bpd", "validation bpd", ".3f"),
-        ("train_l_rec", "train L_rec (nats)", ".1f"),
-        ("train_l_reg", "train L_reg (nats)", ".2f"),
-        ("seconds", "seconds", ".1f"),
-    ),
-    "aae": (
-        ("recon_loss", "train recon MSE", ".4f"),
-        ("val_recon_loss", "validation recon MSE", ".4f"),
-        ("gen_loss", "generator loss", ".3f"),
-        ("disc_loss", "discriminator loss", ".3f"),
-        ("disc_accuracy", "discriminator accuracy", ".3f"),
-        ("seconds", "seconds", ".1f"),
-    ),
-}
+    Attributes:
+      name: the workdir's name under the root, and the name --only takes.
+      get_config: the config file's `get_config`.
+      questions: the assignment's questions it answers, e.g. "Q1.7, Q1.8".
+      title: a short description for the report.
+      show: what the report shows besides the numbers: any of "bpd_curve", "loss_curve",
+        "samples" (grids at the assignment's epochs), "reconstructions" (at the same epochs),
+        "last_reconstructions" (the last epoch's only), "manifold", "latent_scatter",
+        "log_likelihood" (also: `common.reproduce` computes it for the run).
+      reference: the course's number for this experiment, or None.
+    """
+
+    name: str
+    get_config: Callable[[], Any]
+    questions: str
+    title: str
+    show: tuple[str, ...]
+    reference: Reference | None = None
+
+    @property
+    def config_file(self) -> str:
+        """The config file's path in the repository, e.g. "configs/vae.py"."""
+        return self.get_config.__module__.replace(".", "/") + ".py"
 
 
 def display_path(path: str) -> str:
@@ -115,12 +86,6 @@ def machine_label(machine: dict[str, Any] | None) -> str:
         f"jax {machine.get('jax_version', '?')} on {machine.get('backend', '?')}: "
         f"{machine.get('num_devices', '?')} x {machine.get('device_kind', '?')}"
     )
-
-
-def format_duration(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
 # ----------------------------------------------------------------------------- reading a run
@@ -168,8 +133,7 @@ def load_run(workdir: str) -> Run | None:
     metrics_path = os.path.join(workdir, "metrics.jsonl")
     if not (os.path.exists(config_path) and os.path.exists(metrics_path)):
         return None
-    with open(metrics_path) as f:
-        all_rows = [json.loads(line) for line in f if line.strip()]
+    all_rows = metric_writer.read_metrics(workdir)
     rows = [r for r in all_rows if "epoch" in r]
     final = all_rows[-1] if all_rows and "epoch" not in all_rows[-1] else None
     record_path = os.path.join(workdir, RECORD_FILE)
@@ -277,8 +241,8 @@ def _grid_table(run: Run, figures: _Figures, rows: Sequence[tuple[str, str]]) ->
     return _table(header, body) + [""]
 
 
-def _epoch_table(run: Run) -> list[str]:
-    columns = EPOCH_COLUMNS[run.kind]
+def _epoch_table(run: Run, headline) -> list[str]:
+    columns = [(key, key, headline.fmt) for key in headline.table] + [("seconds", "seconds", ".1f")]
     wanted = {0, 1, 2, *(e for e, _ in sample_epochs(run))}
     if run.last_epoch is not None:
         wanted.add(run.last_epoch)
@@ -287,10 +251,10 @@ def _epoch_table(run: Run) -> list[str]:
     return _table(["epoch"] + [h for _, h, _ in columns], body) + [""]
 
 
-def _final_numbers(run: Run) -> tuple[str, str, str]:
+def _final_numbers(run: Run, headline) -> tuple[str, str, str]:
     """(train, validation at the last epoch, test of the final row), formatted."""
-    train_key, val_key, test_key, _ = NUMBERS[run.kind]
-    spec = ".3f" if run.kind == "vae" else ".4f"
+    train_key, val_key, test_key = (f"{s}_{headline.metric}" for s in ("train", "val", "test"))
+    spec = headline.fmt
     last = run.rows[-1] if run.rows else {}
     train = _fmt(last.get(train_key), spec)
     val = _fmt(last.get(val_key), spec)
@@ -327,7 +291,7 @@ def _wall_time(run: Run) -> str:
     if sessions:
         total = sum(s.get("wall_s", 0.0) for s in sessions)
         parts.append(
-            f"{format_duration(total)} wall clock in {len(sessions)} "
+            f"{train_utils.format_duration(total)} wall clock in {len(sessions)} "
             f"session{'s' if len(sessions) > 1 else ''} (data loading, compilation, "
             "evaluation and pictures included)"
         )
@@ -396,13 +360,35 @@ def _log_likelihood(run: Run, figures: _Figures) -> list[str]:
 # ----------------------------------------------------------------------------- the report
 
 
+def plateau_note(run: Run, headline) -> str | None:
+    """A sentence when the validation number stayed where it was after epoch 1, else None.
+
+    Such a run learnt nothing after its first epoch: for the plain autoencoder that is the
+    collapse to one output image (README: "The plain autoencoder").
+    """
+    key = f"val_{headline.metric}"
+    first, last = run.row(1), run.rows[-1] if run.rows else None
+    if first is None or last is None or last["epoch"] < 3 or key not in first or key not in last:
+        return None
+    if abs(last[key] - first[key]) > 0.01 * abs(first[key]):
+        return None
+    return (
+        f"This run did not learn after its first epoch: the validation {headline.text} was "
+        f"{first[key]:.4f} at epoch 1 and {last[key]:.4f} at epoch {last['epoch']} (for a plain "
+        "autoencoder: a collapse to one output image whatever the input)."
+    )
+
+
 def _section(
-    index: int, exp: Experiment, run: Run | None, docs_dir: str, labels: dict[str, dict[str, str]]
+    index: int,
+    exp: Experiment,
+    run: Run | None,
+    docs_dir: str,
+    labels: dict[str, dict[str, str]],
+    headline,
 ) -> list[str]:
     lines = [f"## {index}. {exp.title} ({exp.questions})", ""]
-    if exp.note:
-        lines += [f"> {exp.note}", ""]
-    config_file = exp.config.replace(".", "/") + ".py"
+    config_file = exp.config_file
     if run is None:
         return lines + [f"`{config_file}`: not run yet.", ""]
     latest = run.latest
@@ -426,16 +412,19 @@ def _section(
         f"- **Command**: `{latest.get('command') or 'not recorded'}`",
         "",
     ]
-    lines += _epoch_table(run)
+    note = plateau_note(run, headline)
+    if note:
+        lines += [f"> {note}", ""]
+    lines += _epoch_table(run, headline)
     if exp.reference:
-        lines += [f"Course reference: {_comparison(run, REFERENCES[exp.reference])}.", ""]
+        lines += [f"Course reference: {_comparison(run, exp.reference)}.", ""]
 
     pictures = []
     if "samples" in exp.show or "reconstructions" in exp.show:
         rows = []
         if "samples" in exp.show:
             rows.append(("samples", "samples/epoch_{epoch}.png"))
-            if run.kind == "vae":
+            if glob.glob(os.path.join(run.workdir, "samples", "epoch_*_mean.png")):
                 rows.append(("pixel means", "samples/epoch_{epoch}_mean.png"))
         if "reconstructions" in exp.show:
             rows.append(("inputs over reconstructions", "reconstructions/epoch_{epoch}.png"))
@@ -474,8 +463,15 @@ def _machines(run: Run) -> list[str]:
     return out
 
 
-def write_report(root: str, docs_dir: str, experiments: Sequence[Experiment]) -> str:
-    """Writes DOCS/results.md (and DOCS/figures/) from the workdirs ROOT/NAME; returns its path."""
+def write_report(
+    root: str, docs_dir: str, experiments: Sequence[Experiment], headlines: Mapping[str, Any]
+) -> str:
+    """Writes DOCS/results.md (and DOCS/figures/) from the workdirs ROOT/NAME; returns its path.
+
+    Args:
+      headlines: {config.model: the trainer's `headline`} (common.trainer.Headline): which
+        numbers and columns to show for each model kind.
+    """
     os.makedirs(docs_dir, exist_ok=True)
     for exp in experiments:  # figures of an earlier report: replaced below, never left stale
         shutil.rmtree(os.path.join(docs_dir, FIGURES_DIR, exp.name), ignore_errors=True)
@@ -519,8 +515,9 @@ def write_report(root: str, docs_dir: str, experiments: Sequence[Experiment]) ->
         if run is None or not run.rows:
             body.append([str(i), f"`{exp.name}`", exp.questions] + ["not run"] + [""] * 7)
             continue
-        train, val, test = _final_numbers(run)
-        reference = _comparison(run, REFERENCES[exp.reference]) if exp.reference else ""
+        headline = headlines[run.kind]
+        train, val, test = _final_numbers(run, headline)
+        reference = _comparison(run, exp.reference) if exp.reference else ""
         machines = ", ".join(labels["machine"][m] for m in _machines(run) or [machine_label(None)])
         body.append(
             [
@@ -528,7 +525,7 @@ def write_report(root: str, docs_dir: str, experiments: Sequence[Experiment]) ->
                 f"`{exp.name}`",
                 exp.questions,
                 f"{run.last_epoch} / {assignment_epochs(run)}",
-                NUMBERS[run.kind][3],
+                headline.text,
                 train,
                 val,
                 test,
@@ -566,7 +563,9 @@ def write_report(root: str, docs_dir: str, experiments: Sequence[Experiment]) ->
         "",
     ]
     for i, exp in enumerate(experiments, 1):
-        lines += _section(i, exp, runs[exp.name], docs_dir, labels)
+        run = runs[exp.name]
+        headline = headlines[run.kind] if run is not None else None
+        lines += _section(i, exp, run, docs_dir, labels, headline)
 
     path = os.path.join(docs_dir, REPORT_FILE)
     with open(path, "w") as f:

@@ -1,7 +1,8 @@
 """Every experiment of the assignment, each from its config file, and the report of their results.
 
-`EXPERIMENTS` lists them. `main` trains each into ROOT/NAME with its trainer's
-`train_and_evaluate`, in this process, then writes DOCS/results.md (`common.report`). The
+`main` trains each experiment it is given (configs/experiments.py lists the assignment's) into
+ROOT/NAME with the trainer of its config's model kind, in this process, then writes
+DOCS/results.md (`common.report`). The
 trainers resume from a workdir's latest checkpoint, so running the same command again continues
 where it stopped, and experiments already finished are skipped. `epoch_scale` shortens every
 schedule (epochs, sample and checkpoint epochs) for a quick look.
@@ -14,13 +15,12 @@ from __future__ import annotations
 
 import datetime
 import functools
-import importlib
 import json
 import math
 import os
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ml_collections
@@ -30,70 +30,8 @@ from common import report
 from common.errors import ConfigError
 from common.report import Experiment
 
-_AE_NOTE = (
-    "A plain autoencoder can collapse here: with lambda 1 nothing bounds the codes, Adam (lr 1e-3, "
-    "beta1 0.5) grows |z| from 0.2 to about 38 in the first 10 steps, the decoder's first ReLU "
-    "layer dies and the output is the mean image (validation MSE stuck near 0.45). The PyTorch "
-    "reference of this setup collapses the same way for 3 of 4 seeds tried (1, 3, 7; seed 42 "
-    "trained) on these images; in the AAE the adversarial term keeps z near the prior and "
-    "training never stalled."
-)
 
-EXPERIMENTS = (
-    Experiment(
-        "vae",
-        "configs.vae",
-        "Q1.7, Q1.8",
-        "VAE, z 20",
-        ("bpd_curve", "samples", "log_likelihood"),
-        reference="vae",
-    ),
-    Experiment("vae_z2", "configs.vae_z2", "Q1.9", "VAE, z 2: the data manifold", ("manifold",)),
-    Experiment(
-        "ae_z8",
-        "configs.ae_z8",
-        "Q2.4",
-        "Autoencoder (lambda 1), z 8",
-        ("last_reconstructions", "loss_curve"),
-        note=_AE_NOTE,
-    ),
-    Experiment(
-        "aae",
-        "configs.aae",
-        "Q2.5",
-        "AAE, z 8, lambda 0.995",
-        ("reconstructions", "samples", "loss_curve"),
-        reference="aae",
-    ),
-    Experiment(
-        "ae_z2",
-        "configs.ae_z2",
-        "Q2.6",
-        "Autoencoder (lambda 1), z 2",
-        ("reconstructions", "samples", "latent_scatter"),
-        note=_AE_NOTE,
-    ),
-    Experiment(
-        "aae_z2",
-        "configs.aae_z2",
-        "Q2.6",
-        "AAE, z 2, lambda 0.995",
-        ("reconstructions", "samples", "latent_scatter"),
-    ),
-    Experiment(
-        "aae_z20", "configs.aae_z20", "Q2.7", "AAE, z 20, deterministic encoder", ("samples",)
-    ),
-    Experiment(
-        "aae_z20_stochastic",
-        "configs.aae_z20_stochastic",
-        "Q2.7",
-        "AAE, z 20, stochastic encoder",
-        ("samples",),
-    ),
-)
-
-
-def select(names: Sequence[str] | None, experiments: Sequence[Experiment] = EXPERIMENTS):
+def select(names: Sequence[str] | None, experiments: Sequence[Experiment]) -> list[Experiment]:
     """The experiments named (all when `names` is empty), in the order of `experiments`.
 
     Raises:
@@ -142,7 +80,7 @@ def make_config(
     """The experiment's config with the epochs scaled and the data chosen.
 
     Args:
-      experiment: names the config module (its `get_config()` is called).
+      experiment: its `get_config()` gives the config.
       epoch_scale: factor on num_epochs (rounded up, at least 1), sample and checkpoint epochs.
       data_dir: folder of IDX files; None keeps the config's source (tfds).
       limit: keep the first N training images; None keeps the config's.
@@ -154,7 +92,7 @@ def make_config(
     """
     if not epoch_scale > 0:
         raise ConfigError(f"epoch_scale={epoch_scale} must be > 0")
-    config = importlib.import_module(experiment.config).get_config()
+    config = experiment.get_config()
     num_epochs = config.num_epochs
     samples = scale_schedule(config.sample_epochs, num_epochs, epoch_scale)
     milestones = scale_schedule(config.checkpoint_epochs, num_epochs, epoch_scale)
@@ -257,15 +195,18 @@ def is_complete(workdir: str, config: ml_collections.ConfigDict) -> bool:
 def run_experiment(
     experiment: Experiment,
     root: str,
+    trainers: Mapping[str, type],
     *,
     epoch_scale: float = 1.0,
     data_dir: str | None = None,
     limit: int | None = None,
     command: str = "",
 ) -> dict[str, Any] | None:
-    """Trains one experiment into ROOT/NAME (resuming); returns its final row, None if skipped."""
-    from common import restore
+    """Trains one experiment into ROOT/NAME (resuming); returns its final row, None if skipped.
 
+    Args:
+      trainers: {config.model: trainer class} (common.trainer.Trainer subclasses).
+    """
     config, schedule = make_config(
         experiment, epoch_scale=epoch_scale, data_dir=data_dir, limit=limit
     )
@@ -294,8 +235,7 @@ def run_experiment(
     start = time.perf_counter()
     final = None
     try:
-        trainer = restore.trainer_module(config)
-        final = trainer.train_and_evaluate(config, workdir)
+        final = trainers[config.model](config).train_and_evaluate(workdir)
         session["status"] = "finished"
     except ConfigError:  # refused (e.g. the workdir holds another run): it trained nothing
         record["sessions"].remove(session)
@@ -316,18 +256,13 @@ def run_experiment(
 
 
 def evaluate_log_likelihood(
-    workdir: str, num_images: int, has_test_set: bool
+    workdir: str, num_images: int, has_test_set: bool, evaluate_workdir: Callable[..., Any]
 ) -> dict[str, Any] | None:
-    """Runs vae.evaluate.evaluate_workdir (IW log-likelihood, proposal plot) unless done.
+    """Runs `evaluate_workdir` (vae.evaluate's: IW log-likelihood, proposal plot) unless done.
 
-    Skipped when vae.evaluate is missing, or when log_likelihood.json is newer than the run's
-    metrics and was computed on as many images.
+    Skipped when log_likelihood.json is newer than the run's metrics and was computed on as many
+    images.
     """
-    try:
-        from vae import evaluate
-    except ImportError as e:
-        logging.warning("vae.evaluate is not available (%s): no log-likelihood table.", e)
-        return None
     result_path = os.path.join(workdir, "log_likelihood.json")
     metrics_path = os.path.join(workdir, "metrics.jsonl")
     record = _read_record(workdir)
@@ -340,7 +275,7 @@ def evaluate_log_likelihood(
         return None
     logging.info("%s: importance-weighted log-likelihood on %d images ...", workdir, num_images)
     start = time.perf_counter()
-    result = evaluate.evaluate_workdir(
+    result = evaluate_workdir(
         workdir, num_images=num_images, split="test" if has_test_set else "val"
     )
     record["iw_images"] = num_images
@@ -352,6 +287,8 @@ def evaluate_log_likelihood(
 def main(
     root: str,
     docs_dir: str,
+    experiments: Sequence[Experiment],
+    trainers: Mapping[str, type],
     *,
     epoch_scale: float = 1.0,
     data_dir: str | None = None,
@@ -359,18 +296,21 @@ def main(
     only: Sequence[str] | None = None,
     report_only: bool = False,
     iw_images: int = 0,
-    experiments: Sequence[Experiment] = EXPERIMENTS,
+    log_likelihood: Callable[..., Any] | None = None,
 ) -> str:
     """Trains the experiments named in `only` (all by default), then writes the report.
 
     Args:
       root: folder of the workdirs, ROOT/NAME for each experiment.
       docs_dir: where results.md and figures/ go.
+      experiments: the experiments to choose from (configs/experiments.py: EXPERIMENTS).
+      trainers: {config.model: trainer class} (configs/experiments.py: TRAINERS).
       epoch_scale, data_dir, limit: see make_config.
       only: experiment names; None or empty: all.
       report_only: train nothing, only write the report from the workdirs.
-      iw_images: images for vae.evaluate's importance-weighted log-likelihood; 0 skips it.
-      experiments: the list to choose from.
+      iw_images: images for the importance-weighted log-likelihood; 0 skips it.
+      log_likelihood: vae.evaluate.evaluate_workdir, run on the experiments that show
+        "log_likelihood"; None skips it.
 
     Returns:
       The path of the report (DOCS/results.md). It covers every experiment with a workdir
@@ -395,18 +335,19 @@ def main(
                 len(selected),
                 exp.name,
                 exp.questions,
-                exp.config.replace(".", "/") + ".py",
+                exp.config_file,
                 os.path.join(root, exp.name),
             )
             run_experiment(
                 exp,
                 root,
+                trainers,
                 epoch_scale=epoch_scale,
                 data_dir=data_dir,
                 limit=limit,
                 command=command,
             )
-        if iw_images > 0:
+        if iw_images > 0 and log_likelihood is not None:
             for exp in selected:
                 if "log_likelihood" not in exp.show:
                     continue
@@ -414,9 +355,10 @@ def main(
                 run = report.load_run(workdir)
                 has_test = True if run is None else run.latest.get("has_test_set", True)
                 try:
-                    evaluate_log_likelihood(workdir, iw_images, has_test)
+                    evaluate_log_likelihood(workdir, iw_images, has_test, log_likelihood)
                 except Exception as e:  # optional: the report must still be written
                     logging.error("%s: log-likelihood evaluation failed: %s", exp.name, e)
-    path = report.write_report(root, docs_dir, experiments)
+    headlines = {kind: trainer.headline for kind, trainer in trainers.items()}
+    path = report.write_report(root, docs_dir, experiments, headlines)
     logging.info("Wrote %s.", path)
     return path

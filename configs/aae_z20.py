@@ -9,5 +9,4 @@ from configs import aae
 def get_config():
     config = aae.get_config()
     config.z_dim = 20
-    config.lambda_ = 0.995
     return config

@@ -9,6 +9,5 @@ from configs import aae
 def get_config():
     config = aae.get_config()
     config.z_dim = 20
-    config.lambda_ = 0.995
     config.stochastic_encoder = True
     return config

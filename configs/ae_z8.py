@@ -8,6 +8,5 @@ from configs import aae
 
 def get_config():
     config = aae.get_config()
-    config.z_dim = 8
     config.lambda_ = 1.0
     return config

@@ -17,11 +17,21 @@ flags.DEFINE_list("cases", ["step", "epoch"], "Cases: step (one jitted step), ep
 flags.DEFINE_integer("rounds", 5, "Interleaved rounds; the summary is the median over rounds.")
 flags.DEFINE_integer("steps", 20, "Timed steps per round (step case and the reference).")
 flags.DEFINE_integer("epoch_steps", 20, "Steps in the epoch case's compiled scan.")
-flags.DEFINE_integer("batch", None, "Batch size; default 128 (vae) and 64 (aae).")
+flags.DEFINE_integer("batch", None, "Batch size; default: the config's (128 vae, 64 aae).")
 flags.DEFINE_list("conv_impl", ["auto"], "Convolution forms to time (auto, cpu, xla).")
 flags.DEFINE_string("torch_reference", None, "Path of torch_reference.py to interleave with.")
 flags.DEFINE_string("torch_python", None, "Python that has torch (default: this one).")
 FLAGS = flags.FLAGS
+
+
+def make_trainer(model: str, conv_impl: str):
+    """The trainer of configs/{model}.py, with --batch and the convolution form applied."""
+    from configs import experiments
+
+    config = experiments.BY_NAME[model].get_config()
+    config.batch_size = FLAGS.batch or config.batch_size
+    config.conv_impl = conv_impl
+    return experiments.TRAINERS[config.model](config)
 
 
 def main(argv):
@@ -34,7 +44,7 @@ def main(argv):
     print(json.dumps({"machine": reproduce.machine_info()}), flush=True)
     models = ("vae", "aae") if FLAGS.model == "both" else (FLAGS.model,)
     cases = [
-        benchmark.Case(model, case, FLAGS.batch, FLAGS.epoch_steps, impl)
+        benchmark.Case(make_trainer(model, impl), case, FLAGS.epoch_steps)
         for model in models
         for case in FLAGS.cases
         for impl in FLAGS.conv_impl

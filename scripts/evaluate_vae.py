@@ -28,7 +28,7 @@ def main(argv):
 
     from vae import evaluate
 
-    def run():
+    with cli.one_line_errors():
         result = evaluate.evaluate_workdir(
             FLAGS.workdir,
             epoch=FLAGS.epoch,
@@ -40,8 +40,6 @@ def main(argv):
         print(evaluate.markdown_table(result))
         print(f"wrote log_likelihood.json, log_likelihood.md, proposal_variance.png in "
               f"{os.path.abspath(FLAGS.workdir)}")  # fmt: skip
-
-    cli.run_or_exit(run)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@
     python scripts/reproduce.py --report_only        # rewrite the report from the workdirs
 
 Each experiment trains into ROOT/NAME. Running the same command again resumes each one from its
-latest checkpoint and skips those already finished. See common/reproduce.py.
+latest checkpoint and skips those already finished. See common/reproduce.py; the experiments
+are listed in configs/experiments.py.
 """
 
 from absl import app, flags
@@ -32,19 +33,23 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     from common import reproduce
+    from configs import experiments
+    from vae import evaluate
 
-    cli.run_or_exit(
-        lambda: reproduce.main(
+    with cli.one_line_errors():
+        reproduce.main(
             FLAGS.root,
             FLAGS.docs,
+            experiments.EXPERIMENTS,
+            experiments.TRAINERS,
             epoch_scale=FLAGS.epoch_scale,
             data_dir=FLAGS.data_dir,
             limit=FLAGS.limit,
             only=FLAGS.only,
             report_only=FLAGS.report_only,
             iw_images=FLAGS.iw_images,
+            log_likelihood=evaluate.evaluate_workdir,
         )
-    )
 
 
 if __name__ == "__main__":

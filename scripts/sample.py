@@ -21,16 +21,17 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    from common import images, restore
+    from common import images, workdir
+    from configs import experiments
 
-    def sample():
-        config, module, state, epoch = restore.restore_run(FLAGS.workdir, FLAGS.epoch)
-        grid = module.prior_samples(config, state.params, jax.random.key(FLAGS.seed), FLAGS.num)
+    with cli.one_line_errors():
+        kind = workdir.load_config(FLAGS.workdir).model
+        trainer, state, epoch = experiments.TRAINERS[kind].restore(FLAGS.workdir, FLAGS.epoch)
+        key = jax.random.key(FLAGS.seed)
+        samples = trainer.sample_grids(state.params, key, FLAGS.num)["samples"]
         out = FLAGS.out or os.path.join(FLAGS.workdir, "samples", f"restored_epoch_{epoch}.png")
-        images.save_grid(jax.device_get(grid), out, title=f"{config.model}, epoch {epoch}")
-        print(f"wrote {out} ({FLAGS.num} samples, {config.model} epoch {epoch})")
-
-    cli.run_or_exit(sample)
+        images.save_grid(jax.device_get(samples), out, title=f"{kind}, epoch {epoch}")
+        print(f"wrote {out} ({FLAGS.num} samples, {kind} epoch {epoch})")
 
 
 if __name__ == "__main__":

@@ -25,14 +25,16 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     from common import benchmark
+    from configs import experiments
 
-    def run():
+    with cli.one_line_errors():
         for model in FLAGS.models:
+            config = experiments.BY_NAME[model].get_config()
+            config.data.dir = FLAGS.data_dir
+            config.num_epochs = FLAGS.epochs if FLAGS.epochs is not None else config.num_epochs
+            trainer = experiments.TRAINERS[config.model](config)
             workdir = os.path.abspath(os.path.join(FLAGS.root, model))
-            row = benchmark.time_full_run(model, workdir, FLAGS.data_dir, FLAGS.epochs)
-            print(json.dumps(row), flush=True)
-
-    cli.run_or_exit(run)
+            print(json.dumps(benchmark.time_full_run(trainer, workdir)), flush=True)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,21 @@ the same workdir resumes; --fresh starts over.
 
 import os
 
+from absl import app, flags
+
 from common import cli
 
+CONFIG = cli.define_train_flags(os.path.join(os.path.dirname(__file__), "..", "configs", "aae.py"))
+
+
+def main(argv):
+    del argv
+    cli.start_distributed_if_asked()
+    from aae.train import AAETrainer  # after flag parsing: --help stays fast
+
+    with cli.one_line_errors():
+        AAETrainer(CONFIG.value).train_and_evaluate(flags.FLAGS.workdir, fresh=flags.FLAGS.fresh)
+
+
 if __name__ == "__main__":
-    cli.train_main("aae.train", os.path.join(os.path.dirname(__file__), "..", "configs", "aae.py"))
+    app.run(main)

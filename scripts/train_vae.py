@@ -6,7 +6,21 @@ the same workdir resumes; --fresh starts over.
 
 import os
 
+from absl import app, flags
+
 from common import cli
 
+CONFIG = cli.define_train_flags(os.path.join(os.path.dirname(__file__), "..", "configs", "vae.py"))
+
+
+def main(argv):
+    del argv
+    cli.start_distributed_if_asked()
+    from vae.train import VAETrainer  # after flag parsing: --help stays fast
+
+    with cli.one_line_errors():
+        VAETrainer(CONFIG.value).train_and_evaluate(flags.FLAGS.workdir, fresh=flags.FLAGS.fresh)
+
+
 if __name__ == "__main__":
-    cli.train_main("vae.train", os.path.join(os.path.dirname(__file__), "..", "configs", "vae.py"))
+    app.run(main)

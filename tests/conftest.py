@@ -3,6 +3,8 @@
 import gzip
 import os
 import struct
+import subprocess
+import sys
 import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -63,39 +65,29 @@ def key():
     return jax.random.key(0)
 
 
+def shrink(config, data_dir: str):
+    """A config shrunk to seconds: 4 filters, z 2, batch 16, 2 epochs, 4 samples."""
+    config.update(num_filters=4, z_dim=2, batch_size=16, eval_batch_size=16, num_epochs=2)
+    config.update(checkpoint_epochs=(0, 1), sample_epochs=(0, 2), num_samples=4)
+    config.data.dir = data_dir
+    return config
+
+
 def make_tiny_vae_config(data_dir: str):
-    """The default VAE config shrunk to seconds: 4 filters, z 2, batch 16, 2 epochs."""
+    """configs/vae.py shrunk (see shrink), a 3 x 3 manifold."""
     from configs import vae
 
-    config = vae.get_config()
-    config.num_filters = 4
-    config.z_dim = 2
-    config.batch_size = 16
-    config.eval_batch_size = 16
-    config.num_epochs = 2
-    config.data.dir = data_dir
-    config.checkpoint_epochs = (0, 1)
-    config.sample_epochs = (0, 2)
-    config.num_samples = 4
+    config = shrink(vae.get_config(), data_dir)
     config.manifold_size = 3
     return config
 
 
 def make_tiny_aae_config(data_dir: str):
-    """The default AAE config shrunk to seconds: 4 filters, z 2, hidden 16, batch 16, 2 epochs."""
+    """configs/aae.py shrunk (see shrink), a discriminator of 16 hidden units."""
     from configs import aae
 
-    config = aae.get_config()
-    config.num_filters = 4
-    config.z_dim = 2
+    config = shrink(aae.get_config(), data_dir)
     config.disc_hidden = 16
-    config.batch_size = 16
-    config.eval_batch_size = 16
-    config.num_epochs = 2
-    config.data.dir = data_dir
-    config.checkpoint_epochs = (0, 1)
-    config.sample_epochs = (0, 2)
-    config.num_samples = 4
     return config
 
 
@@ -107,3 +99,30 @@ def tiny_vae_config(mnist_dir):
 @pytest.fixture
 def tiny_aae_config(mnist_dir):
     return make_tiny_aae_config(mnist_dir)
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_flags(data_dir: str, workdir: str, num_epochs: int, script="train_vae.py", extra=()):
+    """The command line of a tiny run of scripts/SCRIPT (run it from ROOT with run_cli)."""
+    return [
+        sys.executable,
+        f"scripts/{script}",
+        f"--workdir={workdir}",
+        "--config.num_filters=4",
+        "--config.z_dim=2",
+        "--config.batch_size=16",
+        "--config.eval_batch_size=16",
+        f"--config.num_epochs={num_epochs}",
+        f"--config.data.dir={data_dir}",
+        "--config.checkpoint_epochs=(0,)",
+        "--config.sample_epochs=(0,)",
+        "--config.num_samples=4",
+        *extra,
+    ]
+
+
+def run_cli(args, timeout=240):
+    """Runs a command line in the repository's root; the CompletedProcess, text output."""
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout)

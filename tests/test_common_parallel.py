@@ -20,11 +20,11 @@ import jax, numpy as np
 sys.path.insert(0, "tests")
 from conftest import make_tiny_{model}_config
 from {model} import train
-from common import parallel, restore
+from common import parallel
 config = make_tiny_{model}_config({data!r})
 config.num_epochs = 2
 final = train.train_and_evaluate(config, {workdir!r})
-_, _, state, _ = restore.restore_run({workdir!r}, 2)
+_, state, _ = train.{trainer}.restore({workdir!r}, 2)
 leaves = [np.asarray(x, np.float64).ravel() for x in jax.tree.leaves(state.params)]
 rows = [json.loads(l) for l in open({workdir!r} + "/metrics.jsonl")]
 last_is_stopping = parallel.any_process(jax.process_index() == jax.process_count() - 1)
@@ -45,7 +45,10 @@ def start(model, devices, data, workdir, distributed=""):
     """Starts the script; its output goes to files (with pipes, a process blocked on a full pipe
     that nobody reads yet would hold the other process at their shutdown barrier)."""
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-    code = SCRIPT.format(model=model, data=data, workdir=str(workdir), distributed=distributed)
+    trainer = {"vae": "VAETrainer", "aae": "AAETrainer"}[model]
+    code = SCRIPT.format(
+        model=model, trainer=trainer, data=data, workdir=str(workdir), distributed=distributed
+    )
     out = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
     process = subprocess.Popen(
         [sys.executable, "-c", code], cwd=ROOT, env=env, stdout=out[0], stderr=out[1], text=True

@@ -1,44 +1,20 @@
-"""Resume, config changes, atomic checkpoints, non-finite losses, bad input, signals."""
+"""The shared loop (common.trainer): resume after SIGKILL, config changes, --fresh, non-finite
+losses, values out of range, SIGTERM, restoring."""
 
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import jax
 import numpy as np
 import pytest
-from conftest import make_tiny_vae_config, write_idx
+from conftest import ROOT, make_tiny_vae_config, run_cli, tiny_flags
 
-from common import checkpoint, restore
-from common.errors import CheckpointError, ConfigError, NonFiniteError
+from common import checkpoint, metric_writer
+from common.errors import ConfigError, DataError, NonFiniteError
 from vae import train
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def tiny_flags(data_dir: str, workdir: str, num_epochs: int, script="train_vae.py", extra=()):
-    return [
-        sys.executable,
-        f"scripts/{script}",
-        f"--workdir={workdir}",
-        "--config.num_filters=4",
-        "--config.z_dim=2",
-        "--config.batch_size=16",
-        "--config.eval_batch_size=16",
-        f"--config.num_epochs={num_epochs}",
-        f"--config.data.dir={data_dir}",
-        "--config.checkpoint_epochs=(0,)",
-        "--config.sample_epochs=(0,)",
-        "--config.num_samples=4",
-        *extra,
-    ]
-
-
-def run_cli(args, timeout=240):
-    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
 def epochs_in(workdir):
@@ -47,7 +23,7 @@ def epochs_in(workdir):
 
 
 def final_params(workdir, epoch):
-    _, _, state, _ = restore.restore_run(workdir, epoch)
+    _, state, _ = train.VAETrainer.restore(workdir, epoch)
     return jax.device_get(state)
 
 
@@ -113,35 +89,6 @@ def test_shaping_config_change_is_refused_and_harmless_change_allowed(mnist_dir,
     assert json.load(open(os.path.join(workdir, "config.json")))["z_dim"] == 3
 
 
-def test_checkpoint_writes_are_atomic_under_sigkill(tmp_path):
-    """A writer killed mid-save leaves only complete checkpoints, each restorable."""
-    workdir = str(tmp_path)
-    code = f"""
-import numpy as np
-from common import checkpoint
-manager = checkpoint.make_manager({workdir!r}, milestones=range(1000))
-for step in range(1000):
-    state = {{"w": np.full((4_000_000,), step, np.float32)}}  # 16 MB: a save takes a while
-    checkpoint.save(manager, step, state, {{"epoch": step}})
-"""
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.DEVNULL)
-    ckpt = checkpoint.checkpoint_dir(workdir)
-    deadline = time.time() + 120
-    while time.time() < deadline and not os.path.exists(os.path.join(ckpt, "2")):
-        time.sleep(0.01)
-    time.sleep(0.15)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    manager = checkpoint.make_manager(workdir, milestones=range(1000))
-    steps = manager.all_steps()
-    assert len(steps) >= 3
-    for step in steps:
-        state, meta = checkpoint.restore(manager, step, {"w": np.zeros((4_000_000,), np.float32)})
-        assert meta["epoch"] == step and np.all(np.asarray(state["w"]) == step)
-    assert sorted(os.listdir(ckpt))  # the partial save, if any, is never listed as a step
-    assert all(not name.isdigit() or int(name) in steps for name in os.listdir(ckpt))
-
-
 def test_non_finite_loss_stops_with_the_epoch_and_keeps_the_last_checkpoint(mnist_dir, tmp_path):
     config = make_tiny_vae_config(mnist_dir)
     config.learning_rate = 1e12
@@ -174,39 +121,46 @@ def test_config_values_out_of_range(mnist_dir, tmp_path, field, value, message):
     assert not (tmp_path / "w").exists()
 
 
-def test_bad_input_from_the_command_line_is_one_line_and_writes_nothing(tmp_path, mnist_dir):
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    write_idx(str(bad / "train-images-idx3-ubyte.gz"), np.zeros((5, 28, 28)), magic=0x0801)
-    cases = [
-        (tiny_flags(str(tmp_path / "missing"), str(tmp_path / "w1"), 1), "does not exist"),
-        (tiny_flags(str(bad), str(tmp_path / "w2"), 1), "wrong IDX magic number"),
-        (
-            tiny_flags(mnist_dir, str(tmp_path / "w3"), 1, "train_aae.py", ["--config.lambda_=2"]),
-            "lambda_=2.0 must be in [0, 1]",
-        ),
-    ]
-    for args, message in cases:
-        result = run_cli(args)
-        assert result.returncode == 1, result.stderr[-2000:]
-        last = result.stderr.strip().splitlines()[-1]
-        assert last.startswith("error: ") and message in last, result.stderr[-2000:]
-        assert "Traceback" not in result.stderr
-        assert not os.path.exists(args[2].split("=", 1)[1])
-
-
-def test_sample_of_missing_epoch_lists_those_that_exist(mnist_dir, tmp_path):
-    config = make_tiny_vae_config(mnist_dir)
+def test_fresh_starts_from_an_empty_set_of_artefacts(mnist_dir, tmp_path):
+    workdir = tmp_path / "run"
+    config = make_tiny_vae_config(mnist_dir)  # z_dim 2: writes the manifold and the scatter
     config.num_epochs = 1
-    train.train_and_evaluate(config, str(tmp_path))
-    with pytest.raises(CheckpointError, match="no checkpoint for epoch 9.*available epochs: 0, 1"):
-        restore.restore_run(str(tmp_path), 9)
-    # A run saved before config.conv_impl existed still restores.
-    path = tmp_path / "config.json"
-    saved = json.loads(path.read_text())
-    del saved["conv_impl"]
-    path.write_text(json.dumps(saved))
-    assert restore.restore_run(str(tmp_path))[3] == 1
+    train.train_and_evaluate(config, str(workdir))
+    (workdir / "log_likelihood.json").write_text("{}")  # what evaluate_vae.py would add
+    (workdir / "notes.txt").write_text("mine")  # not the run's: stays
+    assert (workdir / "manifold.png").exists() and (workdir / "latent_scatter.png").exists()
+    config.z_dim = 3
+    config.sample_epochs = (1,)
+    train.train_and_evaluate(config, str(workdir), fresh=True)
+    names = set(os.listdir(workdir))
+    assert not {"manifold.png", "latent_scatter.png", "log_likelihood.json"} & names
+    assert not (workdir / "samples" / "epoch_0.png").exists()
+    assert (workdir / "samples" / "epoch_1.png").exists() and "notes.txt" in names
+    assert len([n for n in names if n.startswith("events.out")]) == 1
+    assert [r["epoch"] for r in metric_writer.read_metrics(str(workdir)) if "epoch" in r] == [0, 1]
+
+
+def test_an_empty_validation_split_is_a_data_error(tmp_path):
+    from conftest import write_mnist_folder
+
+    folder = write_mnist_folder(tmp_path / "four", num_train=4, num_test=4)
+    config = make_tiny_vae_config(folder)
+    config.batch_size = 2
+    with pytest.raises(DataError, match="validation split is empty"):
+        train.train_and_evaluate(config, str(tmp_path / "w"))
+    assert not (tmp_path / "w").exists()
+
+
+def test_the_final_row_goes_to_tensorboard_at_the_last_epoch(mnist_dir, tmp_path):
+    import tensorboard.backend.event_processing.event_accumulator as ea
+
+    config = make_tiny_vae_config(mnist_dir)
+    final = train.train_and_evaluate(config, str(tmp_path))
+    events = ea.EventAccumulator(str(tmp_path))
+    events.Reload()
+    (test_bpd,) = events.Scalars("test/bpd")
+    assert test_bpd.step == config.num_epochs  # drawn at the last epoch, not at step 0
+    assert test_bpd.value == pytest.approx(final["test_bpd"])
 
 
 def test_sigterm_saves_and_exits_with_a_resume_hint(big_dir, tmp_path):

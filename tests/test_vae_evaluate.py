@@ -20,17 +20,24 @@ def trained(z_dim: int, steps: int = 30):
     """A 4-filter VAE after `steps` Adam steps on 64 fake digits: (model, params, images)."""
     config = make_tiny_vae_config("")
     config.z_dim, config.learning_rate = z_dim, 3e-3
-    state = train.create_train_state(config, jax.random.key(0))
+    trainer = train.VAETrainer(config)
+    state = trainer.create_train_state(jax.random.key(0))
     images = input_pipeline.quantize_4bit(fake_digits(64, 0)[0][..., None])
-    step = jax.jit(train.train_step)
+    step = jax.jit(trainer.train_step)
     for i in range(steps):
         state, _ = step(state, images, jax.random.key(i))
-    return train.make_model(config), state.params, images
+    return trainer.model, state.params, images
 
 
 @pytest.fixture(scope="module")
 def vae_z2():
     return trained(z_dim=2, steps=150)
+
+
+def summarize(logw):
+    """[B, K] log weights -> (estimate of log p(x) [B], effective sample size [B]) in one go."""
+    empty = jnp.full(logw.shape[:1], -jnp.inf, logw.dtype)
+    return evaluate.finalize(evaluate.accumulate((empty, empty), logw), logw.shape[-1])
 
 
 def per_image(model, params, images, num, proposal="posterior", seed=1):
@@ -85,7 +92,7 @@ def test_chunks_cover_k_samples_even_when_k_is_not_a_multiple(vae_z2):
         ],
         axis=1,
     )
-    expected = evaluate.summarize_log_weights(logw)
+    expected = summarize(logw)
     np.testing.assert_allclose(log_px, expected[0], rtol=1e-5)
     # ESS = exp(2 lse(w) - lse(w^2)) with lse ~ -1000 nats: float32 cancellation, ~1e-4 relative.
     np.testing.assert_allclose(ess, expected[1], rtol=2e-3)
@@ -127,13 +134,13 @@ def test_z_dim_1_matches_numerical_integration():
 
 def test_effective_sample_size_and_running_sums():
     equal = jnp.zeros((3, 50))
-    log_px, ess = evaluate.summarize_log_weights(equal)
+    log_px, ess = summarize(equal)
     np.testing.assert_allclose(ess, 50.0, rtol=1e-5)
     np.testing.assert_allclose(log_px, 0.0, atol=1e-6)
     one_dominates = jnp.full((1, 50), -100.0).at[0, 7].set(0.0)
-    assert float(evaluate.summarize_log_weights(one_dominates)[1][0]) == pytest.approx(1.0)
+    assert float(summarize(one_dominates)[1][0]) == pytest.approx(1.0)
     logw = jax.random.normal(jax.random.key(0), (4, 30)) * 3
-    whole = evaluate.summarize_log_weights(logw)
+    whole = summarize(logw)
     empty = jnp.full((4,), -jnp.inf)
     stats = evaluate.accumulate(evaluate.accumulate((empty, empty), logw[:, :10]), logw[:, 10:])
     chunked = evaluate.finalize(stats, 30)

@@ -27,9 +27,11 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from common import input_pipeline, report, restore
+from common import input_pipeline, train_utils
+from common import workdir as workdir_lib
 from common.errors import ConfigError
 from vae import losses, models
+from vae.train import VAETrainer
 
 PROPOSALS = ("posterior", "prior")
 LOG_2PI = math.log(2 * math.pi)
@@ -86,12 +88,6 @@ def finalize(stats: tuple[jax.Array, jax.Array], num: int) -> tuple[jax.Array, j
     """(log of the mean weight [B] in nats: the estimate of log p(x); ESS [B] in [1, num])."""
     lse1, lse2 = stats
     return lse1 - math.log(num), jnp.exp(2 * lse1 - lse2)
-
-
-def summarize_log_weights(logw: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """[B, K] log weights -> (estimate of log p(x) [B], effective sample size [B])."""
-    empty = jnp.full(logw.shape[:1], -jnp.inf, logw.dtype)
-    return finalize(accumulate((empty, empty), logw), logw.shape[-1])
 
 
 @functools.partial(jax.jit, static_argnames=("model", "num", "chunk", "proposal"))
@@ -187,7 +183,7 @@ def evaluate_images(
                     eta = (last_log - t0) / done * (2 * len(batches) - done)
                     logging.info(
                         "K=%d, z ~ %s: batch %d/%d; this K done in about %s",
-                        k, proposal, i + 1, len(batches), report.format_duration(eta),
+                        k, proposal, i + 1, len(batches), train_utils.format_duration(eta),
                     )  # fmt: skip
             row[f"{name}_bpd"], row[f"{name}_bpd_se"] = mean_and_se(to_bpd(np.concatenate(est)))
             row[f"{name}_ess"] = float(np.mean(np.concatenate(ess)))
@@ -278,7 +274,7 @@ def evaluate_workdir(
     Raises:
       ConfigError: not a VAE run, or a bad split / K.
     """
-    kind = restore.load_config(workdir).model
+    kind = workdir_lib.load_config(workdir).model
     if kind != "vae":
         raise ConfigError(f"{workdir} holds a {kind!r} run; log p(x) needs a VAE run")
     if split not in ("test", "val", "train"):
@@ -287,18 +283,14 @@ def evaluate_workdir(
         raise ConfigError(f"every K must be >= 1, got {list(ks)}")
     if num_images is not None and num_images < 1:
         raise ConfigError(f"num_images={num_images} must be >= 1 (or None for all)")
-    config, _, state, epoch = restore.restore_run(workdir, epoch)
-    data = input_pipeline.load_dataset(config.data)
+    trainer, state, epoch = VAETrainer.restore(workdir, epoch)
+    data = input_pipeline.load_dataset(trainer.config.data)
     images = {"test": data.test_images, "val": data.val_images, "train": data.train_images}[split]
     if images is None:
         logging.warning("No test set (t10k-only data): evaluating the validation split.")
         split, images = "val", data.val_images
     images = images[:num_images] if num_images is not None else images
-    from vae import train  # late: train imports this module's siblings
-
-    result = evaluate_images(
-        train.make_model(config), state.params, images, jax.random.key(seed), ks=ks
-    )
+    result = evaluate_images(trainer.model, state.params, images, jax.random.key(seed), ks=ks)
     result = {"epoch": int(epoch), "split": split, **result}
     with open(os.path.join(workdir, "log_likelihood.json"), "w") as f:
         json.dump(result, f, indent=2)

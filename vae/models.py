@@ -1,4 +1,4 @@
-"""The VAE's networks (Flax linen, NHWC): CNNEncoder, CNNDecoder and the VAE tying them."""
+"""The VAE's networks (Flax linen, NHWC): Encoder, Decoder and the VAE tying them."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from common.input_pipeline import NUM_VALUES
 from vae import losses
 
 
-class CNNEncoder(nn.Module):
+class Encoder(nn.Module):
     """q(z|x): [B, 28, 28, 1] int in 0..15 -> (mean, log_std), each [B, z_dim] float32."""
 
-    num_filters: int = 32
-    z_dim: int = 20
-    conv_impl: str = "auto"  # see common.nets.Conv: the same function either way
+    num_filters: int
+    z_dim: int
+    conv_impl: str  # see common.nets.Conv: the same function either way
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -26,13 +26,12 @@ class CNNEncoder(nn.Module):
         return mean, log_std
 
 
-class CNNDecoder(nn.Module):
+class Decoder(nn.Module):
     """f_theta(z): [B, z_dim] float -> logits [B, 28, 28, num_values] float32, no softmax."""
 
-    num_filters: int = 32
-    z_dim: int = 20
-    num_values: int = NUM_VALUES
-    conv_impl: str = "auto"
+    num_filters: int
+    num_values: int
+    conv_impl: str
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:
@@ -42,14 +41,14 @@ class CNNDecoder(nn.Module):
 class VAE(nn.Module):
     """Encoder, reparameterised sample, decoder and the ELBO in bits per dimension."""
 
-    num_filters: int = 32
-    z_dim: int = 20
-    num_values: int = NUM_VALUES
-    conv_impl: str = "auto"
+    num_filters: int
+    z_dim: int
+    conv_impl: str
+    num_values: int = NUM_VALUES  # the 4-bit data's, not a setting
 
     def setup(self):
-        self.encoder = CNNEncoder(self.num_filters, self.z_dim, self.conv_impl)
-        self.decoder = CNNDecoder(self.num_filters, self.z_dim, self.num_values, self.conv_impl)
+        self.encoder = Encoder(self.num_filters, self.z_dim, self.conv_impl)
+        self.decoder = Decoder(self.num_filters, self.num_values, self.conv_impl)
 
     def __call__(self, images: jax.Array, key: jax.Array):
         """images: [B, 28, 28, 1] int in 0..15; key: PRNG key for z ~ q(z|x).
@@ -91,6 +90,10 @@ def sample_pixels(key: jax.Array, logits: jax.Array) -> tuple[jax.Array, jax.Arr
     # Drawn from a 2-d view: the same numbers, but XLA:CPU compiles 4-d random draws very slowly.
     flat = logits.reshape(-1, logits.shape[-1])
     draws = jax.random.categorical(key, flat, axis=-1).reshape(*logits.shape[:-1], 1)
+    return draws.astype(jnp.int32), pixel_means(logits)
+
+
+def pixel_means(logits: jax.Array) -> jax.Array:
+    """logits [B, H, W, K] -> the mean of each pixel's categorical, [B, H, W, 1] in 0..K-1."""
     values = jnp.arange(logits.shape[-1], dtype=jnp.float32)
-    means = (jax.nn.softmax(logits, axis=-1) @ values)[..., None]
-    return draws.astype(jnp.int32), means
+    return (jax.nn.softmax(logits, axis=-1) @ values)[..., None]

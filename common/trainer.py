@@ -1,0 +1,501 @@
+"""The training loop both models share: `Trainer.train_and_evaluate`, read top to bottom.
+
+A model subclasses `Trainer` and supplies, as named methods, only what differs: its model and
+train state, the train step (where the loss is), the per-image evaluation, and how to encode,
+decode and sample for the pictures (vae/train.py: VAETrainer, aae/train.py: AAETrainer).
+Everything else is here once: data, PRNG keys, the device mesh, the compiled epoch, evaluation,
+the workdir and resuming, checkpoints, metrics, pictures at the sample epochs, signals and
+non-finite checks, and the final test on the best epoch.
+
+Metric names: `train_*` (means over an epoch's steps), `val_*` (the model after the epoch, on
+the validation split), `test_*` (the final row); one scheme for both models.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import json
+import os
+import signal
+import time
+from typing import Any, ClassVar, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+from clu import metrics as clu_metrics
+from clu import parameter_overview
+
+from common import checkpoint, images, input_pipeline, nets, parallel, train_utils
+from common import workdir as workdir_lib
+from common.errors import CheckpointError, ConfigError, DataError, Interrupted
+from common.metric_writer import MetricWriter
+
+
+class Keys(NamedTuple):
+    """The run's PRNG keys by purpose, all split once from config.seed."""
+
+    init: jax.Array  # parameters
+    train: jax.Array  # step keys: fold_in(train, step)
+    shuffle: jax.Array  # epoch order: fold_in(shuffle, epoch)
+    eval: jax.Array  # evaluation z samples: fold_in(eval, epoch)
+    sample: jax.Array  # the fixed prior draws of the sample grids
+
+
+@dataclasses.dataclass(frozen=True)
+class Curves:
+    """The per-epoch plot a trainer draws from metrics.jsonl."""
+
+    file: str  # e.g. "bpd_curve.png"
+    title: str
+    ylabel: str
+    keys: tuple[str, ...]  # metrics.jsonl keys, one curve each
+    final: str  # key of the final row drawn as a horizontal line (e.g. "test_bpd")
+
+
+@dataclasses.dataclass(frozen=True)
+class Headline:
+    """The number that sums a run up (the report's columns), and the per-epoch table."""
+
+    metric: str  # without its split prefix: "bpd", "recon_loss"
+    text: str  # what it is, e.g. "bpd (negative ELBO)"
+    fmt: str  # e.g. ".3f"
+    table: tuple[str, ...]  # metrics.jsonl keys of the report's per-epoch table
+
+
+class Trainer(abc.ABC):
+    """Trains one model kind from a config; subclasses supply the model-specific methods.
+
+    Attributes (class level, set by each subclass):
+      kind: the `config.model` this trainer trains ("vae", "aae").
+      train_metrics: the clu Collection `train_step` returns per batch.
+      monitor: metric (lower is better) that selects the best checkpoint, or None (the last).
+      curves, headline: what the per-epoch plot and the report show.
+    """
+
+    kind: ClassVar[str]
+    train_metrics: ClassVar[type[clu_metrics.Collection]]
+    monitor: ClassVar[str | None] = None
+    curves: ClassVar[Curves]
+    headline: ClassVar[Headline]
+
+    def __init__(self, config: ml_collections.ConfigDict):
+        """Validates `config` (ConfigError names the first bad field) and builds the model."""
+        self.validate_config(config)
+        self.config = config
+        self.model = self.make_model()
+
+    # ------------------------------------------------------------------------- what a model adds
+
+    @classmethod
+    def validate_config(cls, config: ml_collections.ConfigDict) -> None:
+        """Raises ConfigError naming the first field out of range (before anything is written).
+
+        Subclasses check their own fields after calling this one.
+        """
+        if config.model != cls.kind:
+            raise ConfigError(f"config.model={config.model!r}: this trainer trains {cls.kind!r}")
+        checks = (
+            (config.z_dim >= 1, f"z_dim={config.z_dim} must be >= 1"),
+            (config.num_filters >= 1, f"num_filters={config.num_filters} must be >= 1"),
+            (config.batch_size >= 1, f"batch_size={config.batch_size} must be >= 1"),
+            (config.eval_batch_size >= 1, f"eval_batch_size={config.eval_batch_size} must be >= 1"),
+            (config.num_epochs >= 0, f"num_epochs={config.num_epochs} must be >= 0"),
+            (
+                config.checkpoint_every >= 1,
+                f"checkpoint_every={config.checkpoint_every} must be >= 1",
+            ),
+            (config.num_samples >= 1, f"num_samples={config.num_samples} must be >= 1"),
+            (config.data.limit >= 0, f"data.limit={config.data.limit} must be >= 0 (0 = all)"),
+            (
+                config.data.name in input_pipeline.DATASETS,
+                f"data.name={config.data.name!r} is not a known dataset; "
+                f"known: {', '.join(input_pipeline.DATASETS)}",
+            ),
+            (
+                config.conv_impl in nets.IMPLS,
+                f"conv_impl={config.conv_impl!r}: expected one of {', '.join(nets.IMPLS)}",
+            ),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"config.{message}")
+
+    @abc.abstractmethod
+    def make_model(self) -> nn.Module:
+        """The flax module of self.config."""
+
+    @abc.abstractmethod
+    def create_train_state(self, key: jax.Array) -> Any:
+        """A fresh train state (params, optimizer states, `step`) initialised from `key`."""
+
+    @abc.abstractmethod
+    def preprocess(self, images: jax.Array) -> jax.Array:
+        """uint8 [B, 28, 28, 1] in 0..255 -> the model's input (inside the compiled step)."""
+
+    @abc.abstractmethod
+    def train_step(self, state: Any, batch: jax.Array, key: jax.Array):
+        """One optimisation step: (state, preprocessed batch, key) -> (state, train_metrics)."""
+
+    @abc.abstractmethod
+    def example_metrics(self, params: Any, images: jax.Array, key: jax.Array) -> dict:
+        """uint8 [B, 28, 28, 1] -> {name: [B] float32}, per image; evaluation means them."""
+
+    @abc.abstractmethod
+    def encode(self, params: Any, images: jax.Array) -> jax.Array:
+        """uint8 [B, 28, 28, 1] -> the codes [B, z_dim] float32 (the mean of q(z|x))."""
+
+    @abc.abstractmethod
+    def decode(self, params: Any, z: jax.Array) -> jax.Array:
+        """z [B, z_dim] -> the mean image [B, 28, 28, 1] float32 in [0, 1]."""
+
+    @abc.abstractmethod
+    def sample_grids(self, params: Any, key: jax.Array, num: int) -> dict[str, jax.Array]:
+        """Samples of the model from `key`: {"samples": [num, 28, 28, 1] in [0, 1], ...}.
+
+        Each entry is written as samples/epoch_N{name minus "samples"}.png at the sample epochs.
+        """
+
+    def write_final_pictures(self, params: Any, shown: tuple, workdir: str, writer) -> None:
+        """The model's own pictures of its final state (e.g. the VAE's manifold); none by default.
+
+        Args:
+          shown: (uint8 images, labels or None) of the test split (validation without one).
+        """
+        del params, shown, workdir, writer
+
+    # ------------------------------------------------------------------------- the loop
+
+    def train_and_evaluate(self, workdir: str, fresh: bool = False) -> dict[str, float]:
+        """Trains for config.num_epochs, resuming from `workdir` when it holds a run.
+
+        Returns:
+          The final row: the test split's means of `example_metrics` (`test_*`; none without a
+          test set) of the best epoch (the last without a monitor), and `best_epoch`.
+
+        Raises:
+          ConfigError, DataError, NonFiniteError, Interrupted (after saving a checkpoint).
+        """
+        config = self.config
+        workdir = os.path.abspath(workdir)
+
+        # ---------------------------------------------------------------------- data
+        data = input_pipeline.load_dataset(config.data)  # before the workdir: bad data writes none
+        logging.info("Data: %s", data.describe())
+        if len(data.val_images) == 0:
+            raise DataError(f"{data.describe()}: the validation split is empty; use more images")
+        shown_images, shown_labels = (
+            (data.test_images, data.test_labels)
+            if data.test_images is not None
+            else (data.val_images, data.val_labels)
+        )
+
+        # ---------------------------------------------------------------------- keys, mesh, state
+        self.setup_devices(len(data.train_images))
+        state = parallel.replicate(self.create_train_state(self.keys.init), self.mesh)
+        logging.info("\n%s", parameter_overview.get_parameter_overview(state.params))
+
+        # ---------------------------------------------------------------------- compiled functions
+        train_images = parallel.replicate(data.train_images, self.mesh)
+        train_epoch = jax.jit(self.train_epoch, donate_argnums=0)
+        val_eval = self.evaluator(data.val_images)
+        train_eval = self.evaluator(data.train_images[: len(data.val_images)])  # epoch 0 only
+        self.prepare_pictures(images.pick_examples(shown_images, shown_labels))
+
+        # ---------------------------------------------------------------------- workdir, resume
+        resume = workdir_lib.prepare(config, workdir, fresh)
+        milestones = [e for e in config.checkpoint_epochs if e <= config.num_epochs]
+        manager = checkpoint.make_manager(workdir, milestones, self.monitor)
+        meta = {"epoch": 0, "best_epoch": None, "best_value": None}
+        if resume and manager.latest_step() is not None:
+            state, meta = checkpoint.restore(manager, manager.latest_step(), state)
+            logging.info("Resuming %s from epoch %d.", workdir, meta["epoch"])
+            writer = MetricWriter(workdir, meta["epoch"], enabled=parallel.is_main_process())
+        else:
+            writer = MetricWriter(workdir, enabled=parallel.is_main_process())
+            writer.write_hparams(config.to_dict())
+
+        # ---------------------------------------------------------------------- epoch 0
+        if manager.latest_step() is None:  # the untrained model, on as many training images
+            metrics = {
+                **_prefixed("train_", train_eval(state.params, 0)),
+                **_prefixed("val_", val_eval(state.params, 0)),
+                "seconds": 0.0,
+            }
+            self._end_epoch(0, state, metrics, meta, manager, writer, milestones)
+            self.write_epoch_pictures(state.params, 0, workdir, writer)
+
+        # ---------------------------------------------------------------------- the loop
+        start_epoch, start_time = meta["epoch"], time.perf_counter()
+        with train_utils.stop_requests() as stop:
+            for epoch in range(start_epoch + 1, config.num_epochs + 1):
+                t0 = time.perf_counter()
+                state, train_metrics = train_epoch(state, train_images, epoch)
+                train_metrics = _prefixed("train_", jax.device_get(train_metrics))
+                seconds = time.perf_counter() - t0
+                train_utils.check_finite(epoch, train_metrics, manager.latest_step())
+                val_metrics = _prefixed("val_", val_eval(state.params, epoch))
+                train_utils.check_finite(epoch, val_metrics, manager.latest_step())
+                metrics = {**train_metrics, **val_metrics, "seconds": seconds}
+                self._end_epoch(epoch, state, metrics, meta, manager, writer, milestones)
+                self.write_epoch_pictures(state.params, epoch, workdir, writer)
+                logging.info(
+                    train_utils.progress_line(
+                        epoch,
+                        config.num_epochs,
+                        metrics,
+                        self.images_per_epoch,
+                        time.perf_counter() - start_time,
+                        epoch - start_epoch,
+                    )
+                )
+                # All processes stop together (a signal may reach only some hosts).
+                if parallel.any_process(stop["signum"] is not None) and epoch < config.num_epochs:
+                    signum = stop["signum"] or signal.SIGTERM  # the hosts the signal missed
+                    if manager.latest_step() != epoch:
+                        checkpoint.save(manager, epoch, state, meta)
+                    manager.wait_until_finished()
+                    writer.close()
+                    raise Interrupted(
+                        f"stopped by signal {signum} after epoch {epoch}, checkpoint saved; "
+                        "run the same command again to resume",
+                        signum,
+                    )
+
+        # ---------------------------------------------------------------------- test, best epoch
+        best_state = state
+        if self.monitor and meta["best_epoch"] not in (None, meta["epoch"]):
+            best_state, _ = checkpoint.restore(manager, meta["best_epoch"], state)
+        final = {}
+        if data.test_images is not None:
+            final = _prefixed("test_", self.evaluator(data.test_images)(best_state.params))
+        else:
+            logging.warning("No test set (t10k-only data): no test numbers.")
+        if self.monitor:
+            final["best_epoch"] = meta["best_epoch"]
+        writer.write_final(meta["epoch"], final)
+        self.write_curves(workdir, writer.history())
+        self._write_final_pictures(best_state.params, (shown_images, shown_labels), workdir, writer)
+        manager.wait_until_finished()
+        manager.close()
+        writer.close()
+        logging.info("Done: %s", json.dumps(final))
+        return final
+
+    # ------------------------------------------------------------------------- pieces of the loop
+
+    def setup_devices(self, num_train_images: int) -> None:
+        """Splits the PRNG keys from config.seed and builds the mesh over all devices.
+
+        Raises:
+          ConfigError: fewer images than one batch, or a batch the devices cannot split evenly.
+        """
+        batch_size = self.config.batch_size
+        if num_train_images < batch_size:
+            raise ConfigError(
+                f"only {num_train_images} training images, fewer than one batch of {batch_size}; "
+                "lower batch_size or raise data.limit"
+            )
+        self.mesh = parallel.make_mesh()
+        parallel.check_batch_size(batch_size, self.mesh)
+        self.batch_sharding = parallel.batch_sharded(self.mesh)
+        self.keys = Keys(*jax.random.split(jax.random.key(self.config.seed), len(Keys._fields)))
+        self.images_per_epoch = (num_train_images // batch_size) * batch_size
+
+    def train_epoch(self, state: Any, images: jax.Array, epoch: jax.Array):
+        """One epoch as one `lax.scan` of `train_step` over shuffled batches (jit it once).
+
+        The order of batches is a function of (keys.shuffle, epoch) and each step's key is
+        fold_in(keys.train, state.step), so a resumed run draws exactly what an uninterrupted one
+        does.
+
+        Args:
+          state: the train state.
+          images: [N, 28, 28, 1] uint8 on the devices, the training split.
+          epoch: int scalar (traced: one compilation serves every epoch).
+
+        Returns:
+          (new state, {metric name: epoch mean}).
+        """
+        batches = input_pipeline.epoch_batches(
+            self.keys.shuffle, epoch, images.shape[0], self.config.batch_size
+        )
+
+        def step(carry, idx):
+            state, metrics = carry
+            batch = jax.lax.with_sharding_constraint(
+                self.preprocess(images[idx]), self.batch_sharding
+            )
+            key = jax.random.fold_in(self.keys.train, state.step)
+            state, batch_metrics = self.train_step(state, batch, key)
+            return (state, metrics.merge(batch_metrics)), None
+
+        (state, metrics), _ = jax.lax.scan(step, (state, self.train_metrics.empty()), batches)
+        return state, metrics.compute()
+
+    def evaluator(self, images_u8: np.ndarray) -> Evaluator:
+        """`example_metrics` means over `images_u8`, compiled, the images kept on the devices."""
+        return Evaluator(
+            self.example_metrics, images_u8, self.config.eval_batch_size, self.keys.eval, self.mesh
+        )
+
+    def prepare_pictures(self, examples: tuple[np.ndarray, np.ndarray | None]) -> None:
+        """Compiles the picture functions; `examples` (uint8 images, labels) are reconstructed."""
+        self.examples = examples
+        self._sample_grids = jax.jit(self.sample_grids, static_argnums=2)
+        self._reconstruct = jax.jit(self.reconstruct)
+
+    def write_epoch_pictures(self, params: Any, epoch: int, workdir: str, writer) -> None:
+        """At the sample epochs: sample grids of the fixed prior draws (keys.sample), and the
+        examples over their reconstructions; every epoch: the curves."""
+        if epoch in self.config.sample_epochs:
+            grids = self._sample_grids(params, self.keys.sample, self.config.num_samples)
+            for name, imgs in grids.items():
+                path = os.path.join(
+                    workdir, "samples", f"epoch_{epoch}{name[len('samples') :]}.png"
+                )
+                images.write_grid(imgs, path, writer, name, epoch)
+            x = self.examples[0]
+            pairs = np.concatenate([x / 255.0, np.asarray(self._reconstruct(params, x))])
+            path = os.path.join(workdir, "reconstructions", f"epoch_{epoch}.png")
+            images.write_grid(pairs, path, writer, "reconstructions", epoch, nrow=len(x))
+        self.write_curves(workdir, writer.history())
+
+    def reconstruct(self, params: Any, images_u8: jax.Array) -> jax.Array:
+        """uint8 [B, 28, 28, 1] -> decoded codes [B, 28, 28, 1] float32 in [0, 1]."""
+        return self.decode(params, self.encode(params, images_u8))
+
+    def write_curves(self, workdir: str, history: list[dict]) -> None:
+        rows = [r for r in history if "epoch" in r]
+        final = next((r for r in history if "epoch" not in r), {})
+        curves = {
+            key: ([r["epoch"] for r in rows if key in r], [r[key] for r in rows if key in r])
+            for key in self.curves.keys
+        }
+        hline = self.curves.final
+        images.save_curves(
+            os.path.join(workdir, self.curves.file),
+            curves,
+            ylabel=self.curves.ylabel,
+            title=self.curves.title,
+            hlines={hline: final[hline]} if hline in final else None,
+        )
+
+    def _write_final_pictures(
+        self, params: Any, shown: tuple, workdir: str, writer: MetricWriter
+    ) -> None:
+        """The latent scatter (z_dim 2) of the test set (validation without one), then the
+        model's own (`write_final_pictures`)."""
+        shown_images, shown_labels = shown
+        if self.config.z_dim == 2:
+            z = batched(jax.jit(self.encode), params, shown_images)
+            split = "test" if shown_images is not None else "val"
+            images.write_latent_scatter(
+                os.path.join(workdir, "latent_scatter.png"),
+                z,
+                shown_labels,
+                f"{self.kind}: codes of the {split} images, z_dim 2",
+            )
+        self.write_final_pictures(params, shown, workdir, writer)
+
+    def _end_epoch(self, epoch, state, metrics, meta, manager, writer, milestones) -> None:
+        """Records an epoch: its metrics row, the best so far, and a checkpoint when it is time."""
+        writer.write_scalars(epoch, metrics)
+        value = metrics.get(self.monitor) if self.monitor else None
+        if value is not None and (meta["best_value"] is None or value < meta["best_value"]):
+            meta.update(best_epoch=epoch, best_value=value)
+        meta["epoch"] = epoch
+        if train_utils.is_checkpoint_epoch(
+            epoch,
+            every=self.config.checkpoint_every,
+            last=self.config.num_epochs,
+            milestones=milestones,
+            best=meta["best_epoch"],
+        ):
+            metric = None if value is None else {self.monitor: value}
+            checkpoint.save(manager, epoch, state, meta, metric)
+
+    # ------------------------------------------------------------------------- restoring
+
+    @classmethod
+    def restore(cls, workdir: str, epoch: int | None = None) -> tuple[Trainer, Any, int]:
+        """A trainer of the workdir's config and its state at `epoch` (None: the latest).
+
+        Returns:
+          (trainer, state, epoch).
+
+        Raises:
+          CheckpointError: no run, another model kind, or no checkpoint of that epoch (the
+            message lists those that exist).
+        """
+        workdir = os.path.abspath(workdir)
+        config = workdir_lib.load_config(workdir)
+        if config.model != cls.kind:
+            raise CheckpointError(f"{workdir} holds a {config.model!r} run, not a {cls.kind!r} one")
+        trainer = cls(config)
+        if not workdir_lib.has_run(workdir):
+            raise CheckpointError(f"{workdir} holds no checkpoints")
+        manager = checkpoint.make_manager(workdir, read_only=True)
+        epoch = manager.latest_step() if epoch is None else epoch
+        target = trainer.create_train_state(jax.random.key(0))
+        state, _ = checkpoint.restore(manager, epoch, target)
+        manager.close()
+        return trainer, state, epoch
+
+
+class Evaluator:
+    """Compiled means of a per-image function over one fixed image set, kept on the devices.
+
+    The last batch is padded and masked, so the means are exact for any number of images.
+    """
+
+    def __init__(self, example_fn, images_u8: np.ndarray, batch_size: int, key, mesh):
+        # Round the batch up to a multiple of the devices; padding is masked out anyway.
+        batch_size = -(-min(batch_size, len(images_u8)) // mesh.size) * mesh.size
+        idx, mask = input_pipeline.eval_batches(len(images_u8), batch_size)
+        self.images, self.idx, self.mask = parallel.replicate((images_u8, idx, mask), mesh)
+        self.key = key
+        self.example_fn = example_fn
+        self.batch_sharding = parallel.batch_sharded(mesh)
+        self._means = jax.jit(self.means)
+
+    def means(self, params: Any, images: jax.Array, idx: jax.Array, mask: jax.Array, key):
+        """{name: float32 mean over the images} of example_fn; batch i draws fold_in(key, i).
+
+        Args:
+          images: [N, 28, 28, 1] uint8; idx, mask: [num_batches, batch] from eval_batches.
+        """
+
+        def body(sums, xs):
+            i, batch_idx, batch_mask = xs
+            batch = jax.lax.with_sharding_constraint(images[batch_idx], self.batch_sharding)
+            values = self.example_fn(params, batch, jax.random.fold_in(key, i))
+            w = batch_mask.astype(jnp.float32)
+            return {k: sums[k] + jnp.sum(values[k] * w) for k in sums}, None
+
+        shapes = jax.eval_shape(self.example_fn, params, images[idx[0]], key)
+        zeros = {k: jnp.zeros((), jnp.float32) for k in shapes}
+        sums, _ = jax.lax.scan(body, zeros, (jnp.arange(idx.shape[0]), idx, mask))
+        count = jnp.sum(mask)
+        return {k: s / count for k, s in sums.items()}
+
+    def __call__(self, params: Any, epoch: int = 0) -> dict[str, float]:
+        """Means over the image set; z samples (if any) keyed by fold_in(key, epoch)."""
+        key = jax.random.fold_in(self.key, epoch)
+        out = self._means(params, self.images, self.idx, self.mask, key)
+        return {k: float(v) for k, v in jax.device_get(out).items()}
+
+
+def batched(fn, params: Any, images_u8: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """fn(params, batch) over `images_u8` in batches, concatenated as numpy."""
+    out = [np.asarray(fn(params, images_u8[i : i + batch_size]))
+           for i in range(0, len(images_u8), batch_size)]  # fmt: skip
+    return np.concatenate(out)
+
+
+def _prefixed(prefix: str, metrics: dict) -> dict[str, float]:
+    return {prefix + k: float(v) for k, v in metrics.items()}

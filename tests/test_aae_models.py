@@ -1,0 +1,76 @@
+"""The AAE's networks: parameter count, shapes and ranges, which networks a loss reaches."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from aae import losses, models
+
+
+@pytest.fixture(scope="module")
+def model_and_params():
+    model = models.AdversarialAE(
+        num_filters=32, z_dim=8, disc_hidden=512, stochastic=False, conv_impl="auto"
+    )
+    x = jnp.zeros((1, 28, 28, 1))
+    params = model.init(jax.random.key(0), x, method=models.AdversarialAE.initialize)["params"]
+    return model, params
+
+
+def ae_loss(model, params, x, lambda_):
+    recon_x, z = model.apply({"params": params}, x)
+    d_fake = model.apply({"params": params}, z, method=models.AdversarialAE.discriminate)
+    return losses.autoencoder_loss(x, recon_x, d_fake, lambda_)[0]
+
+
+def test_parameter_count_matches_the_pytorch_reference(model_and_params):
+    _, params = model_and_params
+    assert sum(p.size for p in jax.tree.leaves(params)) == 488_970
+
+
+def test_shapes_and_decoder_range(model_and_params, key):
+    model, params = model_and_params
+    x = jax.random.uniform(key, (3, 28, 28, 1), minval=-1, maxval=1)
+    recon, z = model.apply({"params": params}, x)
+    assert z.shape == (3, 8) and recon.shape == (3, 28, 28, 1)
+    logits = model.apply({"params": params}, z, method=models.AdversarialAE.discriminate)
+    assert logits.shape == (3, 1)
+    far = model.apply(
+        {"params": params}, jax.random.normal(key, (16, 8)) * 50, method=models.AdversarialAE.decode
+    )
+    assert float(jnp.min(far)) >= -1.0 and float(jnp.max(far)) <= 1.0
+
+
+def test_stochastic_encoder_draws_around_its_mean(key):
+    model = models.AdversarialAE(
+        num_filters=4, z_dim=3, disc_hidden=8, stochastic=True, conv_impl="auto"
+    )
+    x = jax.random.uniform(key, (2, 28, 28, 1), minval=-1, maxval=1)
+    params = model.init(key, x, method=models.AdversarialAE.initialize)["params"]
+    mean = model.apply({"params": params}, x, method=models.AdversarialAE.encode)
+    draws = jnp.stack(
+        [model.apply({"params": params}, x, jax.random.key(i), method="encode") for i in range(200)]
+    )
+    assert mean.shape == (2, 3) and not np.allclose(draws[0], draws[1])
+    np.testing.assert_allclose(draws.mean(0), mean, atol=0.3)
+
+
+def test_gradients_reach_the_right_networks(model_and_params, key):
+    # With every parameter zero, the discriminator's zero weights block all gradient to z, so
+    # the gradient checks use the random initialisation.
+    model, params = model_and_params
+    x = jax.random.uniform(key, (4, 28, 28, 1), minval=-1, maxval=1)
+    grads = jax.grad(lambda p: ae_loss(model, p, x, 0.0))(params)
+    assert any(np.any(np.asarray(g) != 0) for g in jax.tree.leaves(grads["encoder"]))
+    assert all(np.all(np.asarray(g) == 0) for g in jax.tree.leaves(grads["decoder"]))
+
+    def disc_loss(p):
+        z = jax.random.normal(key, (4, 8))
+        d = model.apply(
+            {"params": p}, jnp.concatenate([z, z + 3]), method=models.AdversarialAE.discriminate
+        )
+        return losses.discriminator_loss(d[:4], d[4:])[0]
+
+    grads = jax.grad(disc_loss)(params)
+    assert all(np.any(np.asarray(g) != 0) for g in jax.tree.leaves(grads["discriminator"]))

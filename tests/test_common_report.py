@@ -1,0 +1,192 @@
+"""common.report: docs/results.md from fabricated workdirs (numbers, labels, figures, notes)."""
+
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+
+from common import images as image_utils
+from common import report
+from configs import experiments
+
+HEADLINES = {kind: trainer.headline for kind, trainer in experiments.TRAINERS.items()}
+
+
+MACHINE = {
+    "cpu": "Test CPU 9000",
+    "cores": 4,
+    "system": "Linux",
+    "backend": "gpu",
+    "device_kind": "Fake H100",
+    "num_devices": 1,
+    "jax_version": "0.0.1",
+}
+
+
+def _png(path):
+    image_utils.save_image(np.zeros((6, 6, 1), np.float32), str(path))
+
+
+def _fake_workdir(workdir, model, rows, final, session, pngs, sample_epochs, num_epochs=None):
+    os.makedirs(workdir)
+    num_epochs = rows[-1]["epoch"] if num_epochs is None else num_epochs
+    config = {"model": model, "num_epochs": num_epochs, "sample_epochs": sample_epochs}
+    (workdir / "config.json").write_text(json.dumps(config))
+    lines = [json.dumps(r) for r in rows] + ([json.dumps(final)] if final else [])
+    (workdir / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    if session is not None:
+        (workdir / report.RECORD_FILE).write_text(json.dumps({"sessions": [session]}))
+    for name in pngs:
+        _png(workdir / name)
+
+
+def _session(scale, pairs, config_num_epochs, data):
+    return {
+        "command": f"python scripts/reproduce.py --epoch_scale={scale}",
+        "epoch_scale": scale,
+        "overrides": {"data.dir": "/somewhere/private/mnist"},
+        "sample_epochs": pairs,
+        "config_num_epochs": config_num_epochs,
+        "data": data,
+        "has_test_set": True,
+        "machine": MACHINE,
+        "status": "finished",
+        "wall_s": 3725.0,
+    }
+
+
+@pytest.fixture
+def fake_root(tmp_path):
+    """A VAE run of 80 epochs and an AAE run shortened to 50 of 100, with their PNGs."""
+    root = tmp_path / "runs"
+    data = "tfds mnist: 54000 train, 6000 val, 10000 test"
+    vae_rows = [{"epoch": 0, "train_bpd": 4.0, "val_bpd": 4.0, "seconds": 0.0}] + [
+        {"epoch": e, "train_bpd": 0.5 + 1.0 / e, "val_bpd": 0.52 + 1.0 / e, "seconds": 10.0}
+        for e in range(1, 81)
+    ]
+    vae_rows[-1].update(train_bpd=0.53, val_bpd=0.541)
+    _fake_workdir(
+        root / "vae",
+        "vae",
+        vae_rows,
+        {"test_bpd": 0.5432, "best_epoch": 79},
+        _session(1.0, [[0, 0], [10, 10], [80, 80]], 80, data),
+        [f"samples/epoch_{e}{s}.png" for e in (0, 10, 80) for s in ("", "_mean")]
+        + ["bpd_curve.png", "proposal_variance.png"],
+        [0, 10, 80],
+    )
+    iw_rows = [
+        dict(k=k, iw_bpd=0.53 - k / 1e5, iw_bpd_se=0.001, iw_ess=k / 2, prior_bpd=0.9, prior_ess=1)
+        for k in (1, 10, 100, 1000)
+    ]
+    (root / "vae" / "log_likelihood.json").write_text(
+        json.dumps(
+            {"epoch": 79, "split": "test", "num_images": 100, "rows": iw_rows, "elbo_bpd": 0.5432}
+        )
+    )
+    aae_rows = [{"epoch": 0, "val_recon_loss": 0.9}] + [
+        {"epoch": e, "train_recon_loss": 0.04, "val_recon_loss": 0.045, "train_disc_accuracy": 0.6}
+        for e in range(1, 51)
+    ]
+    _fake_workdir(
+        root / "aae",
+        "aae",
+        aae_rows,
+        {"test_recon_loss": 0.0461},
+        _session(0.5, [[0, 0], [20, 10], [50, 25], [100, 50]], 100, data),
+        [f"{kind}/epoch_{e}.png" for kind in ("samples", "reconstructions") for e in (0, 10, 25)]
+        + ["loss_curve.png"],  # no epoch 50 grids: they show as "(not written)"
+        [0, 10, 25, 50],
+    )
+    return root
+
+
+def test_report_from_fake_workdirs(fake_root, tmp_path):
+    docs = tmp_path / "docs"
+    _png(docs / "figures" / "vae" / "stale.png")  # from an earlier report: must go
+    path = report.write_report(str(fake_root), str(docs), experiments.EXPERIMENTS, HEADLINES)
+    text = open(path).read()
+
+    # The table of final numbers beside the course's reference, with data, machine and epochs.
+    vae_row = next(line for line in text.splitlines() if line.startswith("| 1 | `vae`"))
+    assert "| 80 / 80 |" in vae_row and "| 0.530 | 0.541 |" in vae_row
+    assert "0.543 (best validation epoch 79)" in vae_row
+    assert "about 0.52 after 80 epochs" in vae_row and "0.530, +0.010 from it" in vae_row
+    aae_row = next(line for line in text.splitlines() if line.startswith("| 4 | `aae`"))
+    assert "| 50 / 100 |" in aae_row and "| 0.0400 | 0.0450 | 0.0461 |" in aae_row
+    assert "below 0.05" in aae_row and "0.0400, met (but only 50 of 100 epochs ran)" in aae_row
+    assert "| D1 | M1 |" in vae_row and "| D1 | M1 |" in aae_row
+    assert "- D1: tfds mnist: 54000 train, 6000 val, 10000 test" in text
+    assert "- M1: Test CPU 9000, 4 cores; jax 0.0.1 on gpu: 1 x Fake H100" in text
+    assert "**Shortened runs** (epoch scale 0.5, 1.0)" in text
+    assert text.count("not run") >= 6  # the six experiments without a workdir
+    assert "1h02m05s wall clock in 1 session" in text
+    assert "- **Epochs**: 50 run of the assignment's 100 (epoch scale 0.5); complete" in text
+
+    # Grids at the assignment's epochs, labelled with the epochs they stand for.
+    assert "epoch 10 (assignment: 20)" in text and "epoch 25 (assignment: 50)" in text
+    assert "(not written)" in text  # the AAE's epoch 50 grids are missing
+    # The importance-weighted table and the proposal plot.
+    assert "| 1000 | 0.5200 ± 0.0010 | 500.0 | 0.9000 | 1.00 |" in text
+    assert "100 test images, checkpoint of epoch 79; ELBO 0.5432 bpd" in text
+
+    # Every linked figure was copied next to the report; nothing stale, no private paths.
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert "figures/vae/samples_epoch_80.png" in links
+    assert "figures/vae/proposal_variance.png" in links
+    assert "figures/aae/reconstructions_epoch_10.png" in links
+    for link in links:
+        assert os.path.exists(docs / link), link
+    assert not os.path.exists(docs / "figures" / "vae" / "stale.png")
+    assert str(tmp_path) not in text and "/somewhere/private" not in text
+    assert "`data.dir=.../mnist`" in text
+
+
+def test_report_of_an_unfinished_run_without_a_record(tmp_path):
+    root = tmp_path / "runs"
+    rows = [{"epoch": 0, "train_bpd": 4.0, "val_bpd": 4.0}, {"epoch": 1, "train_bpd": 1.7}]
+    _fake_workdir(root / "vae", "vae", rows, None, None, [], [0, 10, 80], num_epochs=80)
+    text = open(
+        report.write_report(str(root), str(tmp_path / "docs"), experiments.EXPERIMENTS, HEADLINES)
+    ).read()
+    assert "- **Epochs**: 1 run of the assignment's 80; stopped after epoch 1 of 80" in text
+    assert "not recorded (trained outside scripts/reproduce.py)" in text
+    assert "epoch 10, not reached yet" in text
+    assert "(not written yet)" in text  # no bpd_curve.png
+
+
+def test_copy_png_stores_grey_grids_with_one_channel_and_keeps_colour(tmp_path):
+    from PIL import Image
+
+    grey = np.linspace(0, 1, 36, dtype=np.float32).reshape(6, 6, 1)
+    image_utils.save_image(grey, str(tmp_path / "grey.png"))  # matplotlib: RGBA
+    report.copy_png(str(tmp_path / "grey.png"), str(tmp_path / "grey_copy.png"))
+    with Image.open(tmp_path / "grey.png") as a, Image.open(tmp_path / "grey_copy.png") as b:
+        assert (a.mode, b.mode) == ("RGBA", "L")
+        np.testing.assert_array_equal(np.asarray(a)[..., 0], np.asarray(b))
+    colour = np.zeros((6, 6, 3), np.float32)
+    colour[..., 0] = 1.0
+    image_utils.save_image(colour, str(tmp_path / "red.png"))
+    report.copy_png(str(tmp_path / "red.png"), str(tmp_path / "red_copy.png"))
+    assert (tmp_path / "red.png").read_bytes() == (tmp_path / "red_copy.png").read_bytes()
+
+
+def test_a_run_that_stopped_learning_gets_a_note_and_one_that_learns_does_not(tmp_path):
+    root = tmp_path / "runs"
+    flat = [{"epoch": 0, "val_recon_loss": 0.9}] + [
+        {"epoch": e, "train_recon_loss": 0.45, "val_recon_loss": 0.4533} for e in range(1, 6)
+    ]
+    falling = [{"epoch": 0, "val_recon_loss": 0.9}] + [
+        {"epoch": e, "train_recon_loss": 0.2 / e, "val_recon_loss": 0.2 / e} for e in range(1, 6)
+    ]
+    _fake_workdir(root / "ae_z8", "aae", flat, {"test_recon_loss": 0.45}, None, [], [0, 5])
+    _fake_workdir(root / "ae_z2", "aae", falling, {"test_recon_loss": 0.04}, None, [], [0, 5])
+    text = open(
+        report.write_report(str(root), str(tmp_path / "docs"), experiments.EXPERIMENTS, HEADLINES)
+    ).read()
+    ae_z8 = text[text.index("Autoencoder (lambda 1), z 8") : text.index("## 4.")]
+    ae_z2 = text[text.index("Autoencoder (lambda 1), z 2") : text.index("## 6.")]
+    assert "did not learn after its first epoch" in ae_z8 and "0.4533 at epoch 1" in ae_z8
+    assert "did not learn" not in ae_z2

@@ -1,0 +1,45 @@
+"""VAE pictures: the manifold's latents (Question 1.9) and the decoded grid."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from vae import models, sampling
+
+
+def test_manifold_latents_are_normal_ppf_of_centred_percentiles():
+    z = np.asarray(sampling.manifold_latents(20))
+    assert z.shape == (400, 2)
+    np.testing.assert_allclose(z[0], [-1.959964, 1.959964], atol=1e-5)  # ppf(0.025), ppf(0.975)
+    np.testing.assert_allclose(z[-1], [1.959964, -1.959964], atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def tiny_vae():
+    model = models.VAE(num_filters=4, z_dim=2, conv_impl="auto")
+    x = jnp.zeros((1, 28, 28, 1), jnp.int32)
+    return model, model.init(jax.random.key(0), x, jax.random.key(1))["params"]
+
+
+def test_visualize_manifold_tiles_the_decoded_grid(tiny_vae):
+    model, params = tiny_vae
+    grid = sampling.visualize_manifold(model, params, 3)
+    assert grid.shape == (3 * 30 + 2, 3 * 30 + 2, 1)
+    assert 0.0 <= grid.min() and grid.max() <= 1.0
+    # The top-left tile is the decoded z = (ppf(1/6), ppf(5/6)): its pixel means over 15.
+    z = sampling.manifold_latents(3)[:1]
+    logits = model.apply({"params": params}, z, method=models.VAE.decode)
+    expected = np.asarray(models.pixel_means(logits))[0] / 15
+    np.testing.assert_allclose(grid[2:30, 2:30], expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="z_dim == 2"):
+        sampling.visualize_manifold(models.VAE(num_filters=4, z_dim=3, conv_impl="auto"), {}, 3)
+
+
+def test_sample_images_are_draws_and_means_of_the_same_z(tiny_vae):
+    model, params = tiny_vae
+    draws, means = sampling.sample_images(model, params, jax.random.key(3), 6)
+    assert draws.shape == means.shape == (6, 28, 28, 1)
+    assert draws.dtype == jnp.int32 and means.dtype == jnp.float32
+    # Pixel draws scatter around their categorical's mean.
+    assert abs(float(jnp.mean(draws)) - float(jnp.mean(means))) < 0.5
