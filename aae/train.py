@@ -23,8 +23,7 @@ import optax
 from clu import metrics as clu_metrics
 
 from aae import losses, models, sampling
-from common import input_pipeline, trainer
-from common.errors import ConfigError
+from common import config_rules, input_pipeline, trainer
 
 SCHEMES = {
     # phase name -> the params it updates
@@ -179,35 +178,21 @@ class AAETrainer(trainer.Trainer):
         ),
         final="test_recon_loss",
     )
+    rules = {
+        **trainer.Trainer.rules,
+        "disc_hidden": config_rules.integer(1),
+        "lambda_": config_rules.real(0.0, 1.0),
+        "update_scheme": config_rules.one_of(SCHEMES),
+        "optimizers.*.name": config_rules.one_of(OPTIMIZERS),
+        "optimizers.*.learning_rate": config_rules.POSITIVE,
+        "optimizers.*.b1": config_rules.BETA,
+        "optimizers.*.b2": config_rules.BETA,
+    }
     headline = trainer.Headline("recon_loss", "reconstruction MSE", ".4f", curves.keys)
 
     def __init__(self, config: ml_collections.ConfigDict):
         super().__init__(config)
         self.txs = make_optimizers(config)
-
-    @classmethod
-    def validate_config(cls, config: ml_collections.ConfigDict) -> None:
-        super().validate_config(config)
-        if not 0.0 <= config.lambda_ <= 1.0:  # also refuses nan
-            raise ConfigError(f"config.lambda_={config.lambda_} must be in [0, 1]")
-        if not 1 <= config.disc_hidden:
-            raise ConfigError(f"config.disc_hidden={config.disc_hidden} must be >= 1")
-        if config.update_scheme not in SCHEMES:
-            raise ConfigError(
-                f"config.update_scheme={config.update_scheme!r} is unknown; "
-                f"known: {', '.join(SCHEMES)}"
-            )
-        for phase in SCHEMES[config.update_scheme]:
-            opt = config.optimizers[phase]
-            if opt.name not in OPTIMIZERS:
-                raise ConfigError(
-                    f"config.optimizers.{phase}.name={opt.name!r}: expected one of "
-                    f"{', '.join(OPTIMIZERS)}"
-                )
-            if not opt.learning_rate > 0:
-                raise ConfigError(
-                    f"config.optimizers.{phase}.learning_rate={opt.learning_rate} must be > 0"
-                )
 
     def make_model(self) -> models.AdversarialAE:
         c = self.config

@@ -1,15 +1,19 @@
 """Orbax checkpoints in `workdir/checkpoints`, one step per epoch.
 
-What is kept: the latest checkpoint (written every `checkpoint_every` epochs, older ones pruned),
-the milestone epochs (`checkpoint_epochs`, never pruned) and, when a metric is monitored, the
-best one. Each checkpoint holds the train state (params, optimizer states, step) and a small JSON
-`meta` dict (epoch, best epoch and value). Orbax writes into a temporary folder and renames it
-when complete, so a process killed mid-write leaves the previous checkpoints restorable.
+What is kept: the two newest checkpoints (written every `checkpoint_every` epochs, older ones
+pruned), the milestone epochs (`checkpoint_epochs`, never pruned) and, when a metric is
+monitored, the best one. Each checkpoint holds the train state (params, optimizer states, step)
+and a small JSON `meta` dict (epoch, best epoch and value). Orbax writes into a temporary folder
+and renames it when complete, so a process killed mid-write leaves the previous checkpoints
+restorable; a checkpoint damaged afterwards (a truncated file, a lost metadata file) is skipped
+by `restore_newest` for the next older one, and the trainer sets it aside.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
+import shutil
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +24,8 @@ import orbax.checkpoint as ocp
 from common.errors import CheckpointError
 
 CHECKPOINT_DIR = "checkpoints"
+DAMAGED_DIR = "damaged_checkpoints"  # beside CHECKPOINT_DIR: what failed to restore, kept
+KEEP_NEWEST = 2  # besides the milestones and the best: one damaged write costs one epoch
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -32,9 +38,9 @@ def make_manager(
     monitor: str | None = None,
     read_only: bool = False,
 ) -> ocp.CheckpointManager:
-    """A CheckpointManager keeping the latest, the milestone and the best (lowest `monitor`)."""
+    """A CheckpointManager keeping the newest two, the milestones and the best (lowest monitor)."""
     policies = [
-        ocp.checkpoint_managers.LatestN(n=1),
+        ocp.checkpoint_managers.LatestN(n=KEEP_NEWEST),
         ocp.checkpoint_managers.CustomSteps(steps=list(milestones)),
     ]
     if monitor:
@@ -99,3 +105,69 @@ def restore(manager: ocp.CheckpointManager, epoch: int, target: Any) -> tuple[An
         ),
     )
     return restored.state, dict(restored.meta)
+
+
+def describe_error(e: BaseException) -> str:
+    """One line for an exception of a failed restore: its type and its first line."""
+    first = (str(e).strip().splitlines() or [""])[0]
+    return f"{type(e).__name__}: {first[:200]}"
+
+
+def restore_newest(
+    manager: ocp.CheckpointManager, target: Any
+) -> tuple[Any, dict, int, list[tuple[int, str]]]:
+    """Restores the newest checkpoint that restores, trying older ones after a failure.
+
+    Returns:
+      (state, meta, its epoch, [(epoch, reason)] of the newer checkpoints that failed).
+
+    Raises:
+      CheckpointError: none restores (the message gives each one's reason).
+    """
+    failed = []
+    for epoch in sorted(manager.all_steps(), reverse=True):
+        try:
+            state, meta = restore(manager, epoch, target)
+            return state, meta, epoch, failed
+        except Exception as e:  # damage shows as many types: OSError, ValueError, tensorstore's
+            failed.append((epoch, describe_error(e)))
+    reasons = "; ".join(f"epoch {e}: {r}" for e, r in failed) or "there are none"
+    raise CheckpointError(
+        f"no checkpoint in {manager.directory} restores ({reasons}); --fresh starts over"
+    )
+
+
+def set_aside(workdir: str, epoch: int) -> str:
+    """Moves checkpoints/EPOCH to damaged_checkpoints/EPOCH-<time>; returns the new path."""
+    stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
+    dst = os.path.join(os.path.abspath(workdir), DAMAGED_DIR, f"{epoch}-{stamp}")
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    shutil.move(os.path.join(checkpoint_dir(workdir), str(epoch)), dst)
+    return dst
+
+
+def epochs(workdir: str) -> list[int]:
+    """The epochs of the finished checkpoints in `workdir`, ascending."""
+    folder = checkpoint_dir(workdir)
+    if not os.path.isdir(folder):
+        return []
+    return sorted(int(name) for name in os.listdir(folder) if name.isdigit())
+
+
+def structure(tree: Any) -> dict[str, tuple[tuple[int, ...], str]]:
+    """{"params/encoder/Dense_0/kernel": (shape, dtype)} of a pytree of arrays or shapes."""
+    out = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        names = [str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k)))) for k in path]
+        out["/".join(names)] = (tuple(leaf.shape), str(np.dtype(leaf.dtype)))
+    return out
+
+
+def state_structure(workdir: str, epoch: int) -> dict[str, tuple[tuple[int, ...], str]]:
+    """`structure` of the state saved at `epoch`, from its metadata (nothing is restored)."""
+    path = os.path.join(checkpoint_dir(workdir), str(epoch), "state")
+    metadata = ocp.StandardCheckpointer().metadata(path).item_metadata
+    saved = structure(metadata) if metadata is not None else {}
+    if not saved:  # orbax logs and returns nothing for a damaged metadata file
+        raise CheckpointError(f"{path}: no readable metadata")
+    return saved

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging as logging_std
+import os
 import sys
 from collections.abc import Iterator
 
@@ -20,9 +21,10 @@ def define_train_flags(default_config: str):
     """
     from ml_collections import config_flags
 
-    config = config_flags.DEFINE_config_file(
-        "config", default_config, "Experiment config file.", lock_config=True
-    )
+    with _usage_errors():  # config_flags reads the file and the overrides in argv right here
+        config = config_flags.DEFINE_config_file(
+            "config", default_config, "Experiment config file.", lock_config=True
+        )
     flags.DEFINE_string("workdir", None, "Run directory; running again resumes it.", required=True)
     flags.DEFINE_bool("fresh", False, "Delete the workdir's earlier run and start over.")
     flags.DEFINE_bool(
@@ -32,6 +34,47 @@ def define_train_flags(default_config: str):
         "cluster, the batch split over every host's devices (see common/parallel.py).",
     )
     return config
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing (app.run's `flags_parser`), usage errors one line and exit code 2.
+
+    Usage errors: an unknown or malformed flag, a value a flag's validator refuses, a config file
+    that is missing or does not load, a config field that does not exist or gets a value of
+    another type (`--config.z_dim=2.5`). The config file is loaded here, inside the check.
+    """
+    with _usage_errors():
+        rest = flags.FLAGS(argv)
+        if "config" in flags.FLAGS:
+            path = flags.FLAGS["config"].config_filename
+            if not os.path.isfile(path):
+                raise OSError(f"the config file {path} does not exist")
+            # config_flags reports a file that fails to load only when the config is used.
+            flags.FLAGS["config"].value.to_dict()
+        return rest
+
+
+@contextlib.contextmanager
+def _usage_errors() -> Iterator[None]:
+    """Turns what goes wrong reading the command line or the config file into one line, exit 2."""
+    try:
+        yield
+        return
+    except flags.Error as e:  # the first line, and the last (the cause) when there are several
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        message = lines[0] + (f" {lines[-1]}" if len(lines) > 1 else "")
+    except SyntaxError as e:
+        message = f"the config file {e.filename} does not parse: line {e.lineno}: {e.msg}"
+    except (KeyError, AttributeError) as e:
+        while e.args and isinstance(e.args[0], Exception):  # ConfigDict wraps its KeyError
+            e = e.args[0]
+        text = " ".join(str(e.args[0] if e.args else e).split())
+        known = isinstance(e, KeyError) or "Did you mean" in text
+        message = f"unknown config field {text}" if known else f"cannot load the config: {text}"
+    except (OSError, ImportError, TypeError, ValueError) as e:
+        message = " ".join(str(e).split())
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def start_distributed_if_asked() -> None:

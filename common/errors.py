@@ -13,6 +13,10 @@ class ConfigError(UserError, ValueError):
     """A config value is out of range, or conflicts with the run already in the workdir."""
 
 
+class WorkdirBusy(UserError):
+    """Another run holds the workdir's lock; the message names it."""
+
+
 class CheckpointError(UserError):
     """A requested checkpoint does not exist or cannot be restored."""
 

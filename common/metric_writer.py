@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 import tensorboardX
+from absl import logging
+
+from common.errors import CheckpointError
 
 METRICS_FILE = "metrics.jsonl"
 SPLITS = ("train", "val", "test")
@@ -37,7 +40,19 @@ def read_metrics(workdir: str) -> list[dict[str, Any]]:
     if not os.path.exists(path):
         return []
     with open(path) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
+        lines = [line for line in f if line.strip()]
+    rows = []
+    for i, line in enumerate(lines):
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            if i < len(lines) - 1:
+                raise CheckpointError(
+                    f"{path}: line {i + 1} is not JSON; the file is damaged"
+                ) from None
+            # A run killed while appending leaves half a line: the epoch it was writing is
+            # trained again on resume (its checkpoint was written after the row).
+            logging.warning("%s: ignoring the half-written last line.", path)
     return [{("train_" + k if k in _OLD_AAE_KEYS else k): v for k, v in r.items()} for r in rows]
 
 

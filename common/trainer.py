@@ -30,7 +30,7 @@ from absl import logging
 from clu import metrics as clu_metrics
 from clu import parameter_overview
 
-from common import checkpoint, images, input_pipeline, nets, parallel, train_utils
+from common import checkpoint, config_rules, images, input_pipeline, nets, parallel, train_utils
 from common import workdir as workdir_lib
 from common.errors import CheckpointError, ConfigError, DataError, Interrupted
 from common.metric_writer import MetricWriter
@@ -82,6 +82,23 @@ class Trainer(abc.ABC):
     monitor: ClassVar[str | None] = None
     curves: ClassVar[Curves]
     headline: ClassVar[Headline]
+    # What each config field may hold; subclasses add their own fields' rules.
+    rules: ClassVar[dict[str, config_rules.Rule]] = {
+        "seed": config_rules.integer(0),
+        "z_dim": config_rules.integer(1),
+        "num_filters": config_rules.integer(1),
+        "conv_impl": config_rules.one_of(nets.IMPLS),
+        "batch_size": config_rules.integer(1),
+        "num_epochs": config_rules.integer(0),
+        "data.name": config_rules.one_of(input_pipeline.DATASETS),
+        "data.limit": config_rules.integer(0),
+        "data.split_seed": config_rules.integer(0),
+        "eval_batch_size": config_rules.integer(1),
+        "checkpoint_every": config_rules.integer(1),
+        "checkpoint_epochs": config_rules.integers(0),
+        "sample_epochs": config_rules.integers(0),
+        "num_samples": config_rules.integer(1),
+    }
 
     def __init__(self, config: ml_collections.ConfigDict):
         """Validates `config` (ConfigError names the first bad field) and builds the model."""
@@ -93,37 +110,12 @@ class Trainer(abc.ABC):
 
     @classmethod
     def validate_config(cls, config: ml_collections.ConfigDict) -> None:
-        """Raises ConfigError naming the first field out of range (before anything is written).
-
-        Subclasses check their own fields after calling this one.
-        """
-        if config.model != cls.kind:
-            raise ConfigError(f"config.model={config.model!r}: this trainer trains {cls.kind!r}")
-        checks = (
-            (config.z_dim >= 1, f"z_dim={config.z_dim} must be >= 1"),
-            (config.num_filters >= 1, f"num_filters={config.num_filters} must be >= 1"),
-            (config.batch_size >= 1, f"batch_size={config.batch_size} must be >= 1"),
-            (config.eval_batch_size >= 1, f"eval_batch_size={config.eval_batch_size} must be >= 1"),
-            (config.num_epochs >= 0, f"num_epochs={config.num_epochs} must be >= 0"),
-            (
-                config.checkpoint_every >= 1,
-                f"checkpoint_every={config.checkpoint_every} must be >= 1",
-            ),
-            (config.num_samples >= 1, f"num_samples={config.num_samples} must be >= 1"),
-            (config.data.limit >= 0, f"data.limit={config.data.limit} must be >= 0 (0 = all)"),
-            (
-                config.data.name in input_pipeline.DATASETS,
-                f"data.name={config.data.name!r} is not a known dataset; "
-                f"known: {', '.join(input_pipeline.DATASETS)}",
-            ),
-            (
-                config.conv_impl in nets.IMPLS,
-                f"conv_impl={config.conv_impl!r}: expected one of {', '.join(nets.IMPLS)}",
-            ),
-        )
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"config.{message}")
+        """Raises ConfigError naming the first field `rules` refuses; nothing is written yet."""
+        if config.get("model") != cls.kind:
+            raise ConfigError(
+                f"config.model={config.get('model')!r}: this trainer trains {cls.kind!r}"
+            )
+        config_rules.check(config, cls.rules)
 
     @abc.abstractmethod
     def make_model(self) -> nn.Module:
@@ -178,7 +170,8 @@ class Trainer(abc.ABC):
           test set) of the best epoch (the last without a monitor), and `best_epoch`.
 
         Raises:
-          ConfigError, DataError, NonFiniteError, Interrupted (after saving a checkpoint).
+          ConfigError, DataError, WorkdirBusy, CheckpointError (nothing restores),
+          NonFiniteError, Interrupted (after saving a checkpoint).
         """
         config = self.config
         workdir = os.path.abspath(workdir)
@@ -188,105 +181,129 @@ class Trainer(abc.ABC):
         logging.info("Data: %s", data.describe())
         if len(data.val_images) == 0:
             raise DataError(f"{data.describe()}: the validation split is empty; use more images")
-        shown_images, shown_labels = (
+        shown = (
             (data.test_images, data.test_labels)
             if data.test_images is not None
             else (data.val_images, data.val_labels)
         )
 
-        # ---------------------------------------------------------------------- keys, mesh, state
-        self.setup_devices(len(data.train_images))
-        state = parallel.replicate(self.create_train_state(self.keys.init), self.mesh)
-        logging.info("\n%s", parameter_overview.get_parameter_overview(state.params))
+        # ---------------------------------------------------------------------- keys and mesh
+        self.setup_devices(len(data.train_images))  # checks the batch against data and devices
 
-        # ---------------------------------------------------------------------- compiled functions
-        train_images = parallel.replicate(data.train_images, self.mesh)
-        train_epoch = jax.jit(self.train_epoch, donate_argnums=0)
-        val_eval = self.evaluator(data.val_images)
-        train_eval = self.evaluator(data.train_images[: len(data.val_images)])  # epoch 0 only
-        self.prepare_pictures(images.pick_examples(shown_images, shown_labels))
+        # ---------------------------------------------------------------------- the workdir
+        with workdir_lib.lock(workdir):  # held to the end: a second run here stops at once
+            shapes = jax.eval_shape(self.create_train_state, self.keys.init)
+            resume = workdir_lib.prepare(config, workdir, shapes, fresh)
 
-        # ---------------------------------------------------------------------- workdir, resume
-        resume = workdir_lib.prepare(config, workdir, fresh)
-        milestones = [e for e in config.checkpoint_epochs if e <= config.num_epochs]
-        manager = checkpoint.make_manager(workdir, milestones, self.monitor)
-        meta = {"epoch": 0, "best_epoch": None, "best_value": None}
-        if resume and manager.latest_step() is not None:
-            state, meta = checkpoint.restore(manager, manager.latest_step(), state)
-            logging.info("Resuming %s from epoch %d.", workdir, meta["epoch"])
-            writer = MetricWriter(workdir, meta["epoch"], enabled=parallel.is_main_process())
-        else:
-            writer = MetricWriter(workdir, enabled=parallel.is_main_process())
-            writer.write_hparams(config.to_dict())
+            # ------------------------------------------------------------------ state, functions
+            state = parallel.replicate(self.create_train_state(self.keys.init), self.mesh)
+            logging.info("\n%s", parameter_overview.get_parameter_overview(state.params))
+            train_images = parallel.replicate(data.train_images, self.mesh)
+            train_epoch = jax.jit(self.train_epoch, donate_argnums=0)
+            val_eval = self.evaluator(data.val_images)
+            train_eval = self.evaluator(data.train_images[: len(data.val_images)])  # epoch 0
+            self.prepare_pictures(images.pick_examples(*shown))
 
-        # ---------------------------------------------------------------------- epoch 0
-        if manager.latest_step() is None:  # the untrained model, on as many training images
-            metrics = {
-                **_prefixed("train_", train_eval(state.params, 0)),
-                **_prefixed("val_", val_eval(state.params, 0)),
-                "seconds": 0.0,
-            }
-            self._end_epoch(0, state, metrics, meta, manager, writer, milestones)
-            self.write_epoch_pictures(state.params, 0, workdir, writer)
+            # ------------------------------------------------------------------ resume
+            meta = {"epoch": 0, "best_epoch": None, "best_value": None}
+            if resume:
+                state, meta = self.restore_for_resume(workdir, state)
+            milestones = [e for e in config.checkpoint_epochs if e <= config.num_epochs]
+            manager = checkpoint.make_manager(workdir, milestones, self.monitor)
+            writer = MetricWriter(
+                workdir, meta["epoch"] if resume else None, enabled=parallel.is_main_process()
+            )
+            if not resume:
+                writer.write_hparams(config.to_dict())
 
-        # ---------------------------------------------------------------------- the loop
-        start_epoch, start_time = meta["epoch"], time.perf_counter()
-        with train_utils.stop_requests() as stop:
-            for epoch in range(start_epoch + 1, config.num_epochs + 1):
-                t0 = time.perf_counter()
-                state, train_metrics = train_epoch(state, train_images, epoch)
-                train_metrics = _prefixed("train_", jax.device_get(train_metrics))
-                seconds = time.perf_counter() - t0
-                train_utils.check_finite(epoch, train_metrics, manager.latest_step())
-                val_metrics = _prefixed("val_", val_eval(state.params, epoch))
-                train_utils.check_finite(epoch, val_metrics, manager.latest_step())
-                metrics = {**train_metrics, **val_metrics, "seconds": seconds}
-                self._end_epoch(epoch, state, metrics, meta, manager, writer, milestones)
-                self.write_epoch_pictures(state.params, epoch, workdir, writer)
-                logging.info(
-                    train_utils.progress_line(
-                        epoch,
-                        config.num_epochs,
-                        metrics,
-                        self.images_per_epoch,
-                        time.perf_counter() - start_time,
-                        epoch - start_epoch,
+                # -------------------------------------------------------------- epoch 0
+                metrics = {  # the untrained model, on as many training images as validation
+                    **_prefixed("train_", train_eval(state.params, 0)),
+                    **_prefixed("val_", val_eval(state.params, 0)),
+                    "seconds": 0.0,
+                }
+                self._end_epoch(0, state, metrics, meta, manager, writer, milestones)
+                self.write_epoch_pictures(state.params, 0, workdir, writer)
+
+            # ------------------------------------------------------------------ the loop
+            start_epoch, start_time = meta["epoch"], time.perf_counter()
+            with train_utils.stop_requests() as stop:
+                for epoch in range(start_epoch + 1, config.num_epochs + 1):
+                    t0 = time.perf_counter()
+                    state, train_metrics = train_epoch(state, train_images, epoch)
+                    train_metrics = _prefixed("train_", jax.device_get(train_metrics))
+                    seconds = time.perf_counter() - t0
+                    train_utils.check_finite(epoch, train_metrics, manager.latest_step())
+                    val_metrics = _prefixed("val_", val_eval(state.params, epoch))
+                    train_utils.check_finite(epoch, val_metrics, manager.latest_step())
+                    metrics = {**train_metrics, **val_metrics, "seconds": seconds}
+                    self._end_epoch(epoch, state, metrics, meta, manager, writer, milestones)
+                    self.write_epoch_pictures(state.params, epoch, workdir, writer)
+                    elapsed = time.perf_counter() - start_time
+                    logging.info(
+                        train_utils.progress_line(
+                            epoch,
+                            config.num_epochs,
+                            metrics,
+                            self.images_per_epoch,
+                            elapsed,
+                            epoch - start_epoch,
+                        )  # fmt: skip
                     )
-                )
-                # All processes stop together (a signal may reach only some hosts).
-                if parallel.any_process(stop["signum"] is not None) and epoch < config.num_epochs:
-                    signum = stop["signum"] or signal.SIGTERM  # the hosts the signal missed
-                    if manager.latest_step() != epoch:
-                        checkpoint.save(manager, epoch, state, meta)
-                    manager.wait_until_finished()
-                    writer.close()
-                    raise Interrupted(
-                        f"stopped by signal {signum} after epoch {epoch}, checkpoint saved; "
-                        "run the same command again to resume",
-                        signum,
-                    )
+                    # All processes stop together (a signal may reach only some hosts).
+                    stopping = parallel.any_process(stop["signum"] is not None)
+                    if stopping and epoch < config.num_epochs:
+                        signum = stop["signum"] or signal.SIGTERM  # the hosts the signal missed
+                        if manager.latest_step() != epoch:
+                            checkpoint.save(manager, epoch, state, meta)
+                        manager.wait_until_finished()
+                        writer.close()
+                        raise Interrupted(
+                            f"stopped by signal {signum} after epoch {epoch}, checkpoint saved; "
+                            "run the same command again to resume",
+                            signum,
+                        )
 
-        # ---------------------------------------------------------------------- test, best epoch
-        best_state = state
-        if self.monitor and meta["best_epoch"] not in (None, meta["epoch"]):
-            best_state, _ = checkpoint.restore(manager, meta["best_epoch"], state)
-        final = {}
-        if data.test_images is not None:
-            final = _prefixed("test_", self.evaluator(data.test_images)(best_state.params))
-        else:
-            logging.warning("No test set (t10k-only data): no test numbers.")
-        if self.monitor:
-            final["best_epoch"] = meta["best_epoch"]
-        writer.write_final(meta["epoch"], final)
-        self.write_curves(workdir, writer.history())
-        self._write_final_pictures(best_state.params, (shown_images, shown_labels), workdir, writer)
-        manager.wait_until_finished()
-        manager.close()
-        writer.close()
+            # ------------------------------------------------------------------ test, best epoch
+            best_state = state
+            if self.monitor and meta["best_epoch"] not in (None, meta["epoch"]):
+                best_state, _ = checkpoint.restore(manager, meta["best_epoch"], state)
+            final = {}
+            if data.test_images is not None:
+                final = _prefixed("test_", self.evaluator(data.test_images)(best_state.params))
+            else:
+                logging.warning("No test set (t10k-only data): no test numbers.")
+            if self.monitor:
+                final["best_epoch"] = meta["best_epoch"]
+            writer.write_final(meta["epoch"], final)
+            self.write_curves(workdir, writer.history())
+            self._write_final_pictures(best_state.params, shown, workdir, writer)
+            manager.wait_until_finished()
+            manager.close()
+            writer.close()
         logging.info("Done: %s", json.dumps(final))
         return final
 
     # ------------------------------------------------------------------------- pieces of the loop
+
+    def restore_for_resume(self, workdir: str, target: Any) -> tuple[Any, dict]:
+        """The newest checkpoint that restores, as (state, meta); damaged newer ones are set aside.
+
+        A checkpoint that fails to restore is reported in one warning line (its epoch and why)
+        and moved to damaged_checkpoints/; training resumes from the next older one, and the
+        metric writer cuts metrics.jsonl back to it.
+        """
+        manager = checkpoint.make_manager(workdir, read_only=True)
+        state, meta, epoch, damaged = checkpoint.restore_newest(manager, target)
+        manager.close()
+        for bad, reason in damaged:
+            logging.warning("Checkpoint of epoch %d does not restore (%s).", bad, reason)
+            if parallel.is_main_process():
+                moved = checkpoint.set_aside(workdir, bad)
+                logging.warning("Moved it to %s; resuming from epoch %d.", moved, epoch)
+        parallel.sync("damaged checkpoints set aside")
+        logging.info("Resuming %s from epoch %d.", workdir, meta["epoch"])
+        return state, meta
 
     def setup_devices(self, num_train_images: int) -> None:
         """Splits the PRNG keys from config.seed and builds the mesh over all devices.
@@ -440,11 +457,25 @@ class Trainer(abc.ABC):
         if not workdir_lib.has_run(workdir):
             raise CheckpointError(f"{workdir} holds no checkpoints")
         manager = checkpoint.make_manager(workdir, read_only=True)
-        epoch = manager.latest_step() if epoch is None else epoch
         target = trainer.create_train_state(jax.random.key(0))
-        state, _ = checkpoint.restore(manager, epoch, target)
-        manager.close()
-        return trainer, state, epoch
+        try:
+            if epoch is None:  # the newest that restores, a warning for each newer one
+                state, _, epoch, damaged = checkpoint.restore_newest(manager, target)
+                for bad, reason in damaged:
+                    logging.warning("Checkpoint of epoch %d does not restore (%s).", bad, reason)
+                return trainer, state, epoch
+            try:
+                state, _ = checkpoint.restore(manager, epoch, target)
+            except CheckpointError:
+                raise
+            except Exception as e:  # damaged: the newest of the others may do
+                raise CheckpointError(
+                    f"the checkpoint of epoch {epoch} in {workdir} does not restore "
+                    f"({checkpoint.describe_error(e)}); try another --epoch, or none"
+                ) from None
+            return trainer, state, epoch
+        finally:
+            manager.close()
 
 
 class Evaluator:

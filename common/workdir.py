@@ -1,24 +1,34 @@
-"""A run's directory: what it holds, the checks before a run writes to it, `--fresh`.
+"""A run's directory: what it holds, its lock, the checks before a run writes to it, `--fresh`.
 
 A workdir holds one run: `config.json` (the config it was started with), `metrics.jsonl`,
 TensorBoard events, `checkpoints/` and the pictures (RUN_FILES lists them all). Running again
-with the same workdir resumes the run; `prepare` refuses a config the run cannot resume with
-before anything is written.
+with the same workdir resumes the run. A run holds `run.lock` (`lock`) from its first check to
+its exit, so a second run on the same workdir stops at once; `prepare` refuses a config the run
+cannot resume with before anything is written.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import fcntl
 import fnmatch
 import json
 import os
 import shutil
+import socket
+import sys
+from collections.abc import Iterator
+from typing import Any
 
 import ml_collections
+from absl import logging
 
-from common import checkpoint, parallel
-from common.errors import CheckpointError, ConfigError
+from common import checkpoint, config_rules, parallel
+from common.errors import CheckpointError, ConfigError, WorkdirBusy
 
 CONFIG_FILE = "config.json"
+LOCK_FILE = "run.lock"
 
 # Everything a run (and scripts/evaluate_vae.py, scripts/reproduce.py) writes into its workdir:
 # `--fresh` removes exactly these, so a fresh run starts from an empty set of artefacts and
@@ -29,6 +39,7 @@ RUN_FILES = (
     "metrics.jsonl.tmp",
     "events.out.tfevents.*",
     "checkpoints",
+    checkpoint.DAMAGED_DIR,
     "samples",
     "reconstructions",
     "bpd_curve.png",
@@ -42,20 +53,10 @@ RUN_FILES = (
     "reproduce.json",
 )
 
-# Config fields that shape the model, the parameters or the data: a run cannot resume with
-# other values. Everything else (num_epochs, learning rates, ...) may change between runs.
-SHAPING_FIELDS = (
-    "model",
-    "z_dim",
-    "num_filters",
-    "stochastic_encoder",
-    "disc_hidden",
-    "data.name",
-    "data.dir",
-    "data.split_seed",
-    "data.limit",
-    "seed",
-)
+# Config fields a run cannot resume with other values that its train state does not show: the
+# data and the seed. Fields that shape the state (z_dim, num_filters, the update scheme, the
+# optimizers, ...) are found by comparing the state itself (check_state).
+DATA_FIELDS = ("model", "data.name", "data.dir", "data.split_seed", "data.limit", "seed")
 
 # Fields added to the configs after runs were saved without them, with the value that reproduces
 # those runs (the one place that knows about older workdirs): conv_impl only picks how the
@@ -104,16 +105,58 @@ def _get(config: ml_collections.ConfigDict, dotted: str):
     return node
 
 
-def check_resumable(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """Raises ConfigError when the workdir's run has other SHAPING_FIELDS than `config`."""
+_WAY_OUT = "use another --workdir, or --fresh to start over there"
+
+
+def check_data_fields(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """Raises ConfigError when the workdir's run has other DATA_FIELDS than `config`."""
     saved = load_config(workdir)
-    for field in SHAPING_FIELDS:
+    for field in DATA_FIELDS:
         old, new = _get(saved, field), _get(config, field)
         if old != new:
             raise ConfigError(
                 f"{workdir} holds a run with {field}={old!r}, but this config has "
-                f"{field}={new!r}; use another --workdir, or --fresh to start over there"
+                f"{field}={new!r}; {_WAY_OUT}"
             )
+
+
+def check_state(config: ml_collections.ConfigDict, workdir: str, state_shapes: Any) -> None:
+    """Raises ConfigError when the newest readable checkpoint's state has another structure.
+
+    Compares array paths, shapes and dtypes of the state `config` builds (`state_shapes`, from
+    jax.eval_shape) with the checkpoint's metadata, without restoring it. The message names the
+    config fields that differ from the run's and the first arrays that differ.
+    """
+    for epoch in checkpoint.epochs(workdir)[::-1]:
+        try:
+            saved = checkpoint.state_structure(workdir, epoch)
+        except Exception:  # unreadable: damaged, skipped with a warning when the run restores
+            continue
+        ours = checkpoint.structure(state_shapes)
+        if saved == ours:
+            return
+        diffs = [f"{p} missing here" for p in sorted(saved.keys() - ours.keys())]
+        diffs += [f"{p} new here" for p in sorted(ours.keys() - saved.keys())]
+        diffs += [f"{p} {_array(saved[p])} -> {_array(ours[p])}"
+                  for p in sorted(saved.keys() & ours.keys()) if saved[p] != ours[p]]  # fmt: skip
+        old, new = flatten_config(load_config(workdir)), flatten_config(config)
+        fields = [f"{f} {old.get(f)!r} -> {new.get(f)!r}" for f in sorted(old.keys() | new.keys())
+                  if old.get(f) != new.get(f)]  # fmt: skip
+        raise ConfigError(
+            f"{workdir} holds a run whose train state this config cannot restore: fields that "
+            f"differ: {', '.join(fields) or 'none'}; arrays that differ ({len(diffs)}): "
+            f"{'; '.join(diffs[:3])}{'; ...' if len(diffs) > 3 else ''}; {_WAY_OUT}"
+        )
+
+
+def flatten_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """{"data.limit": 0, ...} as config.json holds it (tuples as lists)."""
+    return config_rules.flatten(json.loads(config.to_json_best_effort()))
+
+
+def _array(shape_dtype: tuple) -> str:
+    shape, dtype = shape_dtype
+    return f"{dtype}[{', '.join(map(str, shape))}]"
 
 
 def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -124,11 +167,17 @@ def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
     os.replace(path + ".tmp", path)
 
 
-def prepare(config: ml_collections.ConfigDict, workdir: str, fresh: bool = False) -> bool:
+def prepare(
+    config: ml_collections.ConfigDict, workdir: str, state_shapes: Any, fresh: bool = False
+) -> bool:
     """Checks the workdir against `config`, then writes config.json. Returns True to resume.
 
-    Nothing is written before the checks pass: a refused run leaves the workdir as it was.
-    With several processes, every one checks, only the first writes.
+    Call it holding the workdir's `lock`. Nothing is written before the checks pass: a refused
+    run leaves the workdir as it was. With several processes, every one checks, only the first
+    writes.
+
+    Args:
+      state_shapes: jax.eval_shape of the train state `config` builds.
 
     Raises:
       ConfigError: the workdir holds a run this config cannot resume.
@@ -136,7 +185,8 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, fresh: bool = False
     main = parallel.is_main_process()
     resume = has_run(workdir) and not fresh
     if resume and os.path.exists(os.path.join(workdir, CONFIG_FILE)):
-        check_resumable(config, workdir)
+        check_data_fields(config, workdir)
+        check_state(config, workdir, state_shapes)
     parallel.sync("workdir checked")  # every process has read the workdir before it changes
     if main:
         if fresh:
@@ -145,3 +195,97 @@ def prepare(config: ml_collections.ConfigDict, workdir: str, fresh: bool = False
         write_config(config, workdir)
     parallel.sync("workdir prepared")
     return resume
+
+
+# ----------------------------------------------------------------------------- the lock
+
+
+@contextlib.contextmanager
+def lock(workdir: str) -> Iterator[None]:
+    """Holds WORKDIR/run.lock for the body: a second run on the workdir stops at once.
+
+    The lock is an flock on the file, which the kernel drops when its process dies, so a run
+    killed by SIGKILL or a power loss never blocks a rerun: the next run takes the lock over with
+    a warning naming the dead holder. The file holds the holder (pid, host, start time, command)
+    while locked and is emptied on release (never deleted: a waiting run would lock a ghost).
+    With several processes, the first locks for the job; all stop if it cannot.
+
+    Raises:
+      WorkdirBusy: another run holds the lock (the message names it).
+      ConfigError: the workdir cannot be created or written.
+    """
+    handle, error = None, None
+    if parallel.is_main_process():
+        try:
+            handle = _acquire(workdir)
+        except (WorkdirBusy, ConfigError) as e:
+            error = e
+    if parallel.any_process(error is not None):
+        raise error or WorkdirBusy(f"the first process could not lock {workdir}")
+    try:
+        yield
+    finally:
+        if handle is not None:
+            _release(handle)
+
+
+def _acquire(workdir: str) -> int:
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        path = os.path.join(workdir, LOCK_FILE)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_holder(fd)
+                os.close(fd)
+                raise WorkdirBusy(
+                    f"{workdir} is in use by another run ({_describe(holder)}); wait for it to "
+                    "finish, stop it, or use another --workdir"
+                ) from None
+            if os.path.exists(path) and os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break
+            os.close(fd)  # the file was replaced while we waited for it: lock the new one
+        previous = _read_holder(fd)
+        if previous:
+            logging.warning(
+                "Taking over %s: the run that held it (%s) ended without releasing it (killed?).",
+                path,
+                _describe(previous),
+            )
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv)[:500],
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        os.fsync(fd)
+        return fd
+    except OSError as e:  # not a folder, no permission, read-only file system, ...
+        raise ConfigError(
+            f"cannot use {workdir} as a workdir: {e.strerror or e} "
+            f"({e.filename or workdir}); pick a folder you can write"
+        ) from None
+
+
+def _release(fd: int) -> None:
+    os.ftruncate(fd, 0)  # a clean exit leaves no holder behind
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
+def _read_holder(fd: int) -> dict[str, Any] | None:
+    raw = os.pread(fd, 4096, 0)
+    try:
+        return json.loads(raw) if raw.strip() else None
+    except ValueError:
+        return {"pid": "?", "host": "?", "since": "?"}
+
+
+def _describe(holder: dict[str, Any] | None) -> str:
+    if not holder:
+        return "its holder is unknown"
+    return f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('since')}"

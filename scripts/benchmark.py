@@ -12,6 +12,8 @@ the README. The last lines are one summary row per case.
 
 from absl import app, flags
 
+from common import cli
+
 flags.DEFINE_enum("model", "both", ["vae", "aae", "both"], "Which model to time.")
 flags.DEFINE_list("cases", ["step", "epoch"], "Cases: step (one jitted step), epoch (a scan).")
 flags.DEFINE_integer("rounds", 5, "Interleaved rounds; the summary is the median over rounds.")
@@ -59,4 +61,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -14,9 +14,16 @@ from absl import app, flags
 from common import cli
 
 flags.DEFINE_string("workdir", None, "Run directory written by train_vae.py.", required=True)
-flags.DEFINE_integer("epoch", None, "Checkpoint epoch; default: the latest.")
-flags.DEFINE_list("ks", ["1", "10", "100", "1000"], "Numbers of samples K.")
-flags.DEFINE_integer("num_images", None, "Evaluate the first N images; default: all.")
+flags.DEFINE_integer("epoch", None, "Checkpoint epoch; default: the newest that restores.")
+flags.DEFINE_list("ks", ["1", "10", "100", "1000"], "Numbers of samples K (integers >= 1).")
+flags.register_validator(
+    "ks",
+    lambda ks: bool(ks) and all(k.strip().isdigit() and int(k) >= 1 for k in ks),
+    message="--ks takes a comma-separated list of integers >= 1, e.g. 1,10,100",
+)
+flags.DEFINE_integer(
+    "num_images", None, "Evaluate the first N images; default: all.", lower_bound=1
+)
 flags.DEFINE_enum("split", "test", ["test", "val", "train"], "Which images.")
 flags.DEFINE_integer("seed", 0, "Seed of the z draws.")
 FLAGS = flags.FLAGS
@@ -43,4 +50,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -5,15 +5,14 @@ python scripts/sample.py --workdir runs/vae [--epoch 10] [--out samples.png]
 
 import os
 
-import jax
 from absl import app, flags
 
 from common import cli
 
 flags.DEFINE_string("workdir", None, "Run directory written by train_vae.py / train_aae.py.")
-flags.DEFINE_integer("epoch", None, "Checkpoint epoch; default: the latest.")
+flags.DEFINE_integer("epoch", None, "Checkpoint epoch; default: the newest that restores.")
 flags.DEFINE_string("out", None, "PNG path; default: WORKDIR/samples/restored_epoch_N.png.")
-flags.DEFINE_integer("num", 64, "Number of samples (8 per row).")
+flags.DEFINE_integer("num", 64, "Number of samples (8 per row).", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seed of the prior draws.")
 flags.mark_flag_as_required("workdir")
 FLAGS = flags.FLAGS
@@ -21,11 +20,16 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    import jax
+
     from common import images, workdir
+    from common.errors import CheckpointError
     from configs import experiments
 
     with cli.one_line_errors():
         kind = workdir.load_config(FLAGS.workdir).model
+        if kind not in experiments.TRAINERS:
+            raise CheckpointError(f"{FLAGS.workdir} holds a run of an unknown model {kind!r}")
         trainer, state, epoch = experiments.TRAINERS[kind].restore(FLAGS.workdir, FLAGS.epoch)
         key = jax.random.key(FLAGS.seed)
         samples = trainer.sample_grids(state.params, key, FLAGS.num)["samples"]
@@ -35,4 +39,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -1,12 +1,22 @@
-"""The scripts' command lines: bad input ends in one line `error: ...`, exit 1, nothing written."""
+"""The scripts' command lines: bad input ends in one line `error: ...` (exit 1; 2 for a usage
+error), with no traceback and nothing written."""
 
 import os
+import sys
 
 import numpy as np
+import pytest
 from conftest import run_cli, tiny_flags, write_idx
 
 
-def test_bad_input_from_the_command_line_is_one_line_and_writes_nothing(tmp_path, mnist_dir):
+def assert_one_line_error(result, message: str, code: int) -> None:
+    assert result.returncode == code, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_data_and_values_are_one_line_and_write_nothing(tmp_path, mnist_dir):
     bad = tmp_path / "bad"
     bad.mkdir()
     write_idx(str(bad / "train-images-idx3-ubyte.gz"), np.zeros((5, 28, 28)), magic=0x0801)
@@ -17,11 +27,60 @@ def test_bad_input_from_the_command_line_is_one_line_and_writes_nothing(tmp_path
             tiny_flags(mnist_dir, str(tmp_path / "w3"), 1, "train_aae.py", ["--config.lambda_=2"]),
             "lambda_=2.0 must be in [0, 1]",
         ),
+        (
+            tiny_flags(mnist_dir, str(tmp_path / "w4"), 1, extra=["--config.learning_rate=nan"]),
+            "config.learning_rate=nan must be finite and > 0",
+        ),
     ]
     for args, message in cases:
-        result = run_cli(args)
-        assert result.returncode == 1, result.stderr[-2000:]
-        last = result.stderr.strip().splitlines()[-1]
-        assert last.startswith("error: ") and message in last, result.stderr[-2000:]
-        assert "Traceback" not in result.stderr
+        assert_one_line_error(run_cli(args), message, 1)
         assert not os.path.exists(args[2].split("=", 1)[1])
+
+
+def test_a_workdir_that_cannot_be_written_is_one_line(tmp_path, mnist_dir):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    for workdir in (a_file, a_file / "run"):
+        result = run_cli(tiny_flags(mnist_dir, str(workdir), 1))
+        assert_one_line_error(result, f"cannot use {workdir} as a workdir", 1)
+    assert a_file.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--config=nowhere.py"], "the config file nowhere.py does not exist"),
+        (["--config=SYNTAX"], "does not parse: line 1: invalid syntax"),
+        (["--config.z_dimm=3"], "unknown config field 'z_dimm' Did you mean \"z_dim\""),
+        (["--config.z_dim=2.5"], "flag --config.z_dim=2.5: invalid literal for int()"),
+        (["--no_such_flag"], "Unknown command line flag 'no_such_flag'"),
+    ],
+)
+def test_command_line_usage_errors_exit_2_before_anything_runs(tmp_path, extra, message):
+    syntax = tmp_path / "syntax.py"
+    syntax.write_text("def get_config(:\n")
+    extra = [x.replace("SYNTAX", str(syntax)) for x in extra]
+    args = [sys.executable, "scripts/train_vae.py", f"--workdir={tmp_path / 'w'}", *extra]
+    assert_one_line_error(run_cli(args, timeout=60), message, 2)
+    assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize(
+    "script, extra, message",
+    [
+        ("sample.py", ["--num=0"], "flag --num=0: 0 is not a positive integer"),
+        ("evaluate_vae.py", ["--ks=abc"], "--ks takes a comma-separated list of integers >= 1"),
+        ("evaluate_vae.py", ["--ks="], "--ks takes a comma-separated list of integers >= 1"),
+        ("evaluate_vae.py", ["--num_images=0"], "flag --num_images=0: 0 is not a positive"),
+    ],
+)
+def test_bad_flags_of_the_other_scripts_write_nothing(tmp_path, script, extra, message):
+    (tmp_path / "config.json").write_text('{"model": "vae"}')  # a workdir they would write to
+    args = [sys.executable, f"scripts/{script}", f"--workdir={tmp_path}", *extra]
+    assert_one_line_error(run_cli(args, timeout=60), message, 2)
+    assert os.listdir(tmp_path) == ["config.json"]
+
+
+def test_sample_of_a_folder_without_a_run_is_one_line(tmp_path):
+    args = [sys.executable, "scripts/sample.py", f"--workdir={tmp_path}"]
+    assert_one_line_error(run_cli(args, timeout=60), "holds no run (config.json is missing)", 1)

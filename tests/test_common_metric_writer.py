@@ -37,3 +37,17 @@ def test_rows_of_older_aae_runs_are_read_with_the_split_prefix(tmp_path):
     assert row == pytest.approx(
         {"epoch": 3, "train_recon_loss": 0.1, "train_disc_accuracy": 0.6, "val_recon_loss": 0.2}
     )
+
+
+def test_a_half_written_last_line_is_ignored_and_a_damaged_middle_line_is_an_error(tmp_path):
+    from common.errors import CheckpointError
+
+    rows = [json.dumps({"epoch": e, "train_bpd": 1.0}) for e in range(3)]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(rows) + '\n{"epoch": 3, "tra')
+    assert [r["epoch"] for r in metric_writer.read_metrics(str(tmp_path))] == [0, 1, 2]
+    writer = metric_writer.MetricWriter(str(tmp_path), resume_epoch=2)  # the resume rewrites it
+    writer.close()
+    assert (tmp_path / "metrics.jsonl").read_text() == "\n".join(rows) + "\n"
+    (tmp_path / "metrics.jsonl").write_text(rows[0] + "\n{oops\n" + rows[1] + "\n")
+    with pytest.raises(CheckpointError, match="line 2 is not JSON"):
+        metric_writer.read_metrics(str(tmp_path))

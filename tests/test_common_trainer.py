@@ -1,7 +1,9 @@
 """The shared loop (common.trainer): resume after SIGKILL, config changes, --fresh, non-finite
 losses, values out of range, SIGTERM, restoring."""
 
+import functools
 import json
+import math
 import os
 import signal
 import subprocess
@@ -10,10 +12,11 @@ import time
 import jax
 import numpy as np
 import pytest
-from conftest import ROOT, make_tiny_vae_config, run_cli, tiny_flags
+from conftest import ROOT, make_tiny_aae_config, make_tiny_vae_config, run_cli, tiny_flags
 
+from aae import train as aae_train
 from common import checkpoint, metric_writer
-from common.errors import ConfigError, DataError, NonFiniteError
+from common.errors import CheckpointError, ConfigError, DataError, NonFiniteError
 from vae import train
 
 
@@ -75,7 +78,7 @@ def test_shaping_config_change_is_refused_and_harmless_change_allowed(mnist_dir,
     changed = make_tiny_vae_config(mnist_dir)
     changed.num_epochs = 1
     changed.z_dim = 3
-    with pytest.raises(ConfigError, match="z_dim=2, but this config has z_dim=3"):
+    with pytest.raises(ConfigError, match="fields that differ: z_dim 2 -> 3; arrays that differ"):
         train.train_and_evaluate(changed, workdir)
     assert sorted(os.listdir(workdir)) == before
     assert json.load(open(os.path.join(workdir, "config.json")))["z_dim"] == 2
@@ -103,21 +106,31 @@ def test_non_finite_loss_stops_with_the_epoch_and_keeps_the_last_checkpoint(mnis
 
 
 @pytest.mark.parametrize(
-    "field, value, message",
+    "model, field, value, message",
     [
-        ("z_dim", 0, "config.z_dim=0 must be >= 1"),
-        ("batch_size", 0, "config.batch_size=0 must be >= 1"),
-        ("num_epochs", -1, "config.num_epochs=-1 must be >= 0"),
-        ("data.name", "cifar", "data.name='cifar' is not a known dataset"),
-        ("conv_impl", "gpu", "conv_impl='gpu': expected one of auto, cpu, xla"),
+        ("vae", "z_dim", 0, "config.z_dim=0 must be an integer >= 1"),
+        ("vae", "batch_size", 0, "config.batch_size=0 must be an integer >= 1"),
+        ("vae", "num_epochs", -1, "config.num_epochs=-1 must be an integer >= 0"),
+        ("vae", "data.name", "cifar", "config.data.name='cifar' must be one of mnist, fashion"),
+        ("vae", "conv_impl", "gpu", "config.conv_impl='gpu' must be one of auto, cpu, xla"),
+        ("vae", "learning_rate", -1.0, "config.learning_rate=-1.0 must be finite and > 0"),
+        ("vae", "learning_rate", math.nan, "config.learning_rate=nan must be finite and > 0"),
+        ("vae", "sample_epochs", (0, -2), r"config.sample_epochs=\(0, -2\) must be a sequence of"),
+        ("aae", "lambda_", math.nan, r"config.lambda_=nan must be in \[0, 1\]"),
+        ("aae", "optimizers.ae.learning_rate", math.nan, "optimizers.ae.learning_rate=nan must"),
+        ("aae", "optimizers.disc.learning_rate", 0.0, "optimizers.disc.learning_rate=0.0 must"),
+        ("aae", "optimizers.ae.b1", 1.0, r"config.optimizers.ae.b1=1.0 must be in \[0, 1\)"),
+        ("aae", "optimizers.gen.name", "rmsprop", "optimizers.gen.name='rmsprop' must be one"),
+        ("aae", "update_scheme", "two", "config.update_scheme='two' must be one of combined"),
     ],
 )
-def test_config_values_out_of_range(mnist_dir, tmp_path, field, value, message):
-    config = make_tiny_vae_config(mnist_dir)
-    node, leaf = (config.data, "name") if field == "data.name" else (config, field)
-    setattr(node, leaf, value)
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
-        train.train_and_evaluate(config, str(tmp_path / "w"))
+def test_config_values_out_of_range(mnist_dir, tmp_path, model, field, value, message):
+    config = (make_tiny_vae_config if model == "vae" else make_tiny_aae_config)(mnist_dir)
+    *parents, leaf = field.split(".")
+    functools.reduce(getattr, parents, config)[leaf] = value
+    module = {"vae": train, "aae": aae_train}[model]
+    with pytest.raises(ConfigError, match=message):
+        module.train_and_evaluate(config, str(tmp_path / "w"))
     assert not (tmp_path / "w").exists()
 
 
@@ -184,3 +197,100 @@ def test_sigterm_saves_and_exits_with_a_resume_hint(big_dir, tmp_path):
     assert 1 <= stopped < 50
     manager = checkpoint.make_manager(workdir, read_only=True)
     assert manager.latest_step() == stopped
+
+
+# ----------------------------------------------------------------------------- faults a user causes
+
+
+def wait_for(condition, timeout=240):
+    deadline = time.time() + timeout
+    while not condition() and time.time() < deadline:
+        time.sleep(0.05)
+    assert condition()
+
+
+def test_a_second_run_on_a_busy_workdir_stops_at_once_then_a_dead_holder_is_taken_over(
+    big_dir, tmp_path
+):
+    workdir = tmp_path / "run"
+    first = subprocess.Popen(
+        tiny_flags(big_dir, str(workdir), 50), cwd=ROOT, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_for(lambda: (workdir / "checkpoints" / "1").exists())
+    config_before = (workdir / "config.json").read_text()
+    # The second run, even with another z_dim, is refused before it checks or writes anything.
+    second = run_cli(tiny_flags(big_dir, str(workdir), 2, extra=["--config.z_dim=3"]))
+    assert second.returncode == 1, second.stderr[-2000:]
+    last = second.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {workdir} is in use by another run (pid {first.pid} on ")
+    assert (workdir / "config.json").read_text() == config_before
+    first.send_signal(signal.SIGKILL)  # dies holding the lock
+    first.wait()
+    third = run_cli(tiny_flags(big_dir, str(workdir), epochs_in(str(workdir))[-1] + 1))
+    assert third.returncode == 0, third.stderr[-2000:]
+    assert "Taking over" in third.stderr and f"pid {first.pid}" in third.stderr
+    epochs = epochs_in(str(workdir))
+    assert epochs == list(range(len(epochs)))  # each epoch once
+    assert (workdir / "run.lock").read_text() == ""
+
+
+def damage(checkpoint_folder, how: str) -> None:
+    """Damages one checkpoint the ways a disk or a user can."""
+    state = checkpoint_folder / "state"
+    if how == "truncated":
+        files = [p for p in state.rglob("*") if p.is_file()]
+        biggest = max(files, key=lambda p: p.stat().st_size)
+        with open(biggest, "r+b") as f:
+            f.truncate(biggest.stat().st_size // 2)
+    elif how == "no _METADATA":
+        (state / "_METADATA").unlink()
+    elif how == "empty meta":
+        (checkpoint_folder / "meta" / "metadata").write_text("")
+
+
+@pytest.mark.parametrize("how", ["truncated", "no _METADATA", "empty meta"])
+def test_a_damaged_newest_checkpoint_is_set_aside_and_the_run_resumes_from_the_one_before(
+    mnist_dir, tmp_path, caplog, how
+):
+    config = make_tiny_vae_config(mnist_dir)
+    config.update(num_epochs=3, checkpoint_epochs=(0,))
+    workdir = str(tmp_path)
+    train.train_and_evaluate(config, workdir)
+    assert checkpoint.epochs(workdir) == [0, 2, 3]  # the two newest and the milestone
+    damage(tmp_path / "checkpoints" / "3", how)
+
+    _, _, epoch = train.VAETrainer.restore(workdir)  # what sample.py does: the newest good
+    assert epoch == 2 and "Checkpoint of epoch 3 does not restore" in caplog.text
+    with pytest.raises(CheckpointError, match="epoch 3 .* does not restore"):
+        train.VAETrainer.restore(workdir, 3)
+
+    config.num_epochs = 4
+    train.train_and_evaluate(config, workdir)
+    assert epochs_in(workdir) == [0, 1, 2, 3, 4]  # epoch 3 trained again, each epoch once
+    assert {0, 3, 4} <= set(checkpoint.epochs(workdir))  # (and the best, if another)
+    (aside,) = os.listdir(tmp_path / "damaged_checkpoints")
+    assert aside.startswith("3-")
+    assert train.VAETrainer.restore(workdir)[2] == 4
+
+
+def test_changing_what_shapes_the_state_on_resume_is_one_line_naming_the_field(mnist_dir, tmp_path):
+    config = make_tiny_aae_config(mnist_dir)
+    config.num_epochs = 1
+    aae_train.train_and_evaluate(config, str(tmp_path))
+    saved = (tmp_path / "config.json").read_text()
+    for field, value, named in (
+        ("update_scheme", "three_phase", "update_scheme 'combined' -> 'three_phase'"),
+        ("optimizers.ae.name", "sgd", "optimizers.ae.name 'adam' -> 'sgd'"),
+    ):
+        changed = make_tiny_aae_config(mnist_dir)
+        *parents, leaf = field.split(".")
+        functools.reduce(getattr, parents, changed)[leaf] = value
+        with pytest.raises(ConfigError, match=f"fields that differ: .*{named}.*--fresh"):
+            aae_train.train_and_evaluate(changed, str(tmp_path))
+        assert (tmp_path / "config.json").read_text() == saved  # written only after the checks
+    # A learning rate does not shape the state: the run trains on with it.
+    faster = make_tiny_aae_config(mnist_dir)
+    faster.optimizers.ae.learning_rate = 2e-3
+    aae_train.train_and_evaluate(faster, str(tmp_path))
+    assert epochs_in(str(tmp_path)) == [0, 1, 2]

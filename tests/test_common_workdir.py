@@ -7,7 +7,7 @@ import pytest
 from conftest import make_tiny_vae_config
 
 from common import workdir
-from common.errors import CheckpointError, ConfigError
+from common.errors import CheckpointError, ConfigError, WorkdirBusy
 
 
 def test_clear_removes_every_run_file_and_nothing_else(tmp_path):
@@ -29,17 +29,41 @@ def test_load_config_fills_fields_older_runs_lack(tmp_path):
         workdir.load_config(str(tmp_path / "empty"))
 
 
-def test_a_shaping_field_change_is_refused_before_anything_is_written(tmp_path):
+def test_a_data_field_change_is_refused_before_anything_is_written(tmp_path):
+    # The data and the seed do not show in the train state: they are compared by name. (Fields
+    # that shape the state are found from the state itself: tests/test_common_trainer.py.)
     config = make_tiny_vae_config("x")
-    assert workdir.prepare(config, str(tmp_path)) is False  # nothing to resume
+    assert workdir.prepare(config, str(tmp_path), None) is False  # nothing to resume
     os.makedirs(tmp_path / "checkpoints" / "0")
     before = (tmp_path / "config.json").read_text()
     changed = make_tiny_vae_config("x")
-    changed.num_filters = 8
-    with pytest.raises(ConfigError, match="num_filters=4, but this config has num_filters=8"):
-        workdir.prepare(changed, str(tmp_path))
+    changed.data.limit = 50
+    with pytest.raises(ConfigError, match="data.limit=0, but this config has data.limit=50"):
+        workdir.prepare(changed, str(tmp_path), None)
     assert (tmp_path / "config.json").read_text() == before
     longer = make_tiny_vae_config("x")
     longer.num_epochs = 9
-    assert workdir.prepare(longer, str(tmp_path)) is True  # may change: trains on
+    assert workdir.prepare(longer, str(tmp_path), None) is True  # may change: trains on
     assert json.loads((tmp_path / "config.json").read_text())["num_epochs"] == 9
+
+
+def test_the_lock_refuses_a_second_holder_and_is_taken_over_after_a_death(tmp_path, caplog):
+    import fcntl
+
+    with workdir.lock(str(tmp_path)):
+        holder = json.loads((tmp_path / "run.lock").read_text())
+        assert holder["pid"] == os.getpid() and holder["host"] and holder["since"]
+        # Another process (flock is per open file: a second open is a second holder).
+        fd = os.open(tmp_path / "run.lock", os.O_RDWR)
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.close(fd)
+        with pytest.raises(WorkdirBusy, match=rf"in use by another run \(pid {os.getpid()} on "):
+            with workdir.lock(str(tmp_path)):
+                pass
+    assert (tmp_path / "run.lock").read_text() == ""  # released cleanly: no holder left
+    # A holder that died (SIGKILL, power loss) leaves its record but no flock: taken over.
+    (tmp_path / "run.lock").write_text(json.dumps({"pid": 99999, "host": "h", "since": "t"}))
+    with workdir.lock(str(tmp_path)):
+        assert json.loads((tmp_path / "run.lock").read_text())["pid"] == os.getpid()
+    assert "Taking over" in caplog.text and "pid 99999 on h since t" in caplog.text

@@ -178,3 +178,16 @@ def test_benchmark_command(sandbox, tmp_path):
         "&& python -c 'import jax.numpy as jnp; print(float(jnp.ones(3).sum()))'",
     )
     assert "3.0" in out
+
+
+def test_every_row_of_the_fault_table_names_tests_that_exist():
+    text = open(os.path.join(ROOT, "README.md")).read()
+    table = text[text.index("| fault | what happens |") :].split("\n\n")[0]
+    rows = table.splitlines()[2:]
+    assert len(rows) >= 15
+    for row in rows:
+        named = re.findall(r"`(test_\w+\.py)(?:::(\w+))?`", row.split("|")[-2])
+        assert named, row
+        for module, test in named:
+            source = open(os.path.join(ROOT, "tests", module)).read()
+            assert not test or f"def {test}(" in source, (module, test)

@@ -17,8 +17,7 @@ import optax
 from clu import metrics as clu_metrics
 from flax.training import train_state
 
-from common import images, input_pipeline, trainer
-from common.errors import ConfigError
+from common import config_rules, images, input_pipeline, trainer
 from vae import losses, models, sampling
 
 
@@ -42,17 +41,14 @@ class VAETrainer(trainer.Trainer):
         keys=("train_bpd", "val_bpd"),
         final="test_bpd",
     )
+    rules = {
+        **trainer.Trainer.rules,
+        "learning_rate": config_rules.POSITIVE,
+        "manifold_size": config_rules.integer(1),
+    }
     headline = trainer.Headline(
         "bpd", "bpd (negative ELBO)", ".3f", ("train_bpd", "val_bpd", "train_l_rec", "train_l_reg")
     )
-
-    @classmethod
-    def validate_config(cls, config: ml_collections.ConfigDict) -> None:
-        super().validate_config(config)
-        if not config.learning_rate > 0:  # also refuses nan
-            raise ConfigError(f"config.learning_rate={config.learning_rate} must be > 0")
-        if not 1 <= config.manifold_size:
-            raise ConfigError(f"config.manifold_size={config.manifold_size} must be >= 1")
 
     def make_model(self) -> models.VAE:
         c = self.config
