@@ -60,10 +60,13 @@ def make_optimizers(config: ml_collections.ConfigDict) -> dict[str, optax.Gradie
     txs = {}
     for phase in SCHEMES[config.update_scheme]:
         opt = config.optimizers[phase]
+        lr = opt.learning_rate
+        if opt.warmup_steps:  # a schedule adds a step count to the optimizer's state
+            lr = optax.linear_schedule(0.0, opt.learning_rate, opt.warmup_steps)
         if opt.name == "adam":
-            txs[phase] = optax.adam(opt.learning_rate, b1=opt.b1, b2=opt.b2)
+            txs[phase] = optax.adam(lr, b1=opt.b1, b2=opt.b2)
         else:
-            txs[phase] = optax.sgd(opt.learning_rate)
+            txs[phase] = optax.sgd(lr)
     return txs
 
 
@@ -187,6 +190,7 @@ class AAETrainer(trainer.Trainer):
         "optimizers.*.learning_rate": config_rules.POSITIVE,
         "optimizers.*.b1": config_rules.BETA,
         "optimizers.*.b2": config_rules.BETA,
+        "optimizers.*.warmup_steps": config_rules.integer(0),
     }
     headline = trainer.Headline("recon_loss", "reconstruction MSE", ".4f", curves.keys)
 

@@ -23,6 +23,18 @@ from typing import Any
 from common import metric_writer, train_utils
 
 RECORD_FILE = "reproduce.json"
+SEED_SUFFIX = "-seed"  # ROOT/NAME-seedS: the experiment NAME with config.seed = S
+FULL_SCALE_DIR = "full_scale"  # ROOT/full_scale/NAME: the experiment on the full-scale data
+SWEEPS_DIR = "sweeps"  # ROOT/sweeps/SWEEP/VARIANT/NAME-seedS
+INTERPOLATION_CAPTION = (
+    "Interpolation between test digits (rows: the first digit of labels 0 -> 1, 2 -> 3, 4 -> 5, "
+    "6 -> 7; columns: the decoded codes on the straight line between their codes)"
+)
+CODE_COLUMNS = (
+    ("val_code_mmd", "MMD² to N(0, I)"),
+    ("val_code_mean_norm", "norm of the mean"),
+    ("val_code_cov_dist", "distance of the covariance from I"),
+)
 REPORT_FILE = "results.md"
 FIGURES_DIR = "figures"
 
@@ -35,6 +47,45 @@ class Reference:
     value: float
     below: bool  # True: the number should be below `value`; False: about `value`
     text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """Two experiments whose codes the report compares in numbers (e.g. an AE and its AAE)."""
+
+    question: str  # e.g. "Q2.6"
+    first: str  # experiment names
+    second: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """A change to an experiment's config that a sweep compares."""
+
+    key: str  # folder name, e.g. "warmup100"
+    label: str  # e.g. "warm-up of 100 steps (the default)"
+    overrides: tuple[tuple[str, Any], ...] = ()  # (dotted field, value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """Short runs of experiments over seeds and config variants (`scripts/reproduce.py --sweeps`).
+
+    The report says, for each experiment and variant, at how many seeds the model learnt: its
+    validation number fell by more than 1% from epoch 1 to the last (see plateau_note).
+    """
+
+    name: str  # folder under ROOT/sweeps
+    title: str
+    experiments: tuple[str, ...]
+    seeds: tuple[int, ...]
+    epochs: int
+    variants: tuple[Variant, ...]
+
+
+def sweep_root(root: str, sweep: Sweep, variant: Variant) -> str:
+    """ROOT/sweeps/SWEEP/VARIANT: the workdirs NAME-seedS of one variant of a sweep."""
+    return os.path.join(root, SWEEPS_DIR, sweep.name, variant.key)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -360,18 +411,26 @@ def _log_likelihood(run: Run, figures: _Figures) -> list[str]:
 # ----------------------------------------------------------------------------- the report
 
 
+def learnt(run: Run, headline) -> bool | None:
+    """Whether the validation number moved by more than 1% from epoch 1 to the last epoch (at
+    least 3); None when the run is too short or lacks the number."""
+    key = f"val_{headline.metric}"
+    first, last = run.row(1), run.rows[-1] if run.rows else None
+    if first is None or last is None or last["epoch"] < 3 or key not in first or key not in last:
+        return None
+    return abs(last[key] - first[key]) > 0.01 * abs(first[key])
+
+
 def plateau_note(run: Run, headline) -> str | None:
     """A sentence when the validation number stayed where it was after epoch 1, else None.
 
     Such a run learnt nothing after its first epoch: for the plain autoencoder that is the
     collapse to one output image (README: "The plain autoencoder").
     """
+    if learnt(run, headline) is not False:
+        return None
     key = f"val_{headline.metric}"
-    first, last = run.row(1), run.rows[-1] if run.rows else None
-    if first is None or last is None or last["epoch"] < 3 or key not in first or key not in last:
-        return None
-    if abs(last[key] - first[key]) > 0.01 * abs(first[key]):
-        return None
+    first, last = run.row(1), run.rows[-1]
     return (
         f"This run did not learn after its first epoch: the validation {headline.text} was "
         f"{first[key]:.4f} at epoch 1 and {last[key]:.4f} at epoch {last['epoch']} (for a plain "
@@ -380,19 +439,20 @@ def plateau_note(run: Run, headline) -> str | None:
 
 
 def _section(
-    index: int,
+    index: str,
     exp: Experiment,
     run: Run | None,
     docs_dir: str,
     labels: dict[str, dict[str, str]],
     headline,
+    figures_name: str | None = None,
 ) -> list[str]:
-    lines = [f"## {index}. {exp.title} ({exp.questions})", ""]
+    lines = [f"## {index} {exp.title} ({exp.questions})", ""]
     config_file = exp.config_file
     if run is None:
         return lines + [f"`{config_file}`: not run yet.", ""]
     latest = run.latest
-    figures = _Figures(docs_dir, exp.name, run.workdir)
+    figures = _Figures(docs_dir, figures_name or exp.name, run.workdir)
     target = assignment_epochs(run)
     scale = latest.get("epoch_scale")
     epochs = f"{run.last_epoch} run of the assignment's {target}"
@@ -439,9 +499,22 @@ def _section(
                 link,
                 "",
             ]
+    if "manifold" in exp.show:  # the decoded grid beside where the test digits' codes fall
+        manifold = figures.link("manifold.png", "decoded z grid")
+        scatter = figures.link("latent_scatter.png", "codes of the test digits")
+        pictures += [
+            "The data manifold (left: decoded z on a grid of normal percentiles, z_1 to the "
+            "right and z_2 upwards) beside the codes (means of q(z|x)) of the test digits (the "
+            "validation digits without a test set) coloured by label over the prior's contours "
+            "(right):",
+            "",
+        ]
+        pictures += _table(["manifold", "codes"], [[manifold or "(not written yet)",
+                                                    scatter or "(not written yet)"]])  # fmt: skip
+        pictures += [""]
     for name, caption in (
-        ("manifold", "Data manifold: decoded z on a 20 x 20 grid of normal percentiles"),
         ("latent_scatter", "Codes of the test (or validation) set over the prior's contours"),
+        ("interpolation", INTERPOLATION_CAPTION),
         ("bpd_curve", "bpd per epoch"),
         ("loss_curve", "Losses and discriminator accuracy per epoch"),
     ):
@@ -451,6 +524,162 @@ def _section(
     if "log_likelihood" in exp.show:
         pictures += _log_likelihood(run, figures)
     return lines + pictures
+
+
+def _code_numbers(run: Run) -> dict[str, float] | None:
+    last = run.rows[-1] if run.rows else {}
+    if not all(key in last for key, _ in CODE_COLUMNS):
+        return None
+    return {key: last[key] for key, _ in CODE_COLUMNS}
+
+
+def _code_section(
+    experiments: Sequence[Experiment], runs: dict[str, Run | None], comparisons
+) -> list[str]:
+    """The codes' distance from the prior at the last epoch, and the comparisons in words."""
+    numbers = {e.name: _code_numbers(runs[e.name]) for e in experiments if runs[e.name]}
+    numbers = {name: n for name, n in numbers.items() if n is not None}
+    if not numbers:
+        return []
+    lines = [
+        "## How well the codes match the prior",
+        "",
+        "The validation images' codes (1,000 of them; the encoder's mean for the VAE and the "
+        "stochastic AAE) against as many draws of N(0, I), after the last epoch: the squared "
+        "maximum mean discrepancy (inverse multiquadratic kernel), the norm of the codes' mean "
+        "and the distance of their covariance from the identity (|cov - I|_F / sqrt(z_dim)); "
+        "each is 0 for codes distributed as the prior. Decoded prior samples look like data "
+        "where the prior's mass falls on codes the decoder has learnt, so these numbers say how "
+        "much a sample grid can be trusted. Every epoch's values are in `metrics.jsonl`.",
+        "",
+    ]
+    body = [
+        [f"`{name}`", f"{runs[name].last_epoch}", *(f"{n[key]:.4f}" for key, _ in CODE_COLUMNS)]
+        for name, n in numbers.items()
+    ]
+    lines += _table(["experiment", "epoch"] + [h for _, h in CODE_COLUMNS], body) + [""]
+    for c in comparisons:
+        if c.first in numbers and c.second in numbers:
+            lines += [f"- {_compare_codes(c, numbers[c.first], numbers[c.second])}"]
+    return lines + [""]
+
+
+def _compare_codes(c: Comparison, a: dict[str, float], b: dict[str, float]) -> str:
+    """One sentence, every word of it from the numbers: which codes are nearer the prior."""
+    mmd_a, mmd_b = a["val_code_mmd"], b["val_code_mmd"]
+    nearer, farther = (c.first, c.second) if mmd_a < mmd_b else (c.second, c.first)
+    low, high = sorted((mmd_a, mmd_b))
+    ratio = f"{high / low:.1f} times" if low > 0 else "far"
+    return (
+        f"{c.question}: the codes of `{nearer}` are nearer N(0, I) than those of `{farther}` "
+        f"(MMD² {low:.4f} against {high:.4f}, {ratio} smaller; covariance distance "
+        f"{a['val_code_cov_dist']:.2f} for `{c.first}`, {b['val_code_cov_dist']:.2f} for "
+        f"`{c.second}`; mean norm {a['val_code_mean_norm']:.2f} and "
+        f"{b['val_code_mean_norm']:.2f})."
+    )
+
+
+def seed_runs(root: str, name: str) -> list[Run]:
+    """The runs of experiment `name` at other seeds: ROOT/NAME-seedS, by seed."""
+    found = []
+    for path in glob.glob(os.path.join(root, f"{name}{SEED_SUFFIX}*")):
+        run = load_run(path)
+        if run is not None and run.final is not None:
+            found.append(run)
+    return sorted(found, key=lambda r: r.config.get("seed", 0))
+
+
+def _mean_std(values: list[float], spec: str) -> str:
+    if not values:
+        return ""
+    if len(values) == 1:
+        return format(values[0], spec)
+    return f"{statistics.fmean(values):{spec}} ± {statistics.stdev(values):{spec}}"
+
+
+def _seed_section(root, experiments, runs, headlines) -> list[str]:
+    """Mean ± standard deviation over seeds of the experiments trained at several seeds."""
+    body = []
+    for exp in experiments:
+        run = runs[exp.name]
+        if run is None or run.final is None:
+            continue
+        group = [run] + seed_runs(root, exp.name)
+        if len(group) < 2:
+            continue
+        headline = headlines[run.kind]
+        columns = []
+        for key in (f"train_{headline.metric}", f"val_{headline.metric}"):
+            columns.append(_mean_std([r.rows[-1][key] for r in group if key in r.rows[-1]],
+                                     headline.fmt))  # fmt: skip
+        tests = [r.final[f"test_{headline.metric}"] for r in group
+                 if f"test_{headline.metric}" in r.final]  # fmt: skip
+        seeds = ", ".join(str(r.config.get("seed")) for r in group)
+        body.append([f"`{exp.name}`", seeds, headline.text, *columns,
+                     _mean_std(tests, headline.fmt) or "no test set"])  # fmt: skip
+    if not body:
+        return []
+    return [
+        "## Seed spread of the headline numbers",
+        "",
+        "The same experiment trained from other seeds (`--seeds`; workdirs NAME-seedS): the "
+        "mean ± the standard deviation over the seeds of the last epoch's numbers and the test "
+        "number.",
+        "",
+        *_table(
+            [
+                "experiment",
+                "seeds",
+                "number",
+                "train (last epoch)",
+                "validation (last epoch)",
+                "test (final)",
+            ],
+            body,
+        ),  # fmt: skip
+        "",
+    ]
+
+
+def _sweep_section(root: str, sweeps: Sequence[Sweep], headlines) -> list[str]:
+    """Per sweep: a table of each run's validation number, epoch 1 -> last, and who learnt."""
+    lines = []
+    for sweep in sweeps:
+        body, counts = [], []
+        for name in sweep.experiments:
+            for variant in sweep.variants:
+                folder = sweep_root(root, sweep, variant)
+                cells, learnt_seeds, ran = [], 0, 0
+                for seed in sweep.seeds:
+                    run = load_run(os.path.join(folder, f"{name}{SEED_SUFFIX}{seed}"))
+                    if run is None or not run.rows:
+                        cells.append("not run")
+                        continue
+                    headline = headlines[run.kind]
+                    key = f"val_{headline.metric}"
+                    first, last = run.row(1) or {}, run.rows[-1]
+                    cells.append(f"{first.get(key, float('nan')):.4f} -> {last[key]:.4f}")
+                    ran += 1
+                    learnt_seeds += bool(learnt(run, headline))
+                if ran:
+                    body.append([f"`{name}`", variant.label, *cells, f"{learnt_seeds} of {ran}"])
+                    counts.append(f"`{name}` with {variant.label}: {learnt_seeds} of {ran}")
+        if not body:
+            continue
+        lines += [
+            f"## {sweep.title}",
+            "",
+            f"Validation number at epoch 1 -> epoch {sweep.epochs} for each seed (workdirs under "
+            f"`{SWEEPS_DIR}/{sweep.name}/`). A run learnt if that number moved by more than 1%.",
+            "",
+            *_table(
+                ["experiment", "variant", *(f"seed {s}" for s in sweep.seeds), "learnt"], body
+            ),  # fmt: skip
+            "",
+            "Seeds at which the model learnt: " + "; ".join(counts) + ".",
+            "",
+        ]
+    return lines
 
 
 def _machines(run: Run) -> list[str]:
@@ -464,22 +693,34 @@ def _machines(run: Run) -> list[str]:
 
 
 def write_report(
-    root: str, docs_dir: str, experiments: Sequence[Experiment], headlines: Mapping[str, Any]
+    root: str,
+    docs_dir: str,
+    experiments: Sequence[Experiment],
+    headlines: Mapping[str, Any],
+    comparisons: Sequence[Comparison] = (),
+    sweeps: Sequence[Sweep] = (),
 ) -> str:
-    """Writes DOCS/results.md (and DOCS/figures/) from the workdirs ROOT/NAME; returns its path.
+    """Writes DOCS/results.md (and DOCS/figures/) from the workdirs under ROOT; returns its path.
+
+    ROOT/NAME holds each experiment; ROOT/NAME-seedS the same at seed S (a spread table);
+    ROOT/full_scale/NAME the same on the full-scale data (sections of their own).
 
     Args:
       headlines: {config.model: the trainer's `headline`} (common.trainer.Headline): which
         numbers and columns to show for each model kind.
+      comparisons: pairs of experiments whose codes the report compares in words.
+      sweeps: the sweeps whose tables to show (ROOT/sweeps/...).
     """
     os.makedirs(docs_dir, exist_ok=True)
-    for exp in experiments:  # figures of an earlier report: replaced below, never left stale
-        shutil.rmtree(os.path.join(docs_dir, FIGURES_DIR, exp.name), ignore_errors=True)
+    shutil.rmtree(os.path.join(docs_dir, FIGURES_DIR), ignore_errors=True)  # never left stale
     runs = {exp.name: load_run(os.path.join(root, exp.name)) for exp in experiments}
+    full_root = os.path.join(root, FULL_SCALE_DIR)
+    full = {exp.name: load_run(os.path.join(full_root, exp.name)) for exp in experiments}
+    full = {name: run for name, run in full.items() if run is not None}
 
     # Short labels (D1, M1, ...) for data sets and machines, so the summary table stays narrow.
     labels: dict[str, dict[str, str]] = {"data": {}, "machine": {}}
-    for run in runs.values():
+    for run in [*runs.values(), *full.values()]:
         if run is None:
             continue
         for kind, prefix, values in (
@@ -562,10 +803,26 @@ def write_report(
         "files only) there is no test number.",
         "",
     ]
+    lines += _seed_section(root, experiments, runs, headlines)
+    lines += _sweep_section(root, sweeps, headlines)
+    lines += _code_section(experiments, runs, comparisons)
     for i, exp in enumerate(experiments, 1):
         run = runs[exp.name]
         headline = headlines[run.kind] if run is not None else None
-        lines += _section(i, exp, run, docs_dir, labels, headline)
+        lines += _section(f"{i}.", exp, run, docs_dir, labels, headline)
+    if full:
+        data = sorted({r.latest.get("data", "not recorded") for r in full.values()})
+        lines += [
+            "# Full scale",
+            "",
+            f"The headline experiments again on {'; '.join(data)}: the data's own train / "
+            "validation / test split, the assignment's epochs.",
+            "",
+        ]
+        for i, exp in enumerate((e for e in experiments if e.name in full), 1):
+            run = full[exp.name]
+            lines += _section(f"F{i}.", exp, run, docs_dir, labels, headlines[run.kind],
+                              figures_name=f"{FULL_SCALE_DIR}_{exp.name}")  # fmt: skip
 
     path = os.path.join(docs_dir, REPORT_FILE)
     with open(path, "w") as f:

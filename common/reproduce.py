@@ -27,7 +27,7 @@ import ml_collections
 from absl import logging
 
 from common import report
-from common.errors import ConfigError
+from common.errors import ConfigError, WorkdirBusy
 from common.report import Experiment
 
 
@@ -76,14 +76,18 @@ def make_config(
     epoch_scale: float = 1.0,
     data_dir: str | None = None,
     limit: int | None = None,
+    seed: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> tuple[ml_collections.ConfigDict, dict[str, Any]]:
-    """The experiment's config with the epochs scaled and the data chosen.
+    """The experiment's config with the epochs scaled and the data (and the seed) chosen.
 
     Args:
       experiment: its `get_config()` gives the config.
       epoch_scale: factor on num_epochs (rounded up, at least 1), sample and checkpoint epochs.
       data_dir: folder of IDX files; None keeps the config's source (tfds).
       limit: keep the first N training images; None keeps the config's.
+      seed: config.seed; None keeps the config's.
+      overrides: {dotted field: value} set last (a sweep's variant).
 
     Returns:
       (config, {"overrides": {dotted field: new value} for each field that differs from the
@@ -102,6 +106,8 @@ def make_config(
         "checkpoint_epochs": tuple(sorted({e for _, e in milestones})),
         "data.dir": config.data.dir if data_dir is None else data_dir,
         "data.limit": config.data.limit if limit is None else limit,
+        "seed": config.seed if seed is None else seed,
+        **(overrides or {}),
     }
     overrides = {}
     for field, value in new.items():
@@ -200,19 +206,29 @@ def run_experiment(
     epoch_scale: float = 1.0,
     data_dir: str | None = None,
     limit: int | None = None,
+    seed: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
     command: str = "",
 ) -> dict[str, Any] | None:
     """Trains one experiment into ROOT/NAME (resuming); returns its final row, None if skipped.
 
     Args:
       trainers: {config.model: trainer class} (common.trainer.Trainer subclasses).
+      seed: another seed than the config's: the workdir is ROOT/NAME-seedSEED.
+      overrides: {dotted field: value} set on the config last.
     """
     config, schedule = make_config(
-        experiment, epoch_scale=epoch_scale, data_dir=data_dir, limit=limit
+        experiment,
+        epoch_scale=epoch_scale,
+        data_dir=data_dir,
+        limit=limit,
+        seed=seed,
+        overrides=overrides,
     )
-    workdir = os.path.abspath(os.path.join(root, experiment.name))
+    name = experiment.name if seed is None else f"{experiment.name}{report.SEED_SUFFIX}{seed}"
+    workdir = os.path.abspath(os.path.join(root, name))
     if is_complete(workdir, config):
-        logging.info("%s: complete (%d epochs); skipped.", experiment.name, config.num_epochs)
+        logging.info("%s: complete (%d epochs); skipped.", name, config.num_epochs)
         return None
     data, has_test = describe_data(
         config.data.name, config.data.dir, config.data.split_seed, config.data.limit
@@ -237,7 +253,7 @@ def run_experiment(
     try:
         final = trainers[config.model](config).train_and_evaluate(workdir)
         session["status"] = "finished"
-    except ConfigError:  # refused (e.g. the workdir holds another run): it trained nothing
+    except (ConfigError, WorkdirBusy):  # refused (another run's workdir): it trained nothing
         record["sessions"].remove(session)
         raise
     except BaseException as e:  # interrupted or failed: the record says so, then re-raise
@@ -297,6 +313,11 @@ def main(
     report_only: bool = False,
     iw_images: int = 0,
     log_likelihood: Callable[..., Any] | None = None,
+    seeds: Sequence[int] = (),
+    full_scale_data: str | None = None,
+    comparisons: Sequence[report.Comparison] = (),
+    sweeps: Sequence[report.Sweep] = (),
+    run_sweeps: bool = False,
 ) -> str:
     """Trains the experiments named in `only` (all by default), then writes the report.
 
@@ -311,54 +332,84 @@ def main(
       iw_images: images for the importance-weighted log-likelihood; 0 skips it.
       log_likelihood: vae.evaluate.evaluate_workdir, run on the experiments that show
         "log_likelihood"; None skips it.
+      seeds: the headline experiments (those with a course reference) are also trained at
+        these seeds (other than their config's), into ROOT/NAME-seedS.
+      full_scale_data: an IDX folder with train and test files: the headline experiments are
+        also trained on it, with its test set, into ROOT/full_scale/NAME.
+      comparisons: pairs of experiments whose codes the report compares.
+      sweeps: short runs of experiments over seeds and config variants, in
+        ROOT/sweeps/SWEEP/VARIANT/NAME-seedS; the report shows those that exist.
+      run_sweeps: train the sweeps' runs of the selected experiments.
 
     Returns:
-      The path of the report (DOCS/results.md). It covers every experiment with a workdir
-      under `root`, whichever were trained now.
+      The path of the report (DOCS/results.md). It covers every workdir under `root`, whichever
+      were trained now.
     """
     selected = select(only, experiments)
     if not epoch_scale > 0:
         raise ConfigError(f"--epoch_scale={epoch_scale} must be > 0")
     if limit is not None and limit < 0:
         raise ConfigError(f"--limit={limit} must be >= 0 (0 = all)")
+    headline_experiments = [e for e in selected if e.reference is not None]
     if not report_only:
-        command = " ".join(
-            ["python scripts/reproduce.py", f"--root={report.display_path(os.path.abspath(root))}"]
-            + ([f"--data_dir={report.display_path(os.path.abspath(data_dir))}"] if data_dir else [])
-            + [f"--epoch_scale={epoch_scale}"]
-            + ([f"--limit={limit}"] if limit is not None else [])
-        )
-        for i, exp in enumerate(selected, 1):
+        flags = [f"--root={report.display_path(os.path.abspath(root))}"]
+        if data_dir:
+            flags.append(f"--data_dir={report.display_path(os.path.abspath(data_dir))}")
+        flags.append(f"--epoch_scale={epoch_scale}")
+        if limit is not None:
+            flags.append(f"--limit={limit}")
+        if seeds:
+            flags.append(f"--seeds={','.join(map(str, seeds))}")
+        if full_scale_data:
+            flags.append(
+                f"--full_scale_data={report.display_path(os.path.abspath(full_scale_data))}"
+            )
+        if run_sweeps:
+            flags.append("--sweeps")
+        command = " ".join(["python scripts/reproduce.py", *flags])
+        # Every run, in order: (experiment, root, {run_experiment's keyword arguments}).
+        base = dict(epoch_scale=epoch_scale, data_dir=data_dir, limit=limit)
+        runs = [(e, root, base) for e in selected]
+        for exp in headline_experiments:
+            default_seed = exp.get_config().seed
+            runs += [(exp, root, base | {"seed": s}) for s in seeds if s != default_seed]
+        if full_scale_data:
+            full = base | {"data_dir": full_scale_data, "limit": 0}
+            runs += [(e, os.path.join(root, report.FULL_SCALE_DIR), full)
+                     for e in headline_experiments]  # fmt: skip
+        names = {e.name for e in selected}
+        for sweep in sweeps if run_sweeps else ():
+            for variant in sweep.variants:
+                sweep_root = report.sweep_root(root, sweep, variant)
+                for exp in (e for e in experiments if e.name in sweep.experiments):
+                    if exp.name not in names:
+                        continue
+                    scale = sweep.epochs / exp.get_config().num_epochs
+                    kwargs = base | {"epoch_scale": scale, "overrides": dict(variant.overrides)}
+                    runs += [(exp, sweep_root, kwargs | {"seed": s}) for s in sweep.seeds]
+        for i, (exp, run_root, kwargs) in enumerate(runs, 1):
+            seed = kwargs.get("seed")
             logging.info(
-                "[%d/%d] %s (%s): %s -> %s",
-                i,
-                len(selected),
-                exp.name,
-                exp.questions,
-                exp.config_file,
-                os.path.join(root, exp.name),
-            )
-            run_experiment(
-                exp,
-                root,
-                trainers,
-                epoch_scale=epoch_scale,
-                data_dir=data_dir,
-                limit=limit,
-                command=command,
-            )
+                "[%d/%d] %s (%s)%s: %s -> %s", i, len(runs), exp.name, exp.questions,
+                f", seed {seed}" if seed is not None else "", exp.config_file, run_root,
+            )  # fmt: skip
+            run_experiment(exp, run_root, trainers, command=command, **kwargs)
         if iw_images > 0 and log_likelihood is not None:
+            roots = [root] + [os.path.join(root, report.FULL_SCALE_DIR)] * bool(full_scale_data)
             for exp in selected:
                 if "log_likelihood" not in exp.show:
                     continue
-                workdir = os.path.abspath(os.path.join(root, exp.name))
-                run = report.load_run(workdir)
-                has_test = True if run is None else run.latest.get("has_test_set", True)
-                try:
-                    evaluate_log_likelihood(workdir, iw_images, has_test, log_likelihood)
-                except Exception as e:  # optional: the report must still be written
-                    logging.error("%s: log-likelihood evaluation failed: %s", exp.name, e)
+                for run_root in roots:
+                    workdir = os.path.abspath(os.path.join(run_root, exp.name))
+                    run = report.load_run(workdir)
+                    if run is None:
+                        continue
+                    has_test = run.latest.get("has_test_set", True)
+                    try:
+                        evaluate_log_likelihood(workdir, iw_images, has_test, log_likelihood)
+                    except Exception as e:  # optional: the report must still be written
+                        logging.error("%s: log-likelihood evaluation failed: %s", workdir, e)
     headlines = {kind: trainer.headline for kind, trainer in trainers.items()}
-    path = report.write_report(root, docs_dir, experiments, headlines)
+    path = report.write_report(root, docs_dir, experiments, headlines, comparisons, sweeps)
     logging.info("Wrote %s.", path)
     return path

@@ -30,10 +30,22 @@ from absl import logging
 from clu import metrics as clu_metrics
 from clu import parameter_overview
 
-from common import checkpoint, config_rules, images, input_pipeline, nets, parallel, train_utils
+from common import (
+    checkpoint,
+    config_rules,
+    images,
+    input_pipeline,
+    latents,
+    nets,
+    parallel,
+    train_utils,
+)
 from common import workdir as workdir_lib
 from common.errors import CheckpointError, ConfigError, DataError, Interrupted
 from common.metric_writer import MetricWriter
+
+CODE_IMAGES = 1000  # validation images whose codes are compared with N(0, I) every epoch
+INTERPOLATION_STEPS = 10  # columns of interpolation.png
 
 
 class Keys(NamedTuple):
@@ -156,7 +168,8 @@ class Trainer(abc.ABC):
         """The model's own pictures of its final state (e.g. the VAE's manifold); none by default.
 
         Args:
-          shown: (uint8 images, labels or None) of the test split (validation without one).
+          shown: (uint8 images, labels or None, split name) of the test split (validation
+            without one).
         """
         del params, shown, workdir, writer
 
@@ -181,10 +194,10 @@ class Trainer(abc.ABC):
         logging.info("Data: %s", data.describe())
         if len(data.val_images) == 0:
             raise DataError(f"{data.describe()}: the validation split is empty; use more images")
-        shown = (
-            (data.test_images, data.test_labels)
+        shown = (  # what the pictures show: (images, labels, split)
+            (data.test_images, data.test_labels, "test")
             if data.test_images is not None
-            else (data.val_images, data.val_labels)
+            else (data.val_images, data.val_labels, "val")
         )
 
         # ---------------------------------------------------------------------- keys and mesh
@@ -202,7 +215,8 @@ class Trainer(abc.ABC):
             train_epoch = jax.jit(self.train_epoch, donate_argnums=0)
             val_eval = self.evaluator(data.val_images)
             train_eval = self.evaluator(data.train_images[: len(data.val_images)])  # epoch 0
-            self.prepare_pictures(images.pick_examples(*shown))
+            examples = images.pick_examples(*shown[:2])
+            self.prepare_pictures(examples, data.val_images[:CODE_IMAGES])
 
             # ------------------------------------------------------------------ resume
             meta = {"epoch": 0, "best_epoch": None, "best_value": None}
@@ -220,6 +234,7 @@ class Trainer(abc.ABC):
                 metrics = {  # the untrained model, on as many training images as validation
                     **_prefixed("train_", train_eval(state.params, 0)),
                     **_prefixed("val_", val_eval(state.params, 0)),
+                    **_prefixed("val_", self.code_statistics(state.params)),
                     "seconds": 0.0,
                 }
                 self._end_epoch(0, state, metrics, meta, manager, writer, milestones)
@@ -235,6 +250,7 @@ class Trainer(abc.ABC):
                     seconds = time.perf_counter() - t0
                     train_utils.check_finite(epoch, train_metrics, manager.latest_step())
                     val_metrics = _prefixed("val_", val_eval(state.params, epoch))
+                    val_metrics.update(_prefixed("val_", self.code_statistics(state.params)))
                     train_utils.check_finite(epoch, val_metrics, manager.latest_step())
                     metrics = {**train_metrics, **val_metrics, "seconds": seconds}
                     self._end_epoch(epoch, state, metrics, meta, manager, writer, milestones)
@@ -360,11 +376,33 @@ class Trainer(abc.ABC):
             self.example_metrics, images_u8, self.config.eval_batch_size, self.keys.eval, self.mesh
         )
 
-    def prepare_pictures(self, examples: tuple[np.ndarray, np.ndarray | None]) -> None:
-        """Compiles the picture functions; `examples` (uint8 images, labels) are reconstructed."""
+    def prepare_pictures(self, examples: tuple, code_images: np.ndarray) -> None:
+        """Compiles the picture and code functions.
+
+        Args:
+          examples: (uint8 [8, 28, 28, 1] images, labels or None), reconstructed at the sample
+            epochs and interpolated between at the end.
+          code_images: uint8 [N, 28, 28, 1], whose codes are compared with N(0, I) every epoch.
+        """
         self.examples = examples
         self._sample_grids = jax.jit(self.sample_grids, static_argnums=2)
         self._reconstruct = jax.jit(self.reconstruct)
+        self._decode = jax.jit(self.decode)
+        self._encode = jax.jit(self.encode)
+        self.code_images = parallel.replicate(code_images, self.mesh)
+        # Fixed prior draws, from the evaluation key folded with a number no epoch reaches.
+        prior_key = jax.random.fold_in(self.keys.eval, 2**31 - 1)
+        self.prior_codes = jax.random.normal(prior_key, (len(code_images), self.config.z_dim))
+        self._code_statistics = jax.jit(self.compare_codes)
+
+    def compare_codes(self, params: Any, images_u8: jax.Array, prior_z: jax.Array) -> dict:
+        """latents.code_statistics of the codes of `images_u8` against the draws `prior_z`."""
+        return latents.code_statistics(self.encode(params, images_u8), prior_z)
+
+    def code_statistics(self, params: Any) -> dict[str, float]:
+        """How far the validation codes (CODE_IMAGES of them) are from N(0, I): code_mmd, ..."""
+        out = self._code_statistics(params, self.code_images, self.prior_codes)
+        return {k: float(v) for k, v in jax.device_get(out).items()}
 
     def write_epoch_pictures(self, params: Any, epoch: int, workdir: str, writer) -> None:
         """At the sample epochs: sample grids of the fixed prior draws (keys.sample), and the
@@ -405,12 +443,20 @@ class Trainer(abc.ABC):
     def _write_final_pictures(
         self, params: Any, shown: tuple, workdir: str, writer: MetricWriter
     ) -> None:
-        """The latent scatter (z_dim 2) of the test set (validation without one), then the
-        model's own (`write_final_pictures`)."""
-        shown_images, shown_labels = shown
+        """The interpolation grid (rows: example pairs 0 -> 1, 2 -> 3, ...; columns: the decoded
+        codes on the straight line between theirs), the latent scatter (z_dim 2) of the test set
+        (validation without one), then the model's own pictures (`write_final_pictures`)."""
+        shown_images, shown_labels, split = shown
+        # Pairs (0, 1), (2, 3), ... of the examples (the first digit of each label 0..7).
+        z = np.asarray(self._encode(params, self.examples[0]))
+        path = latents.interpolate(z[0::2], z[1::2], INTERPOLATION_STEPS)
+        decoded = np.asarray(self._decode(params, path.reshape(-1, z.shape[-1])))
+        images.write_grid(
+            decoded, os.path.join(workdir, "interpolation.png"), writer, "interpolation",
+            self.config.num_epochs, nrow=INTERPOLATION_STEPS,
+        )  # fmt: skip
         if self.config.z_dim == 2:
-            z = batched(jax.jit(self.encode), params, shown_images)
-            split = "test" if shown_images is not None else "val"
+            z = batched(self._encode, params, shown_images)
             images.write_latent_scatter(
                 os.path.join(workdir, "latent_scatter.png"),
                 z,

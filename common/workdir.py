@@ -59,9 +59,10 @@ RUN_FILES = (
 DATA_FIELDS = ("model", "data.name", "data.dir", "data.split_seed", "data.limit", "seed")
 
 # Fields added to the configs after runs were saved without them, with the value that reproduces
-# those runs (the one place that knows about older workdirs): conv_impl only picks how the
-# convolutions are computed (the same function).
-ADDED_FIELDS = {"conv_impl": "auto"}
+# those runs (the one place that knows about older workdirs; `*` is any key): conv_impl only
+# picks how the convolutions are computed (the same function); the AAE optimizers' warm-up came
+# with the fix of the plain autoencoder's collapse.
+ADDED_FIELDS = {"conv_impl": "auto", "optimizers.*.warmup_steps": 0}
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -74,7 +75,23 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     if not os.path.exists(path):
         raise CheckpointError(f"{workdir} holds no run ({CONFIG_FILE} is missing)")
     with open(path) as f:
-        return ml_collections.ConfigDict(ADDED_FIELDS | json.load(f))
+        saved = json.load(f)
+    for field, value in ADDED_FIELDS.items():
+        _fill(saved, field.split("."), value)
+    return ml_collections.ConfigDict(saved)
+
+
+def _fill(tree: dict, parts: list[str], value: Any) -> None:
+    """Sets tree[parts...] = value where the path is missing; `*` walks every key there."""
+    head, rest = parts[0], parts[1:]
+    if head == "*":
+        for child in tree.values():
+            if isinstance(child, dict):
+                _fill(child, rest, value)
+    elif not rest:
+        tree.setdefault(head, value)
+    elif isinstance(tree.get(head), dict):
+        _fill(tree[head], rest, value)
 
 
 def has_run(workdir: str) -> bool:

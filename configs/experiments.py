@@ -5,7 +5,7 @@
 """
 
 from aae.train import AAETrainer
-from common.report import Experiment, Reference
+from common.report import Comparison, Experiment, Reference, Sweep, Variant
 from configs import aae, aae_z2, aae_z20, aae_z20_stochastic, ae_z2, ae_z8, vae, vae_z2
 from vae.train import VAETrainer
 
@@ -30,23 +30,29 @@ EXPERIMENTS = (
         vae.get_config,
         "Q1.7, Q1.8",
         "VAE, z 20",
-        ("bpd_curve", "samples", "log_likelihood"),
+        ("bpd_curve", "samples", "reconstructions", "interpolation", "log_likelihood"),
         reference=VAE_BPD,
     ),
-    Experiment("vae_z2", vae_z2.get_config, "Q1.9", "VAE, z 2: the data manifold", ("manifold",)),
+    Experiment(
+        "vae_z2",
+        vae_z2.get_config,
+        "Q1.9",
+        "VAE, z 2: the data manifold",
+        ("manifold", "interpolation"),
+    ),
     Experiment(
         "ae_z8",
         ae_z8.get_config,
         "Q2.4",
         "Autoencoder (lambda 1), z 8",
-        ("last_reconstructions", "loss_curve"),
+        ("last_reconstructions", "interpolation", "loss_curve"),
     ),
     Experiment(
         "aae",
         aae.get_config,
         "Q2.5",
         "AAE, z 8, lambda 0.995",
-        ("reconstructions", "samples", "loss_curve"),
+        ("reconstructions", "samples", "interpolation", "loss_curve"),
         reference=AAE_RECON,
     ),
     Experiment(
@@ -64,15 +70,46 @@ EXPERIMENTS = (
         ("reconstructions", "samples", "latent_scatter"),
     ),
     Experiment(
-        "aae_z20", aae_z20.get_config, "Q2.7", "AAE, z 20, deterministic encoder", ("samples",)
+        "aae_z20",
+        aae_z20.get_config,
+        "Q2.7",
+        "AAE, z 20, deterministic encoder",
+        ("samples", "interpolation"),
     ),
     Experiment(
         "aae_z20_stochastic",
         aae_z20_stochastic.get_config,
         "Q2.7",
         "AAE, z 20, stochastic encoder",
-        ("samples",),
+        ("samples", "interpolation"),
     ),
 )
 
+# The codes of these pairs are compared in numbers (MMD to N(0, I), mean, covariance).
+COMPARISONS = (
+    Comparison("Q2.4 / Q2.5", "ae_z8", "aae"),
+    Comparison("Q2.6", "ae_z2", "aae_z2"),
+    Comparison("Q2.7", "aae_z20", "aae_z20_stochastic"),
+)
+
 BY_NAME = {e.name: e for e in EXPERIMENTS}
+
+# The plain autoencoder's collapse on MNIST, by seed: with the encoder + decoder's warm-up (the
+# configs' default) and without (the course template).
+SWEEPS = (
+    Sweep(
+        "ae_collapse",
+        "The plain autoencoder, by seed: with and without the warm-up",
+        experiments=("ae_z8", "ae_z2"),
+        seeds=(0, 1, 2, 3, 4),
+        epochs=10,
+        variants=(
+            Variant("warmup", f"a warm-up of {aae.WARMUP} steps (the default)"),
+            Variant(
+                "template",
+                "no warm-up (the course template)",
+                overrides=(("optimizers.ae.warmup_steps", 0),),
+            ),
+        ),
+    ),
+)

@@ -4,6 +4,7 @@
     python scripts/reproduce.py --epoch_scale 0.1    # every schedule a tenth as long
     python scripts/reproduce.py --only vae,aae --data_dir FOLDER_OF_IDX_FILES
     python scripts/reproduce.py --report_only        # rewrite the report from the workdirs
+    python scripts/reproduce.py --seeds 42,1,2 --full_scale_data FASHION_MNIST_FOLDER
 
 Each experiment trains into ROOT/NAME. Running the same command again resumes each one from its
 latest checkpoint and skips those already finished. See common/reproduce.py; the experiments
@@ -21,6 +22,29 @@ flags.DEFINE_float("epoch_scale", 1.0, "Factor on every schedule's epochs (round
 flags.DEFINE_integer("limit", None, "Keep only the first N training images; default: all.")
 flags.DEFINE_list("only", None, "Comma-separated experiment names; default: all of them.")
 flags.DEFINE_bool("report_only", False, "Write the report from the workdirs; train nothing.")
+flags.DEFINE_list(
+    "seeds",
+    [],
+    "Also train the headline experiments (vae, aae) at these seeds, into ROOT/NAME-seedS; "
+    "the report gives each headline number's mean and spread.",
+)
+flags.register_validator(
+    "seeds",
+    lambda seeds: all(s.strip().isdigit() for s in seeds),
+    message="--seeds takes a comma-separated list of integers >= 0, e.g. 42,1,2",
+)
+flags.DEFINE_bool(
+    "sweeps",
+    False,
+    "Also run the sweeps of the selected experiments (configs/experiments.py: SWEEPS; the plain "
+    "autoencoders at 5 seeds with and without the warm-up, 10 epochs each).",
+)
+flags.DEFINE_string(
+    "full_scale_data",
+    None,
+    "An IDX folder with train and test files (e.g. Fashion-MNIST's): the headline experiments "
+    "are also trained on it, into ROOT/full_scale/NAME.",
+)
 flags.DEFINE_integer(
     "iw_images",
     1000,
@@ -49,6 +73,11 @@ def main(argv):
             report_only=FLAGS.report_only,
             iw_images=FLAGS.iw_images,
             log_likelihood=evaluate.evaluate_workdir,
+            seeds=[int(s) for s in FLAGS.seeds],
+            full_scale_data=FLAGS.full_scale_data,
+            comparisons=experiments.COMPARISONS,
+            sweeps=experiments.SWEEPS,
+            run_sweeps=FLAGS.sweeps,
         )
 
 

@@ -4,7 +4,7 @@ import json
 import os
 
 import pytest
-from conftest import make_tiny_vae_config
+from conftest import make_tiny_aae_config, make_tiny_vae_config
 
 from common import workdir
 from common.errors import CheckpointError, ConfigError, WorkdirBusy
@@ -21,10 +21,14 @@ def test_clear_removes_every_run_file_and_nothing_else(tmp_path):
 
 
 def test_load_config_fills_fields_older_runs_lack(tmp_path):
-    saved = make_tiny_vae_config("x").to_dict()
+    saved = make_tiny_aae_config("x").to_dict()
     del saved["conv_impl"]  # runs saved before config.conv_impl existed
+    for opt in saved["optimizers"].values():
+        del opt["warmup_steps"]  # ... and before the AAE optimizers' warm-up
     (tmp_path / "config.json").write_text(json.dumps(saved))
-    assert workdir.load_config(str(tmp_path)).conv_impl == "auto"
+    loaded = workdir.load_config(str(tmp_path))
+    assert loaded.conv_impl == "auto"
+    assert {opt.warmup_steps for opt in loaded.optimizers.values()} == {0}  # as they ran
     with pytest.raises(CheckpointError, match="holds no run"):
         workdir.load_config(str(tmp_path / "empty"))
 
