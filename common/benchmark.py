@@ -1,4 +1,13 @@
-"""Timing of compiled training steps and epochs, in the PyTorch reference's JSON format.
+"""What a user waits for, against the PyTorch reference; and compiled steps as diagnostics.
+
+`compare_epochs` (the main measure) runs our training script and `torch_reference.py train` on
+the same IDX folder, alternating, and reads from each: the seconds of every epoch's training loop
+(as each reports it) and the time from the process's start to its first epoch's line. Our
+first round starts with an empty compilation cache (a first run); later rounds find it filled,
+as a second run of the same command does.
+
+`Case` and `interleaved` time compiled training steps and epochs on random data, in the
+reference's `speed` JSON format: diagnostics, not the user's epoch.
 
 Each case is compiled once and then timed in rounds, so that several cases, and the PyTorch
 reference run as a subprocess, can be interleaved in one run on the same machine (machines are
@@ -13,10 +22,14 @@ compiled `lax.scan` of `Trainer.train_epoch`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 
@@ -97,8 +110,19 @@ class Case:
 
 def torch_speed(script: str, python: str, model: str, batch: int, steps: int, warmup: int) -> dict:
     """Runs `torch_reference.py speed` once in a subprocess and returns its JSON row."""
-    cmd = [python, script, "speed", "--model", model, "--batch", str(batch),
-           "--steps", str(steps), "--warmup", str(warmup)]  # fmt: skip
+    cmd = [
+        python,
+        script,
+        "speed",
+        "--model",
+        model,
+        "--batch",
+        str(batch),
+        "--steps",
+        str(steps),
+        "--warmup",
+        str(warmup),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
@@ -140,9 +164,16 @@ def interleaved(
     summary = []
     for case in cases:
         ms = statistics.median(per_round[(case.model, case.name, case.conv_impl)])
-        row = {"summary": True, "model": case.model, "case": case.name, "batch": case.batch,
-               "conv_impl": case.conv_impl, "step_ms_median": round(ms, 2),
-               "images_per_sec": round(case.batch / ms * 1e3, 1), "rounds": rounds}  # fmt: skip
+        row = {
+            "summary": True,
+            "model": case.model,
+            "case": case.name,
+            "batch": case.batch,
+            "conv_impl": case.conv_impl,
+            "step_ms_median": round(ms, 2),
+            "images_per_sec": round(case.batch / ms * 1e3, 1),
+            "rounds": rounds,
+        }
         if torch_script:
             torch_ms = statistics.median(per_round[(case.model, "torch")])
             row["torch_images_per_sec"] = round(case.batch / torch_ms * 1e3, 1)
@@ -176,3 +207,134 @@ def time_full_run(trainer: Trainer, workdir: str) -> dict:
         "jax": jax.__version__,
         "final": final,
     }
+
+
+# ----------------------------------------------------------------------------- real epochs
+
+
+@dataclasses.dataclass
+class Run:
+    """One training process, timed from outside."""
+
+    impl: str  # "jax" (this project) or "torch"
+    model: str
+    round: int
+    epoch_seconds: list[float]  # each epoch's training loop, as the trainer reports it
+    first_epoch_done_s: float  # from the process's start to its first epoch's line
+    wall_s: float  # from start to exit
+
+    def row(self) -> dict:
+        return dataclasses.asdict(self) | {
+            "epoch_seconds": [round(x, 2) for x in self.epoch_seconds]
+        }
+
+
+def _watch(cmd: list[str], env: dict, first_line: re.Pattern, stream: str) -> tuple:
+    """Runs cmd; (seconds until a line of `stream` matches first_line, wall seconds, its text).
+
+    The other stream goes to a file, so a chatty one can never fill a pipe nobody reads.
+    """
+    start = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as other:
+        pipes = {"stdout": other, "stderr": other, stream: subprocess.PIPE}
+        proc = subprocess.Popen(cmd, env=env, text=True, **pipes)
+        watched = proc.stdout if stream == "stdout" else proc.stderr
+        seen, lines = None, []
+        for line in watched:
+            lines.append(line)
+            if seen is None and first_line.search(line):
+                seen = time.perf_counter() - start
+        proc.wait()
+        wall = time.perf_counter() - start
+        other.seek(0)
+        rest = other.read()
+    text = "".join(lines)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{(text + rest)[-2000:]}")
+    return seen if seen is not None else wall, wall, text
+
+
+def time_ours(scripts_dir, model, data_dir, epochs, workdir, cache_dir, round_) -> Run:
+    """scripts/train_MODEL.py with the default config on `data_dir`, `epochs` epochs."""
+    cmd = [
+        sys.executable,
+        os.path.join(scripts_dir, f"train_{model}.py"),
+        f"--workdir={workdir}",
+        "--fresh",
+        f"--config.num_epochs={epochs}",
+        f"--config.data.dir={data_dir}",
+    ]
+    env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache_dir)
+    first, wall, _ = _watch(cmd, env, re.compile(rf"\] epoch 1/{epochs} "), "stderr")
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    seconds = [r["seconds"] for r in rows if r.get("epoch", 0) >= 1]
+    return Run("jax", model, round_, seconds, first, wall)
+
+
+def time_torch(script, python, model, data_dir, epochs, round_) -> Run:
+    """`torch_reference.py train` on `data_dir`, `epochs` epochs."""
+    cmd = [python, script, "train", "--model", model, "--data", data_dir, "--epochs", str(epochs)]
+    first, wall, out = _watch(cmd, dict(os.environ), re.compile(r'"epoch": 1,'), "stdout")
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    seconds = [r["seconds"] for r in rows if "epoch" in r]
+    return Run("torch", model, round_, seconds, first, wall)
+
+
+def compare_epochs(
+    scripts_dir: str,
+    models: Sequence[str],
+    data_dir: str,
+    *,
+    rounds: int,
+    epochs: int,
+    torch_script: str,
+    torch_python: str,
+    emit: Callable[[dict], None] = lambda row: print(json.dumps(row), flush=True),
+) -> list[dict]:
+    """Rounds of (ours, PyTorch) for each model, alternating; a summary row per model.
+
+    Summary: the medians over rounds of every epoch but the first (which compiles or warms up),
+    their ratio (PyTorch's seconds / ours: above 1, we are faster), and the time to the first
+    epoch's line: ours on the first run (empty compilation cache) and on later runs, PyTorch's.
+    """
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory(prefix="benchmark-") as tmp:
+        cache = os.path.join(tmp, "xla-cache")  # empty at the first round: a first run
+        for r in range(rounds):
+            for model in models:
+                for impl in ("jax", "torch"):
+                    if impl == "jax":
+                        workdir = os.path.join(tmp, model)
+                        run = time_ours(scripts_dir, model, data_dir, epochs, workdir, cache, r)
+                    else:
+                        run = time_torch(torch_script, torch_python, model, data_dir, epochs, r)
+                    runs.append(run)
+                    emit(run.row())
+    summary = []
+    for model in models:
+        ours = [x for x in runs if x.model == model and x.impl == "jax"]
+        torch = [x for x in runs if x.model == model and x.impl == "torch"]
+        ours_s = statistics.median(s for x in ours for s in x.epoch_seconds[1:])
+        torch_s = statistics.median(s for x in torch for s in x.epoch_seconds[1:])
+        row = {
+            "summary": True,
+            "model": model,
+            "rounds": rounds,
+            "epochs": epochs,
+            "epoch_s": round(ours_s, 2),
+            "torch_epoch_s": round(torch_s, 2),
+            "speed_ratio_vs_torch": round(torch_s / ours_s, 3),
+            "first_epoch_done_s_first_run": round(ours[0].first_epoch_done_s, 1),
+            "first_epoch_done_s_later_runs": round(
+                statistics.median(x.first_epoch_done_s for x in ours[1:]), 1
+            )
+            if len(ours) > 1
+            else None,
+            "torch_first_epoch_done_s": round(
+                statistics.median(x.first_epoch_done_s for x in torch), 1
+            ),
+        }
+        emit(row)
+        summary.append(row)
+    return summary

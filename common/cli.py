@@ -77,6 +77,36 @@ def _usage_errors() -> Iterator[None]:
     sys.exit(2)
 
 
+CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"
+
+
+def default_cache_dir() -> str:
+    """$XDG_CACHE_HOME/jax_vae_aae/xla (XDG_CACHE_HOME defaults to ~/.cache)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "jax_vae_aae", "xla")
+
+
+def enable_compilation_cache() -> str | None:
+    """Turns on JAX's persistent compilation cache, so a second run compiles nothing.
+
+    The cache lives in $JAX_COMPILATION_CACHE_DIR when that is set (`off` turns the cache off),
+    else in `default_cache_dir()`. Every program is cached, however quickly it compiled: the
+    many small ones (evaluation, pictures) add up to seconds of start-up.
+
+    Returns:
+      The cache folder, or None when it is off.
+    """
+    import jax
+
+    path = os.environ.get(CACHE_ENV) or default_cache_dir()
+    if path == "off":
+        jax.config.update("jax_compilation_cache_dir", None)
+        return None
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    return path
+
+
 def start_distributed_if_asked() -> None:
     """jax.distributed.initialize() when --distributed was given; before any other JAX call."""
     if flags.FLAGS.distributed:

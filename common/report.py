@@ -412,20 +412,20 @@ def _log_likelihood(run: Run, figures: _Figures) -> list[str]:
 
 
 def learnt(run: Run, headline) -> bool | None:
-    """Whether the validation number moved by more than 1% from epoch 1 to the last epoch (at
-    least 3); None when the run is too short or lacks the number."""
+    """Whether the validation number (lower is better) fell by more than 1% from epoch 1 to the
+    last epoch (at least 3); None when the run is too short or lacks the number."""
     key = f"val_{headline.metric}"
     first, last = run.row(1), run.rows[-1] if run.rows else None
     if first is None or last is None or last["epoch"] < 3 or key not in first or key not in last:
         return None
-    return abs(last[key] - first[key]) > 0.01 * abs(first[key])
+    return last[key] < first[key] - 0.01 * abs(first[key])
 
 
 def plateau_note(run: Run, headline) -> str | None:
-    """A sentence when the validation number stayed where it was after epoch 1, else None.
+    """A sentence when the validation number did not fall by 1% after epoch 1 (`learnt`).
 
     Such a run learnt nothing after its first epoch: for the plain autoencoder that is the
-    collapse to one output image (README: "The plain autoencoder").
+    collapse to one output image (README: "The plain autoencoder's collapse").
     """
     if learnt(run, headline) is not False:
         return None
@@ -509,8 +509,10 @@ def _section(
             "(right):",
             "",
         ]
-        pictures += _table(["manifold", "codes"], [[manifold or "(not written yet)",
-                                                    scatter or "(not written yet)"]])  # fmt: skip
+        pictures += _table(
+            ["manifold", "codes"],
+            [[manifold or "(not written yet)", scatter or "(not written yet)"]],
+        )
         pictures += [""]
     for name, caption in (
         ("latent_scatter", "Codes of the test (or validation) set over the prior's contours"),
@@ -610,13 +612,24 @@ def _seed_section(root, experiments, runs, headlines) -> list[str]:
         headline = headlines[run.kind]
         columns = []
         for key in (f"train_{headline.metric}", f"val_{headline.metric}"):
-            columns.append(_mean_std([r.rows[-1][key] for r in group if key in r.rows[-1]],
-                                     headline.fmt))  # fmt: skip
-        tests = [r.final[f"test_{headline.metric}"] for r in group
-                 if f"test_{headline.metric}" in r.final]  # fmt: skip
+            columns.append(
+                _mean_std([r.rows[-1][key] for r in group if key in r.rows[-1]], headline.fmt)
+            )
+        tests = [
+            r.final[f"test_{headline.metric}"]
+            for r in group
+            if f"test_{headline.metric}" in r.final
+        ]
         seeds = ", ".join(str(r.config.get("seed")) for r in group)
-        body.append([f"`{exp.name}`", seeds, headline.text, *columns,
-                     _mean_std(tests, headline.fmt) or "no test set"])  # fmt: skip
+        body.append(
+            [
+                f"`{exp.name}`",
+                seeds,
+                headline.text,
+                *columns,
+                _mean_std(tests, headline.fmt) or "no test set",
+            ]
+        )
     if not body:
         return []
     return [
@@ -636,7 +649,7 @@ def _seed_section(root, experiments, runs, headlines) -> list[str]:
                 "test (final)",
             ],
             body,
-        ),  # fmt: skip
+        ),
         "",
     ]
 
@@ -670,11 +683,9 @@ def _sweep_section(root: str, sweeps: Sequence[Sweep], headlines) -> list[str]:
             f"## {sweep.title}",
             "",
             f"Validation number at epoch 1 -> epoch {sweep.epochs} for each seed (workdirs under "
-            f"`{SWEEPS_DIR}/{sweep.name}/`). A run learnt if that number moved by more than 1%.",
+            f"`{SWEEPS_DIR}/{sweep.name}/`). A run learnt if that number fell by more than 1%.",
             "",
-            *_table(
-                ["experiment", "variant", *(f"seed {s}" for s in sweep.seeds), "learnt"], body
-            ),  # fmt: skip
+            *_table(["experiment", "variant", *(f"seed {s}" for s in sweep.seeds), "learnt"], body),
             "",
             "Seeds at which the model learnt: " + "; ".join(counts) + ".",
             "",
@@ -821,8 +832,15 @@ def write_report(
         ]
         for i, exp in enumerate((e for e in experiments if e.name in full), 1):
             run = full[exp.name]
-            lines += _section(f"F{i}.", exp, run, docs_dir, labels, headlines[run.kind],
-                              figures_name=f"{FULL_SCALE_DIR}_{exp.name}")  # fmt: skip
+            lines += _section(
+                f"F{i}.",
+                exp,
+                run,
+                docs_dir,
+                labels,
+                headlines[run.kind],
+                figures_name=f"{FULL_SCALE_DIR}_{exp.name}",
+            )
 
     path = os.path.join(docs_dir, REPORT_FILE)
     with open(path, "w") as f:

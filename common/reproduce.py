@@ -375,8 +375,9 @@ def main(
             runs += [(exp, root, base | {"seed": s}) for s in seeds if s != default_seed]
         if full_scale_data:
             full = base | {"data_dir": full_scale_data, "limit": 0}
-            runs += [(e, os.path.join(root, report.FULL_SCALE_DIR), full)
-                     for e in headline_experiments]  # fmt: skip
+            runs += [
+                (e, os.path.join(root, report.FULL_SCALE_DIR), full) for e in headline_experiments
+            ]
         names = {e.name for e in selected}
         for sweep in sweeps if run_sweeps else ():
             for variant in sweep.variants:
@@ -390,9 +391,15 @@ def main(
         for i, (exp, run_root, kwargs) in enumerate(runs, 1):
             seed = kwargs.get("seed")
             logging.info(
-                "[%d/%d] %s (%s)%s: %s -> %s", i, len(runs), exp.name, exp.questions,
-                f", seed {seed}" if seed is not None else "", exp.config_file, run_root,
-            )  # fmt: skip
+                "[%d/%d] %s (%s)%s: %s -> %s",
+                i,
+                len(runs),
+                exp.name,
+                exp.questions,
+                f", seed {seed}" if seed is not None else "",
+                exp.config_file,
+                run_root,
+            )
             run_experiment(exp, run_root, trainers, command=command, **kwargs)
         if iw_images > 0 and log_likelihood is not None:
             roots = [root] + [os.path.join(root, report.FULL_SCALE_DIR)] * bool(full_scale_data)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 import json
 import os
 import signal
@@ -205,16 +206,16 @@ class Trainer(abc.ABC):
 
         # ---------------------------------------------------------------------- the workdir
         with workdir_lib.lock(workdir):  # held to the end: a second run here stops at once
-            shapes = jax.eval_shape(self.create_train_state, self.keys.init)
+            create_state = jax.jit(self.create_train_state)  # one compile, not one per op
+            shapes = jax.eval_shape(create_state, self.keys.init)
             resume = workdir_lib.prepare(config, workdir, shapes, fresh)
 
             # ------------------------------------------------------------------ state, functions
-            state = parallel.replicate(self.create_train_state(self.keys.init), self.mesh)
+            state = parallel.replicate(create_state(self.keys.init), self.mesh)
             logging.info("\n%s", parameter_overview.get_parameter_overview(state.params))
             train_images = parallel.replicate(data.train_images, self.mesh)
             train_epoch = jax.jit(self.train_epoch, donate_argnums=0)
             val_eval = self.evaluator(data.val_images)
-            train_eval = self.evaluator(data.train_images[: len(data.val_images)])  # epoch 0
             examples = images.pick_examples(*shown[:2])
             self.prepare_pictures(examples, data.val_images[:CODE_IMAGES])
 
@@ -231,8 +232,7 @@ class Trainer(abc.ABC):
                 writer.write_hparams(config.to_dict())
 
                 # -------------------------------------------------------------- epoch 0
-                metrics = {  # the untrained model, on as many training images as validation
-                    **_prefixed("train_", train_eval(state.params, 0)),
+                metrics = {  # the untrained model
                     **_prefixed("val_", val_eval(state.params, 0)),
                     **_prefixed("val_", self.code_statistics(state.params)),
                     "seconds": 0.0,
@@ -264,7 +264,7 @@ class Trainer(abc.ABC):
                             self.images_per_epoch,
                             elapsed,
                             epoch - start_epoch,
-                        )  # fmt: skip
+                        )
                     )
                     # All processes stop together (a signal may reach only some hosts).
                     stopping = parallel.any_process(stop["signum"] is not None)
@@ -452,9 +452,13 @@ class Trainer(abc.ABC):
         path = latents.interpolate(z[0::2], z[1::2], INTERPOLATION_STEPS)
         decoded = np.asarray(self._decode(params, path.reshape(-1, z.shape[-1])))
         images.write_grid(
-            decoded, os.path.join(workdir, "interpolation.png"), writer, "interpolation",
-            self.config.num_epochs, nrow=INTERPOLATION_STEPS,
-        )  # fmt: skip
+            decoded,
+            os.path.join(workdir, "interpolation.png"),
+            writer,
+            "interpolation",
+            self.config.num_epochs,
+            nrow=INTERPOLATION_STEPS,
+        )
         if self.config.z_dim == 2:
             z = batched(self._encode, params, shown_images)
             images.write_latent_scatter(
@@ -528,6 +532,7 @@ class Evaluator:
     """Compiled means of a per-image function over one fixed image set, kept on the devices.
 
     The last batch is padded and masked, so the means are exact for any number of images.
+    Evaluators of equally many images share one compiled program (`evaluate_means`).
     """
 
     def __init__(self, example_fn, images_u8: np.ndarray, batch_size: int, key, mesh):
@@ -538,39 +543,54 @@ class Evaluator:
         self.key = key
         self.example_fn = example_fn
         self.batch_sharding = parallel.batch_sharded(mesh)
-        self._means = jax.jit(self.means)
-
-    def means(self, params: Any, images: jax.Array, idx: jax.Array, mask: jax.Array, key):
-        """{name: float32 mean over the images} of example_fn; batch i draws fold_in(key, i).
-
-        Args:
-          images: [N, 28, 28, 1] uint8; idx, mask: [num_batches, batch] from eval_batches.
-        """
-
-        def body(sums, xs):
-            i, batch_idx, batch_mask = xs
-            batch = jax.lax.with_sharding_constraint(images[batch_idx], self.batch_sharding)
-            values = self.example_fn(params, batch, jax.random.fold_in(key, i))
-            w = batch_mask.astype(jnp.float32)
-            return {k: sums[k] + jnp.sum(values[k] * w) for k in sums}, None
-
-        shapes = jax.eval_shape(self.example_fn, params, images[idx[0]], key)
-        zeros = {k: jnp.zeros((), jnp.float32) for k in shapes}
-        sums, _ = jax.lax.scan(body, zeros, (jnp.arange(idx.shape[0]), idx, mask))
-        count = jnp.sum(mask)
-        return {k: s / count for k, s in sums.items()}
 
     def __call__(self, params: Any, epoch: int = 0) -> dict[str, float]:
         """Means over the image set; z samples (if any) keyed by fold_in(key, epoch)."""
         key = jax.random.fold_in(self.key, epoch)
-        out = self._means(params, self.images, self.idx, self.mask, key)
+        out = evaluate_means(
+            params,
+            self.images,
+            self.idx,
+            self.mask,
+            key,
+            example_fn=self.example_fn,
+            batch_sharding=self.batch_sharding,
+        )
         return {k: float(v) for k, v in jax.device_get(out).items()}
+
+
+@functools.partial(jax.jit, static_argnames=("example_fn", "batch_sharding"))
+def evaluate_means(params, images, idx, mask, key, *, example_fn, batch_sharding):
+    """{name: float32 mean over the images} of example_fn; batch i draws fold_in(key, i).
+
+    Args:
+      params: the model's parameters.
+      images: [N, 28, 28, 1] uint8; idx, mask: [num_batches, batch] from eval_batches.
+      key: PRNG key.
+      example_fn: (params, uint8 batch, key) -> {name: [batch] float32}.
+      batch_sharding: how a batch is split over the devices.
+    """
+
+    def body(sums, xs):
+        i, batch_idx, batch_mask = xs
+        batch = jax.lax.with_sharding_constraint(images[batch_idx], batch_sharding)
+        values = example_fn(params, batch, jax.random.fold_in(key, i))
+        w = batch_mask.astype(jnp.float32)
+        return {k: sums[k] + jnp.sum(values[k] * w) for k in sums}, None
+
+    shapes = jax.eval_shape(example_fn, params, images[idx[0]], key)
+    zeros = {k: jnp.zeros((), jnp.float32) for k in shapes}
+    sums, _ = jax.lax.scan(body, zeros, (jnp.arange(idx.shape[0]), idx, mask))
+    count = jnp.sum(mask)
+    return {k: s / count for k, s in sums.items()}
 
 
 def batched(fn, params: Any, images_u8: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """fn(params, batch) over `images_u8` in batches, concatenated as numpy."""
-    out = [np.asarray(fn(params, images_u8[i : i + batch_size]))
-           for i in range(0, len(images_u8), batch_size)]  # fmt: skip
+    out = [
+        np.asarray(fn(params, images_u8[i : i + batch_size]))
+        for i in range(0, len(images_u8), batch_size)
+    ]
     return np.concatenate(out)
 
 

@@ -154,11 +154,17 @@ def check_state(config: ml_collections.ConfigDict, workdir: str, state_shapes: A
             return
         diffs = [f"{p} missing here" for p in sorted(saved.keys() - ours.keys())]
         diffs += [f"{p} new here" for p in sorted(ours.keys() - saved.keys())]
-        diffs += [f"{p} {_array(saved[p])} -> {_array(ours[p])}"
-                  for p in sorted(saved.keys() & ours.keys()) if saved[p] != ours[p]]  # fmt: skip
+        diffs += [
+            f"{p} {_array(saved[p])} -> {_array(ours[p])}"
+            for p in sorted(saved.keys() & ours.keys())
+            if saved[p] != ours[p]
+        ]
         old, new = flatten_config(load_config(workdir)), flatten_config(config)
-        fields = [f"{f} {old.get(f)!r} -> {new.get(f)!r}" for f in sorted(old.keys() | new.keys())
-                  if old.get(f) != new.get(f)]  # fmt: skip
+        fields = [
+            f"{f} {old.get(f)!r} -> {new.get(f)!r}"
+            for f in sorted(old.keys() | new.keys())
+            if old.get(f) != new.get(f)
+        ]
         raise ConfigError(
             f"{workdir} holds a run whose train state this config cannot restore: fields that "
             f"differ: {', '.join(fields) or 'none'}; arrays that differ ({len(diffs)}): "

@@ -1,22 +1,31 @@
-"""Times the VAE and AAE training steps and compiled epochs; one JSON line per case and round.
+"""Our training against the PyTorch reference's, as a user waits for it; one JSON line per run.
 
-    python scripts/benchmark.py [--model vae|aae|both] [--cases step,epoch] [--rounds 5]
-        [--steps 20] [--batch N] [--conv_impl auto|cpu|xla]
-        [--torch_reference PATH/torch_reference.py --torch_python PATH/python]
+    python scripts/benchmark.py --data_dir IDX_FOLDER --torch_reference PATH/torch_reference.py
+        --torch_python PATH/python [--model vae|aae|both] [--rounds 3] [--epochs 3]
 
-Rows match `torch_reference.py speed` of the PyTorch reference. With --torch_reference, each
-round also runs the reference for each model in a subprocess (same steps, same batch), and the
-summary rows give the median images/s of both and their ratio: the side-by-side comparison of
-the README. The last lines are one summary row per case.
+The main mode ("epochs") runs scripts/train_MODEL.py and `torch_reference.py train` on the same
+IDX folder, alternating, N rounds, and ends with a summary row per model: median epoch seconds
+(the first epoch of each run apart), their ratio, and the time from the process's start to its
+first epoch's line, ours on a first run (empty compilation cache) and on later runs
+(common/benchmark.py).
+
+Diagnostics (`--mode steps`): one jitted training step and a compiled epoch on random data, in
+`torch_reference.py speed`'s format, with that mode of the reference interleaved:
+
+    python scripts/benchmark.py --mode steps [--cases step,epoch] [--rounds 5] [--steps 20]
+        [--batch N] [--conv_impl auto|cpu|xla] [--torch_reference ... --torch_python ...]
 """
 
 from absl import app, flags
 
 from common import cli
 
+flags.DEFINE_enum("mode", "epochs", ["epochs", "steps"], "Real epochs, or compiled steps.")
 flags.DEFINE_enum("model", "both", ["vae", "aae", "both"], "Which model to time.")
+flags.DEFINE_string("data_dir", None, "epochs mode: the IDX folder both trainers train on.")
+flags.DEFINE_integer("epochs", 3, "epochs mode: epochs per run (the first is not counted).")
 flags.DEFINE_list("cases", ["step", "epoch"], "Cases: step (one jitted step), epoch (a scan).")
-flags.DEFINE_integer("rounds", 5, "Interleaved rounds; the summary is the median over rounds.")
+flags.DEFINE_integer("rounds", 3, "Interleaved rounds; the summary is the median over rounds.")
 flags.DEFINE_integer("steps", 20, "Timed steps per round (step case and the reference).")
 flags.DEFINE_integer("epoch_steps", 20, "Steps in the epoch case's compiled scan.")
 flags.DEFINE_integer("batch", None, "Batch size; default: the config's (128 vae, 64 aae).")
@@ -39,12 +48,28 @@ def make_trainer(model: str, conv_impl: str):
 def main(argv):
     del argv
     import json
+    import os
     import sys
 
     from common import benchmark, reproduce
+    from common.errors import UserError
 
     print(json.dumps({"machine": reproduce.machine_info()}), flush=True)
     models = ("vae", "aae") if FLAGS.model == "both" else (FLAGS.model,)
+    if FLAGS.mode == "epochs":
+        with cli.one_line_errors():
+            if not (FLAGS.data_dir and FLAGS.torch_reference):
+                raise UserError("--mode epochs needs --data_dir and --torch_reference")
+            benchmark.compare_epochs(
+                os.path.dirname(os.path.abspath(__file__)),
+                models,
+                os.path.abspath(FLAGS.data_dir),
+                rounds=FLAGS.rounds,
+                epochs=FLAGS.epochs,
+                torch_script=FLAGS.torch_reference,
+                torch_python=FLAGS.torch_python or sys.executable,
+            )
+        return
     cases = [
         benchmark.Case(make_trainer(model, impl), case, FLAGS.epoch_steps)
         for model in models

@@ -35,6 +35,7 @@ def main(argv):
 
     from vae import evaluate
 
+    cli.enable_compilation_cache()
     with cli.one_line_errors():
         result = evaluate.evaluate_workdir(
             FLAGS.workdir,
@@ -45,8 +46,10 @@ def main(argv):
             split=FLAGS.split,
         )
         print(evaluate.markdown_table(result))
-        print(f"wrote log_likelihood.json, log_likelihood.md, proposal_variance.png in "
-              f"{os.path.abspath(FLAGS.workdir)}")  # fmt: skip
+        print(
+            f"wrote log_likelihood.json, log_likelihood.md, proposal_variance.png in "
+            f"{os.path.abspath(FLAGS.workdir)}"
+        )
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ def main(argv):
     from configs import experiments
     from vae import evaluate
 
+    cli.enable_compilation_cache()
     with cli.one_line_errors():
         reproduce.main(
             FLAGS.root,

@@ -26,6 +26,7 @@ def main(argv):
     from common.errors import CheckpointError
     from configs import experiments
 
+    cli.enable_compilation_cache()
     with cli.one_line_errors():
         kind = workdir.load_config(FLAGS.workdir).model
         if kind not in experiments.TRAINERS:

@@ -27,6 +27,7 @@ def main(argv):
     from common import benchmark
     from configs import experiments
 
+    cli.enable_compilation_cache()
     with cli.one_line_errors():
         for model in FLAGS.models:
             config = experiments.BY_NAME[model].get_config()

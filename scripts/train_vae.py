@@ -16,6 +16,7 @@ CONFIG = cli.define_train_flags(os.path.join(os.path.dirname(__file__), "..", "c
 def main(argv):
     del argv
     cli.start_distributed_if_asked()
+    cli.enable_compilation_cache()
     from vae.train import VAETrainer  # after flag parsing: --help stays fast
 
     with cli.one_line_errors():

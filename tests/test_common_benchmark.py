@@ -1,6 +1,7 @@
-"""The interleaved benchmark: rounds alternate our cases with the reference, medians and ratio."""
+"""The benchmarks: real epochs against the reference's, and the interleaved compiled steps."""
 
 import json
+import os
 import sys
 
 import pytest
@@ -38,9 +39,13 @@ def test_interleaved_rounds_medians_and_ratio(tmp_path):
     script.write_text(FAKE_TORCH)
     rows = []
     summary = benchmark.interleaved(
-        [FakeCase()], rounds=3, steps=4, torch_script=str(script), torch_python=sys.executable,
+        [FakeCase()],
+        rounds=3,
+        steps=4,
+        torch_script=str(script),
+        torch_python=sys.executable,
         emit=rows.append,
-    )  # fmt: skip
+    )
     ours = [r for r in rows if r.get("impl") == "jax"]
     torch = [r for r in rows if r.get("impl") == "torch"]
     assert [r["round"] for r in ours] == [0, 1, 2] and [r["round"] for r in torch] == [0, 1, 2]
@@ -60,3 +65,42 @@ def test_a_failing_reference_shows_its_error(tmp_path):
     script.write_text("import sys\nsys.exit('no module named torch')\n")
     with pytest.raises(RuntimeError, match="no module named torch"):
         benchmark.torch_speed(str(script), sys.executable, "vae", 128, steps=2, warmup=1)
+
+
+FAKE_TRAIN = """
+import json, sys, time
+args = sys.argv[1:]
+assert args[0] == "train"
+for epoch in range(1, int(args[args.index("--epochs") + 1]) + 1):
+    time.sleep(0.05)
+    print(json.dumps({"epoch": epoch, "seconds": 0.5 if epoch == 1 else 0.2}), flush=True)
+"""
+
+
+def test_compare_epochs_runs_both_trainers_alternating_and_summarises(tmp_path, mnist_dir):
+    script = tmp_path / "fake_torch.py"
+    script.write_text(FAKE_TRAIN)
+    rows = []
+    scripts = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts")
+    (summary,) = benchmark.compare_epochs(
+        scripts,
+        ["aae"],
+        mnist_dir,
+        rounds=2,
+        epochs=2,
+        torch_script=str(script),
+        torch_python=sys.executable,
+        emit=rows.append,
+    )
+    assert [(r["impl"], r["round"]) for r in rows[:4]] == [
+        ("jax", 0),
+        ("torch", 0),
+        ("jax", 1),
+        ("torch", 1),
+    ]
+    ours = rows[0]
+    assert len(ours["epoch_seconds"]) == 2 and 0 < ours["first_epoch_done_s"] < ours["wall_s"]
+    assert summary["torch_epoch_s"] == 0.2  # the first epoch of each run is left out
+    assert summary["speed_ratio_vs_torch"] == pytest.approx(0.2 / summary["epoch_s"], rel=0.02)
+    # The second run found the compiled programs in the cache the first one filled.
+    assert summary["first_epoch_done_s_later_runs"] < summary["first_epoch_done_s_first_run"]

@@ -193,17 +193,37 @@ def test_a_run_that_stopped_learning_gets_a_note_and_one_that_learns_does_not(tm
 
 
 def code_row(epoch, mmd, mean_norm, cov_dist):
-    return {"epoch": epoch, "train_recon_loss": 0.05, "val_recon_loss": 0.05, "val_code_mmd": mmd,
-            "val_code_mean_norm": mean_norm, "val_code_cov_dist": cov_dist}  # fmt: skip
+    return {
+        "epoch": epoch,
+        "train_recon_loss": 0.05,
+        "val_recon_loss": 0.05,
+        "val_code_mmd": mmd,
+        "val_code_mean_norm": mean_norm,
+        "val_code_cov_dist": cov_dist,
+    }
 
 
 def test_codes_seeds_and_full_scale_sections_are_computed_from_the_workdirs(fake_root, tmp_path):
     root = fake_root
     # Q2.6's pair: the AE's codes far from the prior, the AAE's near it.
-    _fake_workdir(root / "ae_z2", "aae", [code_row(3, 0.4, 2.5, 3.0)], {"test_recon_loss": 0.1},
-                  None, [], [0, 3])  # fmt: skip
-    _fake_workdir(root / "aae_z2", "aae", [code_row(3, 0.02, 0.1, 0.2)], {"test_recon_loss": 0.1},
-                  None, [], [0, 3])  # fmt: skip
+    _fake_workdir(
+        root / "ae_z2",
+        "aae",
+        [code_row(3, 0.4, 2.5, 3.0)],
+        {"test_recon_loss": 0.1},
+        None,
+        [],
+        [0, 3],
+    )
+    _fake_workdir(
+        root / "aae_z2",
+        "aae",
+        [code_row(3, 0.02, 0.1, 0.2)],
+        {"test_recon_loss": 0.1},
+        None,
+        [],
+        [0, 3],
+    )
     # The VAE at two more seeds: test bpd 0.5432 (seed 42, fake_root's), 0.5532 and 0.5632.
     config = json.loads((root / "vae" / "config.json").read_text())
     (root / "vae" / "config.json").write_text(json.dumps(config | {"seed": 42}))
@@ -213,8 +233,9 @@ def test_codes_seeds_and_full_scale_sections_are_computed_from_the_workdirs(fake
         config = json.loads((root / f"vae-seed{seed}" / "config.json").read_text())
         (root / f"vae-seed{seed}" / "config.json").write_text(json.dumps(config | {"seed": seed}))
     rows = [{"epoch": 80, "train_bpd": 0.7, "val_bpd": 0.71}]
-    _fake_workdir(root / "full_scale" / "vae", "vae", rows, {"test_bpd": 0.72}, None,
-                  ["bpd_curve.png"], [80])  # fmt: skip
+    _fake_workdir(
+        root / "full_scale" / "vae", "vae", rows, {"test_bpd": 0.72}, None, ["bpd_curve.png"], [80]
+    )
     text = open(
         report.write_report(
             str(root),
@@ -222,14 +243,17 @@ def test_codes_seeds_and_full_scale_sections_are_computed_from_the_workdirs(fake
             experiments.EXPERIMENTS,
             HEADLINES,
             experiments.COMPARISONS,
-        )  # fmt: skip
+        )
     ).read()
     assert "| `ae_z2` | 3 | 0.4000 | 2.5000 | 3.0000 |" in text
-    assert ("Q2.6: the codes of `aae_z2` are nearer N(0, I) than those of `ae_z2` (MMD² 0.0200 "
-            "against 0.4000, 20.0 times smaller") in text  # fmt: skip
+    assert (
+        "Q2.6: the codes of `aae_z2` are nearer N(0, I) than those of `ae_z2` (MMD² 0.0200 "
+        "against 0.4000, 20.0 times smaller"
+    ) in text
     # test bpd: mean 0.5532, sample standard deviation 0.0100 over the three seeds
-    assert ("| `vae` | 42, 1, 2 | bpd (negative ELBO) | 0.530 ± 0.000 | 0.541 ± 0.000 | "
-            "0.553 ± 0.010 |") in text  # fmt: skip
+    assert (
+        "| `vae` | 42, 1, 2 | bpd (negative ELBO) | 0.530 ± 0.000 | 0.541 ± 0.000 | 0.553 ± 0.010 |"
+    ) in text
     assert "# Full scale" in text and "## F1. VAE, z 20 (Q1.7, Q1.8)" in text
     assert os.path.exists(tmp_path / "docs" / "figures" / "full_scale_vae" / "bpd_curve.png")
 
@@ -240,14 +264,18 @@ def test_a_sweep_table_counts_the_seeds_that_learnt(tmp_path):
     sweep = report.Sweep("s", "A sweep", ("ae_z8",), (0, 1), 5, variants)
     flat = [{"epoch": e, "val_recon_loss": 0.4533} for e in range(1, 6)]
     falling = [{"epoch": e, "val_recon_loss": 0.2 / e} for e in range(1, 6)]
-    for variant, seed, rows in (("a", 0, falling), ("a", 1, falling), ("b", 0, falling),
-                                ("b", 1, flat)):  # fmt: skip
+    for variant, seed, rows in (
+        ("a", 0, falling),
+        ("a", 1, falling),
+        ("b", 0, falling),
+        ("b", 1, flat),
+    ):
         folder = root / "sweeps" / "s" / variant / f"ae_z8-seed{seed}"
         _fake_workdir(folder, "aae", rows, {}, None, [], [5])
     text = open(
         report.write_report(
             str(root), str(tmp_path / "docs"), experiments.EXPERIMENTS, HEADLINES, sweeps=[sweep]
-        )  # fmt: skip
+        )
     ).read()
     assert "## A sweep" in text
     assert "| `ae_z8` | variant B | 0.2000 -> 0.0400 | 0.4533 -> 0.4533 | 1 of 2 |" in text

@@ -205,11 +205,20 @@ def test_seeds_and_the_full_scale_data_train_into_their_own_workdirs(tmp_path, m
         config.update(num_epochs=1, sample_epochs=(0, 1), checkpoint_epochs=(0, 1))
         return config
 
-    exp = report.Experiment("tiny", get_config, "Q2.5", "tiny AAE", ("samples",),
-                            reference=experiments.AAE_RECON)  # fmt: skip
+    exp = report.Experiment(
+        "tiny", get_config, "Q2.5", "tiny AAE", ("samples",), reference=experiments.AAE_RECON
+    )
     root, docs = tmp_path / "runs", str(tmp_path / "docs")
-    path = reproduce.main(str(root), docs, [exp], experiments.TRAINERS, data_dir=mnist_dir,
-                          limit=64, seeds=[42, 7], full_scale_data=mnist_dir)  # fmt: skip
+    path = reproduce.main(
+        str(root),
+        docs,
+        [exp],
+        experiments.TRAINERS,
+        data_dir=mnist_dir,
+        limit=64,
+        seeds=[42, 7],
+        full_scale_data=mnist_dir,
+    )
     assert sorted(os.listdir(root)) == ["full_scale", "tiny", "tiny-seed7"]  # 42 is the config's
     assert json.load(open(root / "tiny-seed7" / "config.json"))["seed"] == 7
     full = json.load(open(root / "full_scale" / "tiny" / "config.json"))
@@ -222,14 +231,27 @@ def test_seeds_and_the_full_scale_data_train_into_their_own_workdirs(tmp_path, m
 def test_sweeps_train_each_variant_and_seed_shortened(tmp_path, mnist_dir):
     exp = report.Experiment("tiny", lambda: make_tiny_aae_config(""), "Q2.4", "tiny", ())
     sweep = report.Sweep(
-        "s", "tiny sweep", ("tiny",), (3, 4), 1,
+        "s",
+        "tiny sweep",
+        ("tiny",),
+        (3, 4),
+        1,
         (report.Variant("v1", "one"), report.Variant("v2", "two", (("lambda_", 1.0),))),
-    )  # fmt: skip
+    )
     root = tmp_path / "runs"
-    reproduce.main(str(root), str(tmp_path / "docs"), [exp], experiments.TRAINERS,
-                   data_dir=mnist_dir, limit=32, sweeps=[sweep], run_sweeps=True)  # fmt: skip
+    reproduce.main(
+        str(root),
+        str(tmp_path / "docs"),
+        [exp],
+        experiments.TRAINERS,
+        data_dir=mnist_dir,
+        limit=32,
+        sweeps=[sweep],
+        run_sweeps=True,
+    )
     for variant, lambda_ in (("v1", 0.995), ("v2", 1.0)):
         for seed in (3, 4):
-            config = json.load(open(root / "sweeps" / "s" / variant / f"tiny-seed{seed}" /
-                                    "config.json"))  # fmt: skip
+            config = json.load(
+                open(root / "sweeps" / "s" / variant / f"tiny-seed{seed}" / "config.json")
+            )
             assert (config["seed"], config["lambda_"], config["num_epochs"]) == (seed, lambda_, 1)

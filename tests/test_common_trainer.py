@@ -214,9 +214,11 @@ def test_a_second_run_on_a_busy_workdir_stops_at_once_then_a_dead_holder_is_take
 ):
     workdir = tmp_path / "run"
     first = subprocess.Popen(
-        tiny_flags(big_dir, str(workdir), 50), cwd=ROOT, stdout=subprocess.DEVNULL,
+        tiny_flags(big_dir, str(workdir), 50),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     wait_for(lambda: (workdir / "checkpoints" / "1").exists())
     config_before = (workdir / "config.json").read_text()
     # The second run, even with another z_dim, is refused before it checks or writes anything.

@@ -11,8 +11,16 @@ from common.errors import CheckpointError, ConfigError, WorkdirBusy
 
 
 def test_clear_removes_every_run_file_and_nothing_else(tmp_path):
-    for name in ("config.json", "metrics.jsonl", "events.out.tfevents.1.host", "manifold.png",
-                 "latent_scatter.png", "log_likelihood.md", "notes.txt", "mine.png"):  # fmt: skip
+    for name in (
+        "config.json",
+        "metrics.jsonl",
+        "events.out.tfevents.1.host",
+        "manifold.png",
+        "latent_scatter.png",
+        "log_likelihood.md",
+        "notes.txt",
+        "mine.png",
+    ):
         (tmp_path / name).write_text("x")
     for folder in ("checkpoints/3", "samples", "reconstructions", "data"):
         os.makedirs(tmp_path / folder)

@@ -40,9 +40,15 @@ def test_variants_set_only_what_differs_from_their_base():
     for path in glob.glob(os.path.join(ROOT, "configs", "*.py")):
         tree = ast.parse(open(path).read())
         base_name = next(
-            (n.names[0].name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
-             and n.module == "configs" and n.names[0].name in bases), None,
-        )  # fmt: skip
+            (
+                n.names[0].name
+                for n in ast.walk(tree)
+                if isinstance(n, ast.ImportFrom)
+                and n.module == "configs"
+                and n.names[0].name in bases
+            ),
+            None,
+        )
         if base_name is None or os.path.basename(path) in ("aae.py", "vae.py"):
             continue
         base = bases[base_name]

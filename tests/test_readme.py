@@ -60,12 +60,16 @@ TESTS = {
         "python scripts/reproduce.py",
         "python scripts/reproduce.py --epoch_scale 0.1",
         "python scripts/reproduce.py --report_only",
-        "python scripts/reproduce.py --data_dir MNIST_T10K_FOLDER --iw_images 500",
+        "python scripts/reproduce.py --data_dir MNIST_T10K_FOLDER --iw_images 500 --seeds 42,1,2 "
+        "--sweeps --full_scale_data FASHION_MNIST_FOLDER",
     ),
     "test_benchmark_command": (
-        "python scripts/benchmark.py --conv_impl auto,xla --rounds 5 --steps 20 "
+        "python scripts/benchmark.py --data_dir FOLDER --rounds 3 --epochs 3 "
+        "--torch_reference PATH/torch_reference.py --torch_python PATH/TO/TORCH/python",
+        "python scripts/benchmark.py --mode steps --conv_impl auto,xla --rounds 5 --steps 20 "
         "--torch_reference PATH/torch_reference.py --torch_python PATH/TO/TORCH/python",
         "export GLIBC_TUNABLES=glibc.malloc.hugetlb=1",
+        "python scripts/time_full_runs.py --data_dir FOLDER",
     ),
 }
 COVERED = {command: test for test, commands in TESTS.items() for command in commands}
@@ -147,28 +151,42 @@ def test_reproduce_commands(sandbox):
     text = (sandbox.path / "docs" / "results.md").read_text()
     assert "## 1. VAE, z 20" in text and "Autoencoder (lambda 1), z 2" in text
     out = sandbox(
-        "python scripts/reproduce.py --data_dir MNIST_T10K_FOLDER --iw_images 500",
-        "--only vae --epoch_scale 0.01 --iw_images 4 --docs docs",
-        "--data_dir MNIST_FOLDER",
+        "python scripts/reproduce.py --data_dir MNIST_T10K_FOLDER --iw_images 500 --seeds 42,1,2 "
+        "--sweeps --full_scale_data FASHION_MNIST_FOLDER",
+        "--only vae --epoch_scale 0.01 --iw_images 4 --docs docs --seeds 42 --nosweeps",
+        "--data_dir MNIST_FOLDER --full_scale_data MNIST_FOLDER",
     )
     assert "results.md" in out
+    text = (sandbox.path / "docs" / "results.md").read_text()
+    assert "# Full scale" in text and "Importance-weighted" in text
 
 
-def test_benchmark_command(sandbox, tmp_path):
-    # A stand-in for the PyTorch reference: answers `speed` with a row in its format.
+def test_benchmark_command(sandbox, tmp_path, mnist_dir):
+    # A stand-in for the PyTorch reference: answers `speed` and `train` in its formats.
     fake = tmp_path / "torch_reference.py"
     fake.write_text(
         "import json, sys\n"
-        "batch = int(sys.argv[sys.argv.index('--batch') + 1])\n"
-        "print(json.dumps({'impl': 'torch', 'step_ms_median': 100.0, 'batch': batch}))\n"
+        "a = sys.argv[1:]\n"
+        "if a[0] == 'speed':\n"
+        "    batch = int(a[a.index('--batch') + 1])\n"
+        "    print(json.dumps({'impl': 'torch', 'step_ms_median': 100.0, 'batch': batch}))\n"
+        "else:\n"
+        "    for e in range(1, int(a[a.index('--epochs') + 1]) + 1):\n"
+        "        print(json.dumps({'epoch': e, 'seconds': 0.3}))\n"
     )
-    command = (
-        "python scripts/benchmark.py --conv_impl auto,xla --rounds 5 --steps 20 "
-        "--torch_reference PATH/torch_reference.py --torch_python PATH/TO/TORCH/python"
-    )
+    reference = f"--torch_reference {shlex.quote(str(fake))} --torch_python {sys.executable}"
     out = sandbox(
-        command,
-        f"--torch_reference {shlex.quote(str(fake))} --torch_python {sys.executable}",
+        "python scripts/benchmark.py --data_dir FOLDER --rounds 3 --epochs 3 "
+        "--torch_reference PATH/torch_reference.py --torch_python PATH/TO/TORCH/python",
+        reference,
+        f"--data_dir {mnist_dir} --rounds 2 --epochs 2 --model aae",
+    )
+    (summary,) = [json.loads(line) for line in out.splitlines() if '"summary": true' in line]
+    assert summary["model"] == "aae" and summary["speed_ratio_vs_torch"] > 0
+    out = sandbox(
+        "python scripts/benchmark.py --mode steps --conv_impl auto,xla --rounds 5 --steps 20 "
+        "--torch_reference PATH/torch_reference.py --torch_python PATH/TO/TORCH/python",
+        reference,
         "--conv_impl auto --rounds 1 --steps 2 --epoch_steps 2 --model aae --batch 8",
     )
     summary = [json.loads(line) for line in out.splitlines() if '"summary": true' in line]
@@ -178,16 +196,9 @@ def test_benchmark_command(sandbox, tmp_path):
         "&& python -c 'import jax.numpy as jnp; print(float(jnp.ones(3).sum()))'",
     )
     assert "3.0" in out
-
-
-def test_every_row_of_the_fault_table_names_tests_that_exist():
-    text = open(os.path.join(ROOT, "README.md")).read()
-    table = text[text.index("| fault | what happens |") :].split("\n\n")[0]
-    rows = table.splitlines()[2:]
-    assert len(rows) >= 15
-    for row in rows:
-        named = re.findall(r"`(test_\w+\.py)(?:::(\w+))?`", row.split("|")[-2])
-        assert named, row
-        for module, test in named:
-            source = open(os.path.join(ROOT, "tests", module)).read()
-            assert not test or f"def {test}(" in source, (module, test)
+    out = sandbox(
+        "python scripts/time_full_runs.py --data_dir FOLDER",
+        f"--data_dir {mnist_dir} --epochs 1 --models aae",
+    )
+    (row,) = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert row["model"] == "aae" and row["epochs"] == 1 and row["seconds"] > 0

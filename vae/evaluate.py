@@ -183,15 +183,24 @@ def evaluate_images(
                     eta = (last_log - t0) / done * (2 * len(batches) - done)
                     logging.info(
                         "K=%d, z ~ %s: batch %d/%d; this K done in about %s",
-                        k, proposal, i + 1, len(batches), train_utils.format_duration(eta),
-                    )  # fmt: skip
+                        k,
+                        proposal,
+                        i + 1,
+                        len(batches),
+                        train_utils.format_duration(eta),
+                    )
             row[f"{name}_bpd"], row[f"{name}_bpd_se"] = mean_and_se(to_bpd(np.concatenate(est)))
             row[f"{name}_ess"] = float(np.mean(np.concatenate(ess)))
         row["seconds"] = round(time.perf_counter() - t0, 1)
         logging.info(
             "K=%d: importance weighted %.4f bpd (ESS %.1f), prior %.4f bpd (ESS %.2f), %.1f s",
-            k, row["iw_bpd"], row["iw_ess"], row["prior_bpd"], row["prior_ess"], row["seconds"],
-        )  # fmt: skip
+            k,
+            row["iw_bpd"],
+            row["iw_ess"],
+            row["prior_bpd"],
+            row["prior_ess"],
+            row["seconds"],
+        )
         rows.append(row)
     return {"num_images": len(images), "elbo_bpd": float(np.mean(elbo_bpd)), "rows": rows}
 
@@ -236,9 +245,12 @@ def plot_proposals(result: dict[str, Any], path: str) -> None:
     left, right = fig.subplots(1, 2)
     for name, label in (("iw", "z ~ q(z|x), weighted"), ("prior", "z ~ p(z) (Eq. 8)")):
         left.errorbar(
-            ks, [r[f"{name}_bpd"] for r in result["rows"]],
-            yerr=[r[f"{name}_bpd_se"] for r in result["rows"]], marker="o", label=label,
-        )  # fmt: skip
+            ks,
+            [r[f"{name}_bpd"] for r in result["rows"]],
+            yerr=[r[f"{name}_bpd_se"] for r in result["rows"]],
+            marker="o",
+            label=label,
+        )
         right.plot(ks, [r[f"{name}_ess"] / r["k"] for r in result["rows"]], marker="o", label=label)
     left.axhline(result["elbo_bpd"], color="k", ls="--", lw=1, label="ELBO")
     left.set(xscale="log", xlabel="K samples", ylabel="-log p(x) estimate (bpd)")
