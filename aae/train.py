@@ -25,15 +25,14 @@ from clu import metrics as clu_metrics
 from aae import losses, models, sampling
 from common import config_rules, input_pipeline, trainer
 
-SCHEMES = {
-    # phase name -> the params it updates
-    "combined": {"ae": ("encoder", "decoder"), "disc": ("discriminator",)},
-    "three_phase": {
-        "recon": ("encoder", "decoder"),
-        "disc": ("discriminator",),
-        "gen": ("encoder",),
-    },
+# Phase -> the networks it trains; update scheme -> its phases, in order.
+PHASE_NETWORKS = {
+    "ae": ("encoder", "decoder"),
+    "recon": ("encoder", "decoder"),
+    "disc": ("discriminator",),
+    "gen": ("encoder",),
 }
+SCHEMES = {"combined": ("ae", "disc"), "three_phase": ("recon", "disc", "gen")}
 OPTIMIZERS = ("adam", "sgd")
 
 
@@ -48,7 +47,7 @@ class TrainMetrics(clu_metrics.Collection):
 
 class AAEState(flax.struct.PyTreeNode):
     """step: int32 scalar; params: {"encoder", "decoder", "discriminator"}; opt_states: one
-    optax state per phase of the update scheme (see SCHEMES)."""
+    optax state per phase of the update scheme (SCHEMES)."""
 
     step: jax.Array
     params: dict
@@ -70,18 +69,19 @@ def make_optimizers(config: ml_collections.ConfigDict) -> dict[str, optax.Gradie
     return txs
 
 
-def _subtree(params: dict, names: tuple[str, ...]) -> dict:
-    return {name: params[name] for name in names}
-
-
-def _update(state: AAEState, phase: str, grads: dict, tx, weight: float = 1.0) -> AAEState:
-    """Applies `tx` (its update scaled by `weight`) to the phase's own subtree only."""
-    sub = _subtree(state.params, tuple(grads))
-    updates, opt_state = tx.update(grads, state.opt_states[phase], sub)
+def _descend(state: AAEState, phase: str, loss_fn, tx, weight: float = 1.0):
+    """One step of `phase`'s optimizer on loss_fn(params) -> (loss, aux), differentiating only the
+    phase's own networks (PHASE_NETWORKS), its update scaled by `weight`. Returns (new state, aux).
+    """
+    own = {name: state.params[name] for name in PHASE_NETWORKS[phase]}
+    (_, aux), grads = jax.value_and_grad(
+        lambda sub: loss_fn({**state.params, **sub}), has_aux=True
+    )(own)
+    updates, opt_state = tx.update(grads, state.opt_states[phase], own)
     if weight != 1.0:
         updates = jax.tree.map(lambda u: weight * u, updates)
-    params = {**state.params, **optax.apply_updates(sub, updates)}
-    return state.replace(params=params, opt_states={**state.opt_states, phase: opt_state})
+    params = {**state.params, **optax.apply_updates(own, updates)}
+    return state.replace(params=params, opt_states={**state.opt_states, phase: opt_state}), aux
 
 
 # ----------------------------------------------------------------------------- phases
@@ -95,17 +95,14 @@ def autoencoder_phase(state: AAEState, x, key, *, model, tx, lambda_: float):
       before the step, gradients stopped).
     """
 
-    def loss_fn(sub):
-        params = {**state.params, **sub}
+    def loss_fn(params):
         recon_x, z = model.apply({"params": params}, x, key)
         d_fake = model.apply({"params": params}, z, method=models.AdversarialAE.discriminate)
         loss, aux = losses.autoencoder_loss(x, recon_x, d_fake, lambda_)
-        return loss, (aux, z)
+        return loss, (aux, jax.lax.stop_gradient(z))
 
-    (_, (aux, z)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        _subtree(state.params, ("encoder", "decoder"))
-    )
-    return _update(state, "ae", grads, tx), aux, jax.lax.stop_gradient(z)
+    state, (aux, z) = _descend(state, "ae", loss_fn, tx)
+    return state, aux, z
 
 
 def reconstruction_phase(state: AAEState, x, key, *, model, tx, weight: float):
@@ -115,31 +112,27 @@ def reconstruction_phase(state: AAEState, x, key, *, model, tx, weight: float):
       (new state, recon_loss: float32 scalar of the params before the step).
     """
 
-    def loss_fn(sub):
-        recon_x, _ = model.apply({"params": {**state.params, **sub}}, x, key)
-        return jnp.mean((x - recon_x) ** 2)
+    def loss_fn(params):
+        recon_loss = jnp.mean((x - model.apply({"params": params}, x, key)[0]) ** 2)
+        return recon_loss, recon_loss
 
-    recon_loss, grads = jax.value_and_grad(loss_fn)(_subtree(state.params, ("encoder", "decoder")))
-    return _update(state, "recon", grads, tx, weight), recon_loss
+    return _descend(state, "recon", loss_fn, tx, weight)
 
 
 def discriminator_phase(state: AAEState, z_fake, key, *, model, tx):
-    """Discriminator step: prior samples z ~ N(0, I) are "real", the encoder's codes "fake"."""
+    """Discriminator step: prior samples z ~ N(0, I) are "real", the encoder's codes "fake".
+
+    Returns:
+      (new state, {"disc_loss", "loss_real", "loss_fake", "accuracy"}).
+    """
     z_real = jax.random.normal(key, z_fake.shape, z_fake.dtype)
 
-    def loss_fn(sub):
-        params = {**state.params, **sub}
-        d = model.apply(
-            {"params": params},
-            jnp.concatenate([z_real, z_fake]),
-            method=models.AdversarialAE.discriminate,
-        )
+    def loss_fn(params):
+        z = jnp.concatenate([z_real, z_fake])
+        d = model.apply({"params": params}, z, method=models.AdversarialAE.discriminate)
         return losses.discriminator_loss(d[: len(z_real)], d[len(z_real) :])
 
-    (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        _subtree(state.params, ("discriminator",))
-    )
-    return _update(state, "disc", grads, tx), aux
+    return _descend(state, "disc", loss_fn, tx)
 
 
 def generator_phase(state: AAEState, x, key, *, model, tx, weight: float):
@@ -150,14 +143,13 @@ def generator_phase(state: AAEState, x, key, *, model, tx, weight: float):
       (new state, gen_loss: float32 scalar of the params before the step).
     """
 
-    def loss_fn(sub):
-        params = {**state.params, **sub}
+    def loss_fn(params):
         z = model.apply({"params": params}, x, key, method=models.AdversarialAE.encode)
         d_fake = model.apply({"params": params}, z, method=models.AdversarialAE.discriminate)
-        return jnp.mean(optax.sigmoid_binary_cross_entropy(d_fake, 1.0))
+        gen_loss = jnp.mean(optax.sigmoid_binary_cross_entropy(d_fake, 1.0))
+        return gen_loss, gen_loss
 
-    gen_loss, grads = jax.value_and_grad(loss_fn)(_subtree(state.params, ("encoder",)))
-    return _update(state, "gen", grads, tx, weight), gen_loss
+    return _descend(state, "gen", loss_fn, tx, weight)
 
 
 # ----------------------------------------------------------------------------- the trainer
@@ -212,8 +204,10 @@ class AAETrainer(trainer.Trainer):
         """The three networks' params initialised from `key`, one optimizer state per phase."""
         x = jnp.zeros((1, *input_pipeline.IMAGE_SHAPE), jnp.float32)
         params = self.model.init(key, x, method=models.AdversarialAE.initialize)["params"]
-        phases = SCHEMES[self.config.update_scheme]
-        opt_states = {p: tx.init(_subtree(params, phases[p])) for p, tx in self.txs.items()}
+        opt_states = {
+            p: tx.init({name: params[name] for name in PHASE_NETWORKS[p]})
+            for p, tx in self.txs.items()
+        }
         return AAEState(step=jnp.zeros((), jnp.int32), params=params, opt_states=opt_states)
 
     def preprocess(self, images_u8: jax.Array) -> jax.Array:
