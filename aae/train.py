@@ -235,6 +235,8 @@ class AAETrainer(trainer.Trainer):
             state, recon_loss = reconstruction_phase(
                 state, batch, enc_key, model=model, tx=txs["recon"], weight=lambda_
             )
+            # The same encoder noise as the reconstruction step's (a stochastic encoder's codes
+            # after that step), deliberately: the discriminator judges what was reconstructed.
             z = model.apply(
                 {"params": state.params}, batch, enc_key, method=models.AdversarialAE.encode
             )
@@ -264,6 +266,12 @@ class AAETrainer(trainer.Trainer):
     def encode(self, params, images_u8: jax.Array) -> jax.Array:
         x = self.preprocess(images_u8)
         return self.model.apply({"params": params}, x, method=models.AdversarialAE.encode)
+
+    def sample_codes(self, params, images_u8: jax.Array, key: jax.Array) -> jax.Array:
+        """The codes the discriminator sees: drawn from q(z|x) for a stochastic encoder."""
+        x = self.preprocess(images_u8)
+        key = key if self.config.stochastic_encoder else None
+        return self.model.apply({"params": params}, x, key, method=models.AdversarialAE.encode)
 
     def decode(self, params, z: jax.Array) -> jax.Array:
         x = self.model.apply({"params": params}, z, method=models.AdversarialAE.decode)

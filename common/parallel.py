@@ -12,13 +12,14 @@ computes what a run on one device computes, up to the order of floating-point su
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from common.errors import ConfigError
+from common.errors import ConfigError, UserError
 
 
 def is_main_process() -> bool:
@@ -45,6 +46,37 @@ def any_process(flag: bool) -> bool:
     from jax.experimental import multihost_utils
 
     return bool(np.any(multihost_utils.process_allgather(np.asarray(flag, np.int32))))
+
+
+def together(fn: Callable[[], Any], what: str) -> Any:
+    """fn() on every process; if it raises a UserError on any, it raises on all.
+
+    A process that fails alone would leave the others waiting for it in their next collective.
+    The processes that did not fail raise a UserError naming `what`.
+    """
+    error = None
+    try:
+        result = fn()
+    except UserError as e:
+        error, result = e, None
+    if any_process(error is not None):
+        raise error or UserError(f"another process failed: {what}; see its error")
+    return result
+
+
+def main_first(fn: Callable[[], Any], what: str) -> Any:
+    """fn() on process 0, then on the others (which find what it downloaded or cached); a
+    UserError on any process stops all of them (see `together`)."""
+    main = is_main_process()
+    result = together(fn if main else _nothing, what)
+    if jax.process_count() > 1:
+        other = together(_nothing if main else fn, what)
+        result = result if main else other
+    return result
+
+
+def _nothing() -> None:
+    return None
 
 
 def make_mesh(devices=None) -> Mesh:

@@ -546,7 +546,7 @@ def _code_section(
     lines = [
         "## How well the codes match the prior",
         "",
-        "The validation images' codes (1,000 of them; the encoder's mean for the VAE and the "
+        "The validation images' codes (1,000 of them; drawn from q(z|x) for the VAE and the "
         "stochastic AAE) against as many draws of N(0, I), after the last epoch: the squared "
         "maximum mean discrepancy (inverse multiquadratic kernel), the norm of the codes' mean "
         "and the distance of their covariance from the identity (|cov - I|_F / sqrt(z_dim)); "

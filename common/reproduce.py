@@ -367,6 +367,7 @@ def main(
         if run_sweeps:
             flags.append("--sweeps")
         command = " ".join(["python scripts/reproduce.py", *flags])
+        refused: list[str] = []
         # Every run, in order: (experiment, root, {run_experiment's keyword arguments}).
         base = dict(epoch_scale=epoch_scale, data_dir=data_dir, limit=limit)
         runs = [(e, root, base) for e in selected]
@@ -400,7 +401,11 @@ def main(
                 exp.config_file,
                 run_root,
             )
-            run_experiment(exp, run_root, trainers, command=command, **kwargs)
+            try:
+                run_experiment(exp, run_root, trainers, command=command, **kwargs)
+            except (ConfigError, WorkdirBusy) as e:  # refused: the others still run
+                logging.error("%s refused: %s", exp.name, e)
+                refused.append(f"{exp.name} in {report.display_path(run_root)}")
         if iw_images > 0 and log_likelihood is not None:
             roots = [root] + [os.path.join(root, report.FULL_SCALE_DIR)] * bool(full_scale_data)
             for exp in selected:
@@ -419,4 +424,10 @@ def main(
     headlines = {kind: trainer.headline for kind, trainer in trainers.items()}
     path = report.write_report(root, docs_dir, experiments, headlines, comparisons, sweeps)
     logging.info("Wrote %s.", path)
+    if not report_only and refused:
+        raise ConfigError(
+            f"{len(refused)} run(s) refused their workdir ({'; '.join(refused)}): the log says "
+            f"why; the report ({path}) covers the others. Move those workdirs away, or use "
+            "another --root, to train them again"
+        )
     return path

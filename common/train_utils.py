@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
+import threading
 from collections.abc import Iterator, Sequence
 
 from absl import logging
@@ -44,6 +45,9 @@ def stop_requests() -> Iterator[dict[str, int | None]]:
     """
     request: dict[str, int | None] = {"signum": None}
     previous = {}
+    if threading.current_thread() is not threading.main_thread():  # only it may set handlers
+        yield request
+        return
 
     def handler(signum, frame):
         request["signum"] = signum

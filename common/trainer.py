@@ -14,6 +14,7 @@ the validation split), `test_*` (the final row); one scheme for both models.
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 import functools
 import json
@@ -154,6 +155,12 @@ class Trainer(abc.ABC):
     def encode(self, params: Any, images: jax.Array) -> jax.Array:
         """uint8 [B, 28, 28, 1] -> the codes [B, z_dim] float32 (the mean of q(z|x))."""
 
+    def sample_codes(self, params: Any, images: jax.Array, key: jax.Array) -> jax.Array:
+        """uint8 [B, 28, 28, 1] -> codes [B, z_dim] drawn from q(z|x) with `key`: what the
+        prior is matched with. A deterministic encoder's are its codes (the default)."""
+        del key
+        return self.encode(params, images)
+
     @abc.abstractmethod
     def decode(self, params: Any, z: jax.Array) -> jax.Array:
         """z [B, z_dim] -> the mean image [B, 28, 28, 1] float32 in [0, 1]."""
@@ -191,10 +198,15 @@ class Trainer(abc.ABC):
         workdir = os.path.abspath(workdir)
 
         # ---------------------------------------------------------------------- data
-        data = input_pipeline.load_dataset(config.data)  # before the workdir: bad data writes none
+        # Before the workdir: bad data writes nothing. Process 0 first: it downloads what is
+        # missing, the other processes then read its cache.
+        load = functools.partial(input_pipeline.load_dataset, config.data)
+        data = parallel.main_first(load, "loading the data")
         logging.info("Data: %s", data.describe())
-        if len(data.val_images) == 0:
-            raise DataError(f"{data.describe()}: the validation split is empty; use more images")
+        if len(data.val_images) < 2:  # the codes' covariance needs two
+            raise DataError(
+                f"{data.describe()}: the validation split needs at least 2 images; use more data"
+            )
         shown = (  # what the pictures show: (images, labels, split)
             (data.test_images, data.test_labels, "test")
             if data.test_images is not None
@@ -205,7 +217,8 @@ class Trainer(abc.ABC):
         self.setup_devices(len(data.train_images))  # checks the batch against data and devices
 
         # ---------------------------------------------------------------------- the workdir
-        with workdir_lib.lock(workdir):  # held to the end: a second run here stops at once
+        with contextlib.ExitStack() as held:  # released however the run ends
+            held.enter_context(workdir_lib.lock(workdir))  # a second run here stops at once
             create_state = jax.jit(self.create_train_state)  # one compile, not one per op
             shapes = jax.eval_shape(create_state, self.keys.init)
             resume = workdir_lib.prepare(config, workdir, shapes, fresh)
@@ -225,9 +238,12 @@ class Trainer(abc.ABC):
                 state, meta = self.restore_for_resume(workdir, state)
             milestones = [e for e in config.checkpoint_epochs if e <= config.num_epochs]
             manager = checkpoint.make_manager(workdir, milestones, self.monitor)
+            held.callback(manager.close)
+            held.callback(manager.wait_until_finished)  # (callbacks run last first)
             writer = MetricWriter(
                 workdir, meta["epoch"] if resume else None, enabled=parallel.is_main_process()
             )
+            held.callback(writer.close)
             if not resume:
                 writer.write_hparams(config.to_dict())
 
@@ -271,9 +287,14 @@ class Trainer(abc.ABC):
                     if stopping and epoch < config.num_epochs:
                         signum = stop["signum"] or signal.SIGTERM  # the hosts the signal missed
                         if manager.latest_step() != epoch:
-                            checkpoint.save(manager, epoch, state, meta)
-                        manager.wait_until_finished()
-                        writer.close()
+                            value = metrics.get(self.monitor) if self.monitor else None
+                            checkpoint.save(
+                                manager,
+                                epoch,
+                                state,
+                                meta,
+                                None if value is None else {self.monitor: value},
+                            )
                         raise Interrupted(
                             f"stopped by signal {signum} after epoch {epoch}, checkpoint saved; "
                             "run the same command again to resume",
@@ -283,7 +304,16 @@ class Trainer(abc.ABC):
             # ------------------------------------------------------------------ test, best epoch
             best_state = state
             if self.monitor and meta["best_epoch"] not in (None, meta["epoch"]):
-                best_state, _ = checkpoint.restore(manager, meta["best_epoch"], state)
+                try:
+                    best_state, _ = checkpoint.restore(manager, meta["best_epoch"], state)
+                except Exception as e:  # damaged since it was written: test the last epoch
+                    logging.warning(
+                        "Checkpoint of the best epoch %d does not restore (%s); testing the "
+                        "last epoch's model instead.",
+                        meta["best_epoch"],
+                        checkpoint.describe_error(e),
+                    )
+                    meta["best_epoch"] = meta["epoch"]
             final = {}
             if data.test_images is not None:
                 final = _prefixed("test_", self.evaluator(data.test_images)(best_state.params))
@@ -294,9 +324,6 @@ class Trainer(abc.ABC):
             writer.write_final(meta["epoch"], final)
             self.write_curves(workdir, writer.history())
             self._write_final_pictures(best_state.params, shown, workdir, writer)
-            manager.wait_until_finished()
-            manager.close()
-            writer.close()
         logging.info("Done: %s", json.dumps(final))
         return final
 
@@ -390,18 +417,20 @@ class Trainer(abc.ABC):
         self._decode = jax.jit(self.decode)
         self._encode = jax.jit(self.encode)
         self.code_images = parallel.replicate(code_images, self.mesh)
-        # Fixed prior draws, from the evaluation key folded with a number no epoch reaches.
+        # Fixed draws of the prior and of the codes, from the evaluation key folded with numbers
+        # no epoch reaches: every epoch compares the same noise.
         prior_key = jax.random.fold_in(self.keys.eval, 2**31 - 1)
         self.prior_codes = jax.random.normal(prior_key, (len(code_images), self.config.z_dim))
+        self.code_key = jax.random.fold_in(self.keys.eval, 2**31 - 2)
         self._code_statistics = jax.jit(self.compare_codes)
 
-    def compare_codes(self, params: Any, images_u8: jax.Array, prior_z: jax.Array) -> dict:
-        """latents.code_statistics of the codes of `images_u8` against the draws `prior_z`."""
-        return latents.code_statistics(self.encode(params, images_u8), prior_z)
+    def compare_codes(self, params: Any, images_u8: jax.Array, key: jax.Array, prior_z) -> dict:
+        """latents.code_statistics of codes of `images_u8` (sample_codes) against `prior_z`."""
+        return latents.code_statistics(self.sample_codes(params, images_u8, key), prior_z)
 
     def code_statistics(self, params: Any) -> dict[str, float]:
         """How far the validation codes (CODE_IMAGES of them) are from N(0, I): code_mmd, ..."""
-        out = self._code_statistics(params, self.code_images, self.prior_codes)
+        out = self._code_statistics(params, self.code_images, self.code_key, self.prior_codes)
         return {k: float(v) for k, v in jax.device_get(out).items()}
 
     def write_epoch_pictures(self, params: Any, epoch: int, workdir: str, writer) -> None:
@@ -507,7 +536,7 @@ class Trainer(abc.ABC):
         if not workdir_lib.has_run(workdir):
             raise CheckpointError(f"{workdir} holds no checkpoints")
         manager = checkpoint.make_manager(workdir, read_only=True)
-        target = trainer.create_train_state(jax.random.key(0))
+        target = jax.jit(trainer.create_train_state)(jax.random.key(0))  # one compile
         try:
             if epoch is None:  # the newest that restores, a warning for each newer one
                 state, _, epoch, damaged = checkpoint.restore_newest(manager, target)

@@ -35,6 +35,7 @@ LOCK_FILE = "run.lock"
 # nothing else in the folder is touched.
 RUN_FILES = (
     CONFIG_FILE,
+    CONFIG_FILE + ".tmp",
     "metrics.jsonl",
     "metrics.jsonl.tmp",
     "events.out.tfevents.*",
@@ -130,6 +131,8 @@ def check_data_fields(config: ml_collections.ConfigDict, workdir: str) -> None:
     saved = load_config(workdir)
     for field in DATA_FIELDS:
         old, new = _get(saved, field), _get(config, field)
+        if field == "data.dir" and old and new:  # the same folder, however it was written
+            old, new = (os.path.abspath(os.path.expanduser(d)) for d in (old, new))
         if old != new:
             raise ConfigError(
                 f"{workdir} holds a run with {field}={old!r}, but this config has "
@@ -207,6 +210,13 @@ def prepare(
     """
     main = parallel.is_main_process()
     resume = has_run(workdir) and not fresh
+    if resume:
+        trained = checkpoint.epochs(workdir)[-1]
+        if config.num_epochs < trained:
+            raise ConfigError(
+                f"{workdir} holds a run trained to epoch {trained}, more than this config's "
+                f"num_epochs={config.num_epochs}; {_WAY_OUT}"
+            )
     if resume and os.path.exists(os.path.join(workdir, CONFIG_FILE)):
         check_data_fields(config, workdir)
         check_state(config, workdir, state_shapes)
@@ -269,7 +279,7 @@ def _acquire(workdir: str) -> int:
                 ) from None
             if os.path.exists(path) and os.stat(path).st_ino == os.fstat(fd).st_ino:
                 break
-            os.close(fd)  # the file was replaced while we waited for it: lock the new one
+            os.close(fd)  # replaced between our open and our lock: lock the file there now
         previous = _read_holder(fd)
         if previous:
             logging.warning(
@@ -283,9 +293,13 @@ def _acquire(workdir: str) -> int:
             "since": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "command": " ".join(sys.argv)[:500],
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(holder).encode(), 0)
-        os.fsync(fd)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(holder).encode(), 0)
+            os.fsync(fd)
+        except OSError:
+            os.close(fd)  # (also drops the lock)
+            raise
         return fd
     except OSError as e:  # not a folder, no permission, read-only file system, ...
         raise ConfigError(

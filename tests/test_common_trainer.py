@@ -153,13 +153,13 @@ def test_fresh_starts_from_an_empty_set_of_artefacts(mnist_dir, tmp_path):
     assert [r["epoch"] for r in metric_writer.read_metrics(str(workdir)) if "epoch" in r] == [0, 1]
 
 
-def test_an_empty_validation_split_is_a_data_error(tmp_path):
+def test_a_validation_split_of_one_image_is_a_data_error(tmp_path):
     from conftest import write_mnist_folder
 
     folder = write_mnist_folder(tmp_path / "four", num_train=4, num_test=4)
     config = make_tiny_vae_config(folder)
     config.batch_size = 2
-    with pytest.raises(DataError, match="validation split is empty"):
+    with pytest.raises(DataError, match="validation split needs at least 2 images"):
         train.train_and_evaluate(config, str(tmp_path / "w"))
     assert not (tmp_path / "w").exists()
 

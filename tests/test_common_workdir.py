@@ -79,3 +79,15 @@ def test_the_lock_refuses_a_second_holder_and_is_taken_over_after_a_death(tmp_pa
     with workdir.lock(str(tmp_path)):
         assert json.loads((tmp_path / "run.lock").read_text())["pid"] == os.getpid()
     assert "Taking over" in caplog.text and "pid 99999 on h since t" in caplog.text
+
+
+def test_a_config_with_fewer_epochs_than_the_run_has_trained_is_refused(tmp_path):
+    config = make_tiny_vae_config("x")
+    workdir.prepare(config, str(tmp_path), None)
+    for epoch in (0, 5):
+        os.makedirs(tmp_path / "checkpoints" / str(epoch))
+    config.num_epochs = 3
+    with pytest.raises(
+        ConfigError, match="trained to epoch 5, more than this config's num_epochs=3"
+    ):
+        workdir.prepare(config, str(tmp_path), None)

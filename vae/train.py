@@ -57,6 +57,7 @@ class VAETrainer(trainer.Trainer):
     def create_train_state(self, key: jax.Array) -> train_state.TrainState:
         """The VAE's params initialised from `key`, and Adam's state."""
         x = jnp.zeros((1, *input_pipeline.IMAGE_SHAPE), jnp.int32)
+        # The second key only feeds init's throwaway z sample; the parameters come from `key`.
         params = self.model.init(key, x, jax.random.key(0))["params"]
         tx = optax.adam(self.config.learning_rate)
         return train_state.TrainState.create(apply_fn=self.model.apply, params=params, tx=tx)
@@ -101,6 +102,13 @@ class VAETrainer(trainer.Trainer):
             {"params": params}, self.preprocess(images_u8), method=models.VAE.encode
         )
         return mean
+
+    def sample_codes(self, params, images_u8: jax.Array, key: jax.Array) -> jax.Array:
+        """z ~ q(z|x): the aggregate posterior is what the KL term pulls towards the prior."""
+        mean, log_std = self.model.apply(
+            {"params": params}, self.preprocess(images_u8), method=models.VAE.encode
+        )
+        return losses.sample_reparameterize(key, mean, jnp.exp(log_std))
 
     def decode(self, params, z: jax.Array) -> jax.Array:
         """The mean of each pixel's categorical, scaled to [0, 1]."""
