@@ -37,6 +37,7 @@ import jax
 import numpy as np
 
 from common import parallel
+from common.errors import UserError
 from common.trainer import Trainer
 
 
@@ -298,6 +299,11 @@ def compare_epochs(
     their ratio (PyTorch's seconds / ours: above 1, we are faster), and the time to the first
     epoch's line: ours on the first run (empty compilation cache) and on later runs, PyTorch's.
     """
+    if rounds < 1 or epochs < 2:
+        raise UserError(
+            f"need rounds >= 1 and epochs >= 2 (the first is not counted); got "
+            f"{rounds} and {epochs}"
+        )
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="benchmark-") as tmp:
         cache = os.path.join(tmp, "xla-cache")  # empty at the first round: a first run

@@ -104,6 +104,7 @@ def enable_compilation_cache() -> str | None:
         return None
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_compilation_cache_max_size", 2 * 2**30)  # oldest entries go first
     return path
 
 

@@ -21,6 +21,7 @@ import os
 import socket
 import struct
 import urllib.parse
+import urllib.request
 import zlib
 
 import jax
@@ -215,8 +216,13 @@ def _sha256(path: str) -> str:
 
 
 def _check_reachable(urls: list[str], name: str) -> None:
-    """Raises DataError at once when a host cannot be reached (instead of minutes of retries)."""
-    for host, port in sorted({_host_port(url) for url in urls}):
+    """Raises DataError at once when a host cannot be reached (instead of minutes of retries).
+
+    Through a proxy (HTTP_PROXY / HTTPS_PROXY, as requests uses them) the proxy is what must
+    answer, so it is what this checks.
+    """
+    proxies = urllib.request.getproxies()
+    for host, port in sorted({_host_port(proxies.get(_scheme(url)) or url) for url in urls}):
         try:
             socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
         except OSError as e:
@@ -224,6 +230,10 @@ def _check_reachable(urls: list[str], name: str) -> None:
                 f"cannot download {name}: {host}:{port} is unreachable ({e.strerror or e}). "
                 + _OFFLINE_HINT
             ) from None
+
+
+def _scheme(url: str) -> str:
+    return urllib.parse.urlsplit(url).scheme
 
 
 def _host_port(url: str) -> tuple[str, int]:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from common import metric_writer, train_utils
+from common import workdir as workdir_lib
 
 RECORD_FILE = "reproduce.json"
 SEED_SUFFIX = "-seed"  # ROOT/NAME-seedS: the experiment NAME with config.seed = S
@@ -189,7 +190,10 @@ def load_run(workdir: str) -> Run | None:
     final = all_rows[-1] if all_rows and "epoch" not in all_rows[-1] else None
     record_path = os.path.join(workdir, RECORD_FILE)
     record = _read_json(record_path) if os.path.exists(record_path) else {}
-    return Run(workdir, _read_json(config_path), rows, final, record)
+    config = json.loads(
+        workdir_lib.load_config(workdir).to_json_best_effort()
+    )  # older runs' fields filled
+    return Run(workdir, config, rows, final, record)
 
 
 def sample_epochs(run: Run) -> list[tuple[int, list[int]]]:
@@ -827,7 +831,7 @@ def write_report(
             "# Full scale",
             "",
             f"The headline experiments again on {'; '.join(data)}: the data's own train / "
-            "validation / test split, the assignment's epochs.",
+            "validation / test split, at the epoch scale of the runs above.",
             "",
         ]
         for i, exp in enumerate((e for e in experiments if e.name in full), 1):

@@ -85,7 +85,7 @@ def make_config(
       experiment: its `get_config()` gives the config.
       epoch_scale: factor on num_epochs (rounded up, at least 1), sample and checkpoint epochs.
       data_dir: folder of IDX files; None keeps the config's source (tfds).
-      limit: keep the first N training images; None keeps the config's.
+      limit: train on N images (the first of the seeded split); None keeps the config's.
       seed: config.seed; None keeps the config's.
       overrides: {dotted field: value} set last (a sweep's variant).
 

@@ -53,7 +53,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.name = "mnist"  # tfds name: mnist or fashion_mnist
     config.data.dir = ""  # folder of IDX files; "" = tensorflow-datasets
     config.data.split_seed = 42
-    config.data.limit = 0  # keep only the first N training images; 0 = all
+    config.data.limit = 0  # train on N images (the first of the seeded split); 0 = all
 
     # Evaluation, pictures, checkpoints.
     config.eval_batch_size = 500

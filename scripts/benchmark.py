@@ -24,7 +24,10 @@ flags.DEFINE_enum("mode", "epochs", ["epochs", "steps"], "Real epochs, or compil
 flags.DEFINE_enum("model", "both", ["vae", "aae", "both"], "Which model to time.")
 flags.DEFINE_string("data_dir", None, "epochs mode: the IDX folder both trainers train on.")
 flags.DEFINE_integer("epochs", 3, "epochs mode: epochs per run (the first is not counted).")
-flags.DEFINE_list("cases", ["step", "epoch"], "Cases: step (one jitted step), epoch (a scan).")
+flags.DEFINE_list("cases", ["step", "epoch"], "step (one jitted step), epoch (a scan).")
+flags.register_validator(
+    "cases", lambda cases: set(cases) <= {"step", "epoch"}, "--cases: step and/or epoch"
+)
 flags.DEFINE_integer("rounds", 3, "Interleaved rounds; the summary is the median over rounds.")
 flags.DEFINE_integer("steps", 20, "Timed steps per round (step case and the reference).")
 flags.DEFINE_integer("epoch_steps", 20, "Steps in the epoch case's compiled scan.")
@@ -70,19 +73,20 @@ def main(argv):
                 torch_python=FLAGS.torch_python or sys.executable,
             )
         return
-    cases = [
-        benchmark.Case(make_trainer(model, impl), case, FLAGS.epoch_steps)
-        for model in models
-        for case in FLAGS.cases
-        for impl in FLAGS.conv_impl
-    ]
-    benchmark.interleaved(
-        cases,
-        rounds=FLAGS.rounds,
-        steps=FLAGS.steps,
-        torch_script=FLAGS.torch_reference,
-        torch_python=FLAGS.torch_python or sys.executable,
-    )
+    with cli.one_line_errors():
+        cases = [
+            benchmark.Case(make_trainer(model, impl), case, FLAGS.epoch_steps)
+            for model in models
+            for case in FLAGS.cases
+            for impl in FLAGS.conv_impl
+        ]
+        benchmark.interleaved(
+            cases,
+            rounds=FLAGS.rounds,
+            steps=FLAGS.steps,
+            torch_script=FLAGS.torch_reference,
+            torch_python=FLAGS.torch_python or sys.executable,
+        )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ flags.DEFINE_string("root", "runs/reproduce", "Folder of the workdirs, one per e
 flags.DEFINE_string("docs", "docs", "Where results.md and figures/ are written.")
 flags.DEFINE_string("data_dir", None, "Folder of IDX files; default: tensorflow-datasets MNIST.")
 flags.DEFINE_float("epoch_scale", 1.0, "Factor on every schedule's epochs (rounded up, >= 1).")
-flags.DEFINE_integer("limit", None, "Keep only the first N training images; default: all.")
+flags.DEFINE_integer(
+    "limit", None, "Train on N images (the first of the seeded split); default: all."
+)
 flags.DEFINE_list("only", None, "Comma-separated experiment names; default: all of them.")
 flags.DEFINE_bool("report_only", False, "Write the report from the workdirs; train nothing.")
 flags.DEFINE_list(

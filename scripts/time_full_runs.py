@@ -15,7 +15,10 @@ from absl import app, flags
 
 from common import cli
 
-flags.DEFINE_list("models", ["vae", "aae"], "Which runs to time.")
+flags.DEFINE_list("models", ["vae", "aae"], "Which runs to time: vae and/or aae.")
+flags.register_validator(
+    "models", lambda models: set(models) <= {"vae", "aae"}, "--models: vae and/or aae"
+)
 flags.DEFINE_string("data_dir", "", "Folder of IDX files; default: tensorflow-datasets MNIST.")
 flags.DEFINE_string("root", "runs/timed", "Workdirs go to ROOT/MODEL (emptied first).")
 flags.DEFINE_integer("epochs", None, "Override the epochs (default: the assignment's).")

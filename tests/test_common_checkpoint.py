@@ -42,3 +42,15 @@ for step in range(1000):
     finished = [name for name in os.listdir(ckpt) if name.isdigit()]
     assert sorted(map(int, finished)) == sorted(steps)
     assert all(name.isdigit() or ".orbax-checkpoint-tmp" in name for name in os.listdir(ckpt))
+
+
+def test_the_two_newest_the_milestones_and_the_best_are_kept(tmp_path):
+    manager = checkpoint.make_manager(str(tmp_path), milestones=(0, 3), monitor="val_bpd")
+    values = {1: 0.9, 2: 0.1, 3: 0.8, 4: 0.7, 5: 0.6, 6: 0.5}  # epoch 2 is the best
+    for epoch in range(7):
+        metric = {"val_bpd": values[epoch]} if epoch in values else None
+        checkpoint.save(manager, epoch, {"w": np.full((3,), epoch, np.float32)}, {}, metric)
+    manager.wait_until_finished()
+    assert checkpoint.epochs(str(tmp_path)) == [0, 2, 3, 5, 6]
+    state, _ = checkpoint.restore(manager, 2, {"w": np.zeros((3,), np.float32)})
+    np.testing.assert_array_equal(state["w"], 2.0)

@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import math
 import os
+import socket
 import threading
 import time
 
@@ -262,3 +263,14 @@ def test_idx_files_roundtrip(tmp_path):
     path = write_idx(str(tmp_path / "x-idx3-ubyte.gz"), images)
     np.testing.assert_array_equal(input_pipeline.read_idx(path, 3), images)
     assert os.path.exists(path)
+
+
+def test_through_a_proxy_the_proxy_is_what_must_answer(monkeypatch):
+    import urllib.request
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(urllib.request, "getproxies", lambda: {"http": f"http://127.0.0.1:{port}"})
+    with pytest.raises(DataError, match=f"127.0.0.1:{port} is unreachable"):
+        input_pipeline._check_reachable(["http://mnist.example.invalid/x.gz"], "mnist")
