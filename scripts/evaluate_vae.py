@@ -15,10 +15,10 @@ from common import cli
 
 flags.DEFINE_string("workdir", None, "Run directory written by train_vae.py.", required=True)
 flags.DEFINE_integer("epoch", None, "Checkpoint epoch; default: the newest that restores.")
-flags.DEFINE_list("ks", ["1", "10", "100", "1000"], "Numbers of samples K (integers >= 1).")
+flags.DEFINE_list("ks", None, "Numbers of samples K (integers >= 1); default: 1,10,100,1000.")
 flags.register_validator(
     "ks",
-    lambda ks: bool(ks) and all(k.strip().isdigit() and int(k) >= 1 for k in ks),
+    lambda ks: ks is None or (bool(ks) and all(k.strip().isdigit() and int(k) >= 1 for k in ks)),
     message="--ks takes a comma-separated list of integers >= 1, e.g. 1,10,100",
 )
 flags.DEFINE_integer(
@@ -40,7 +40,7 @@ def main(argv):
         result = evaluate.evaluate_workdir(
             FLAGS.workdir,
             epoch=FLAGS.epoch,
-            ks=[int(k) for k in FLAGS.ks],
+            ks=evaluate.KS if FLAGS.ks is None else [int(k) for k in FLAGS.ks],
             num_images=FLAGS.num_images,
             seed=FLAGS.seed,
             split=FLAGS.split,

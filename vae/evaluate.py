@@ -34,6 +34,7 @@ from vae import losses, models
 from vae.train import VAETrainer
 
 PROPOSALS = ("posterior", "prior")
+KS = (1, 10, 100, 1000)  # the numbers of samples K evaluated by default
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -142,7 +143,7 @@ def evaluate_images(
     images: np.ndarray,
     key: jax.Array,
     *,
-    ks: Sequence[int] = (1, 10, 100, 1000),
+    ks: Sequence[int] = KS,
     batch_size: int = 100,
     chunk: int = 100,
 ) -> dict[str, Any]:
@@ -266,7 +267,7 @@ def evaluate_workdir(
     workdir: str,
     *,
     epoch: int | None = None,
-    ks: Sequence[int] = (1, 10, 100, 1000),
+    ks: Sequence[int] = KS,
     num_images: int | None = None,
     seed: int = 0,
     split: str = "test",
