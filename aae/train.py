@@ -6,7 +6,8 @@ One state holds the three networks' params and one optimizer state per phase; ea
 pure function that differentiates only its own subtree, so the others stay bit-identical.
 Update schemes (`config.update_scheme`):
 - "combined" (the course template's): (a) encoder + decoder on
-  lambda_ * recon + (1 - lambda_) * gen (one Adam), then (b) the discriminator on the codes of (a).
+  lambda_ * recon + (1 - lambda_) * gen (one Adam; in `train_step`), then (b) the discriminator
+  on the codes of (a).
 - "three_phase" (the AAE paper's, the assignment's section 2.2): a reconstruction step of encoder +
   decoder, a discriminator step, then a generator step of the encoder alone. Each phase has its
   own Adam, whose step does not change when its loss is scaled, so lambda_ weighs the phases'
@@ -85,24 +86,6 @@ def _descend(state: AAEState, phase: str, loss_fn, tx, weight: float = 1.0):
 
 
 # ----------------------------------------------------------------------------- phases
-
-
-def autoencoder_phase(state: AAEState, x, key, *, model, tx, lambda_: float):
-    """ "combined": encoder + decoder step on lambda_ * recon + (1 - lambda_) * gen (Eq. 15).
-
-    Returns:
-      (new state, {"recon_loss", "gen_loss", "ae_loss"}, the codes z [B, z_dim] of the params
-      before the step, gradients stopped).
-    """
-
-    def loss_fn(params):
-        recon_x, z = model.apply({"params": params}, x, key)
-        d_fake = model.apply({"params": params}, z, method=models.AdversarialAE.discriminate)
-        loss, aux = losses.autoencoder_loss(x, recon_x, d_fake, lambda_)
-        return loss, (aux, jax.lax.stop_gradient(z))
-
-    state, (aux, z) = _descend(state, "ae", loss_fn, tx)
-    return state, aux, z
 
 
 def reconstruction_phase(state: AAEState, x, key, *, model, tx, weight: float):
@@ -227,9 +210,17 @@ class AAETrainer(trainer.Trainer):
         model, txs, lambda_ = self.model, self.txs, self.config.lambda_
         enc_key, prior_key, gen_key = jax.random.split(key, 3)
         if self.config.update_scheme == "combined":
-            state, aux, z = autoencoder_phase(
-                state, batch, enc_key, model=model, tx=txs["ae"], lambda_=lambda_
-            )
+
+            def loss_fn(params):  # Eq. 15: lambda_ * recon + (1 - lambda_) * gen
+                recon_x, z = model.apply({"params": params}, batch, enc_key)
+                d_fake = model.apply(
+                    {"params": params}, z, method=models.AdversarialAE.discriminate
+                )
+                loss, aux = losses.autoencoder_loss(batch, recon_x, d_fake, lambda_)
+                return loss, (aux, z)
+
+            # Encoder + decoder only; z, the codes before the step, goes to the discriminator.
+            state, (aux, z) = _descend(state, "ae", loss_fn, txs["ae"])
             recon_loss, gen_loss = aux["recon_loss"], aux["gen_loss"]
         else:
             state, recon_loss = reconstruction_phase(
