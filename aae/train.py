@@ -2,9 +2,9 @@
 
     python scripts/train_aae.py --config configs/aae.py --workdir runs/aae
 
-One state holds the three networks' params and one optimizer state per phase; each phase is a
-pure function that differentiates only its own subtree, so the others stay bit-identical.
-Update schemes (`config.update_scheme`):
+One state holds the three networks' params and one optimizer state per phase; each phase
+differentiates only its own networks (aae/phases.py), so the others stay bit-identical. Update
+schemes (`config.update_scheme`):
 - "combined" (the course template's): (a) encoder + decoder on
   lambda_ * recon + (1 - lambda_) * gen (one Adam; in `train_step`), then (b) the discriminator
   on the codes of (a).
@@ -23,17 +23,9 @@ import ml_collections
 import optax
 from clu import metrics as clu_metrics
 
-from aae import losses, models, sampling
+from aae import losses, models, phases, sampling
 from common import config_rules, input_pipeline, trainer
 
-# Phase -> the networks it trains; update scheme -> its phases, in order.
-PHASE_NETWORKS = {
-    "ae": ("encoder", "decoder"),
-    "recon": ("encoder", "decoder"),
-    "disc": ("discriminator",),
-    "gen": ("encoder",),
-}
-SCHEMES = {"combined": ("ae", "disc"), "three_phase": ("recon", "disc", "gen")}
 OPTIMIZERS = ("adam", "sgd")
 
 
@@ -46,19 +38,10 @@ class TrainMetrics(clu_metrics.Collection):
     disc_accuracy: clu_metrics.Average.from_output("disc_accuracy")
 
 
-class AAEState(flax.struct.PyTreeNode):
-    """step: int32 scalar; params: {"encoder", "decoder", "discriminator"}; opt_states: one
-    optax state per phase of the update scheme (SCHEMES)."""
-
-    step: jax.Array
-    params: dict
-    opt_states: dict
-
-
 def make_optimizers(config: ml_collections.ConfigDict) -> dict[str, optax.GradientTransformation]:
     """One optax transformation per phase of config.update_scheme, from config.optimizers."""
     txs = {}
-    for phase in SCHEMES[config.update_scheme]:
+    for phase in phases.SCHEMES[config.update_scheme]:
         opt = config.optimizers[phase]
         lr = opt.learning_rate
         if opt.warmup_steps:  # a schedule adds a step count to the optimizer's state
@@ -68,71 +51,6 @@ def make_optimizers(config: ml_collections.ConfigDict) -> dict[str, optax.Gradie
         else:
             txs[phase] = optax.sgd(lr)
     return txs
-
-
-def _descend(state: AAEState, phase: str, loss_fn, tx, weight: float = 1.0):
-    """One step of `phase`'s optimizer on loss_fn(params) -> (loss, aux), differentiating only the
-    phase's own networks (PHASE_NETWORKS), its update scaled by `weight`. Returns (new state, aux).
-    """
-    own = {name: state.params[name] for name in PHASE_NETWORKS[phase]}
-    (_, aux), grads = jax.value_and_grad(
-        lambda sub: loss_fn({**state.params, **sub}), has_aux=True
-    )(own)
-    updates, opt_state = tx.update(grads, state.opt_states[phase], own)
-    if weight != 1.0:
-        updates = jax.tree.map(lambda u: weight * u, updates)
-    params = {**state.params, **optax.apply_updates(own, updates)}
-    return state.replace(params=params, opt_states={**state.opt_states, phase: opt_state}), aux
-
-
-# ----------------------------------------------------------------------------- phases
-
-
-def reconstruction_phase(state: AAEState, x, key, *, model, tx, weight: float):
-    """ "three_phase": encoder + decoder step on the reconstruction MSE, its update x `weight`.
-
-    Returns:
-      (new state, recon_loss: float32 scalar of the params before the step).
-    """
-
-    def loss_fn(params):
-        recon_loss = jnp.mean((x - model.apply({"params": params}, x, key)[0]) ** 2)
-        return recon_loss, recon_loss
-
-    return _descend(state, "recon", loss_fn, tx, weight)
-
-
-def discriminator_phase(state: AAEState, z_fake, key, *, model, tx):
-    """Discriminator step: prior samples z ~ N(0, I) are "real", the encoder's codes "fake".
-
-    Returns:
-      (new state, {"disc_loss", "loss_real", "loss_fake", "accuracy"}).
-    """
-    z_real = jax.random.normal(key, z_fake.shape, z_fake.dtype)
-
-    def loss_fn(params):
-        z = jnp.concatenate([z_real, z_fake])
-        d = model.apply({"params": params}, z, method=models.AdversarialAE.discriminate)
-        return losses.discriminator_loss(d[: len(z_real)], d[len(z_real) :])
-
-    return _descend(state, "disc", loss_fn, tx)
-
-
-def generator_phase(state: AAEState, x, key, *, model, tx, weight: float):
-    """ "three_phase": encoder step on the generator loss (the codes should look like prior
-    samples to the discriminator), its update x `weight`.
-
-    Returns:
-      (new state, gen_loss: float32 scalar of the params before the step).
-    """
-
-    def loss_fn(params):
-        z = model.apply({"params": params}, x, key, method=models.AdversarialAE.encode)
-        d_fake = model.apply({"params": params}, z, method=models.AdversarialAE.discriminate)
-        gen_loss = jnp.mean(optax.sigmoid_binary_cross_entropy(d_fake, 1.0))
-        return gen_loss, gen_loss
-
-    return _descend(state, "gen", loss_fn, tx, weight)
 
 
 # ----------------------------------------------------------------------------- the trainer
@@ -160,7 +78,7 @@ class AAETrainer(trainer.Trainer):
         **trainer.Trainer.rules,
         "disc_hidden": config_rules.integer(1),
         "lambda_": config_rules.real(0.0, 1.0),
-        "update_scheme": config_rules.one_of(SCHEMES),
+        "update_scheme": config_rules.one_of(phases.SCHEMES),
         "optimizers.*.name": config_rules.one_of(OPTIMIZERS),
         "optimizers.*.learning_rate": config_rules.POSITIVE,
         "optimizers.*.b1": config_rules.BETA,
@@ -183,20 +101,20 @@ class AAETrainer(trainer.Trainer):
             conv_impl=c.conv_impl,
         )
 
-    def create_train_state(self, key: jax.Array) -> AAEState:
+    def create_train_state(self, key: jax.Array) -> phases.AAEState:
         """The three networks' params initialised from `key`, one optimizer state per phase."""
         x = jnp.zeros((1, *input_pipeline.IMAGE_SHAPE), jnp.float32)
         params = self.model.init(key, x, method=models.AdversarialAE.initialize)["params"]
         opt_states = {
-            p: tx.init({name: params[name] for name in PHASE_NETWORKS[p]})
+            p: tx.init({name: params[name] for name in phases.PHASE_NETWORKS[p]})
             for p, tx in self.txs.items()
         }
-        return AAEState(step=jnp.zeros((), jnp.int32), params=params, opt_states=opt_states)
+        return phases.AAEState(step=jnp.zeros((), jnp.int32), params=params, opt_states=opt_states)
 
     def preprocess(self, images_u8: jax.Array) -> jax.Array:
         return input_pipeline.to_tanh_range(images_u8)
 
-    def train_step(self, state: AAEState, batch: jax.Array, key: jax.Array):
+    def train_step(self, state: phases.AAEState, batch: jax.Array, key: jax.Array):
         """One AAE step in the order of config.update_scheme (see the module docstring).
 
         Args:
@@ -220,10 +138,10 @@ class AAETrainer(trainer.Trainer):
                 return loss, (aux, z)
 
             # Encoder + decoder only; z, the codes before the step, goes to the discriminator.
-            state, (aux, z) = _descend(state, "ae", loss_fn, txs["ae"])
+            state, (aux, z) = phases.step(state, "ae", loss_fn, txs["ae"])
             recon_loss, gen_loss = aux["recon_loss"], aux["gen_loss"]
         else:
-            state, recon_loss = reconstruction_phase(
+            state, recon_loss = phases.reconstruction_phase(
                 state, batch, enc_key, model=model, tx=txs["recon"], weight=lambda_
             )
             # The same encoder noise as the reconstruction step's (a stochastic encoder's codes
@@ -231,11 +149,11 @@ class AAETrainer(trainer.Trainer):
             z = model.apply(
                 {"params": state.params}, batch, enc_key, method=models.AdversarialAE.encode
             )
-        state, d_aux = discriminator_phase(
+        state, d_aux = phases.discriminator_phase(
             state, jax.lax.stop_gradient(z), prior_key, model=model, tx=txs["disc"]
         )
         if self.config.update_scheme == "three_phase":
-            state, gen_loss = generator_phase(
+            state, gen_loss = phases.generator_phase(
                 state, batch, gen_key, model=model, tx=txs["gen"], weight=1.0 - lambda_
             )
         metrics = TrainMetrics.single_from_model_output(

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import fake_digits, make_tiny_aae_config
 
-from aae import train
+from aae import phases, train
 from common import checkpoint, input_pipeline, metric_writer
 from common.errors import ConfigError
 
@@ -29,7 +29,7 @@ def batch():
     return input_pipeline.to_tanh_range(fake_digits(16, 0)[0][..., None])
 
 
-@pytest.mark.parametrize("phase", sorted(train.PHASE_NETWORKS))
+@pytest.mark.parametrize("phase", sorted(phases.PHASE_NETWORKS))
 def test_a_step_of_a_phase_changes_only_its_own_networks(tiny_aae_config, key, phase):
     # Every step goes through _descend; a loss that depends on every parameter shows that only
     # the phase's own networks move (the others stay bit-identical).
@@ -43,8 +43,8 @@ def test_a_step_of_a_phase_changes_only_its_own_networks(tiny_aae_config, key, p
         loss = sum(jnp.sum(leaf**2) for leaf in jax.tree.leaves(params))
         return loss, None
 
-    after, _ = train._descend(state, phase, loss_fn, trainer.txs[phase])
-    moved = {name: name in train.PHASE_NETWORKS[phase] for name in state.params}
+    after, _ = phases.step(state, phase, loss_fn, trainer.txs[phase])
+    moved = {name: name in phases.PHASE_NETWORKS[phase] for name in state.params}
     assert changed(state, after) == moved
 
 
@@ -56,12 +56,12 @@ def test_the_phase_functions_move_their_own_networks(tiny_aae_config, key):
     model, txs = trainer.model, trainer.txs
     state = trainer.create_train_state(key)
     x = batch()
-    after_recon, _ = train.reconstruction_phase(
+    after_recon, _ = phases.reconstruction_phase(
         state, x, key, model=model, tx=txs["recon"], weight=0.995
     )
-    after_gen, _ = train.generator_phase(state, x, key, model=model, tx=txs["gen"], weight=0.5)
+    after_gen, _ = phases.generator_phase(state, x, key, model=model, tx=txs["gen"], weight=0.5)
     z = model.apply({"params": state.params}, x, method="encode")
-    after_disc, _ = train.discriminator_phase(state, z, key, model=model, tx=txs["disc"])
+    after_disc, _ = phases.discriminator_phase(state, z, key, model=model, tx=txs["disc"])
     assert changed(state, after_recon) == {"encoder": True, "decoder": True, "discriminator": False}
     assert changed(state, after_gen) == {"encoder": True, "decoder": False, "discriminator": False}
     assert changed(state, after_disc) == {"encoder": False, "decoder": False, "discriminator": True}
@@ -91,7 +91,7 @@ def test_three_phase_lambda_weighs_the_phases_updates(tiny_aae_config, key):
         np.testing.assert_allclose(a / 0.5, b / 0.9, rtol=1e-4, atol=1e-7)
     assert changed(states[0.5], states[0.9])["encoder"]
     # With lambda 1 the generator's step is zero: the encoder moves as in reconstruction only.
-    recon_only, _ = train.reconstruction_phase(
+    recon_only, _ = phases.reconstruction_phase(
         start,
         batch(),
         jax.random.split(key, 3)[0],

@@ -1,0 +1,98 @@
+"""The AAE's update steps, each differentiating only its own networks.
+
+The train state holds the three networks' params and one optimizer state per phase
+(`AAEState`). `step` applies a phase's optimizer to its own networks (PHASE_NETWORKS), so the
+others stay bit-identical; below it, the discriminator's phase and the three-phase scheme's
+reconstruction and generator phases. `AAETrainer.train_step` (aae/train.py) composes them in the
+order of the update scheme (SCHEMES), and writes the combined scheme's autoencoder step itself.
+"""
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+from aae import losses, models
+
+# Phase -> the networks it trains; update scheme -> its phases, in order.
+PHASE_NETWORKS = {
+    "ae": ("encoder", "decoder"),
+    "recon": ("encoder", "decoder"),
+    "disc": ("discriminator",),
+    "gen": ("encoder",),
+}
+SCHEMES = {"combined": ("ae", "disc"), "three_phase": ("recon", "disc", "gen")}
+
+
+class AAEState(flax.struct.PyTreeNode):
+    """step: int32 scalar; params: {"encoder", "decoder", "discriminator"}; opt_states: one
+    optax state per phase of the update scheme (SCHEMES)."""
+
+    step: jax.Array
+    params: dict
+    opt_states: dict
+
+
+def step(state: AAEState, phase: str, loss_fn, tx, weight: float = 1.0):
+    """One step of `phase`'s optimizer on loss_fn(params) -> (loss, aux), differentiating only the
+    phase's own networks (PHASE_NETWORKS), its update scaled by `weight`. Returns (new state, aux).
+    """
+    own = {name: state.params[name] for name in PHASE_NETWORKS[phase]}
+    (_, aux), grads = jax.value_and_grad(
+        lambda sub: loss_fn({**state.params, **sub}), has_aux=True
+    )(own)
+    updates, opt_state = tx.update(grads, state.opt_states[phase], own)
+    if weight != 1.0:
+        updates = jax.tree.map(lambda u: weight * u, updates)
+    params = {**state.params, **optax.apply_updates(own, updates)}
+    return state.replace(params=params, opt_states={**state.opt_states, phase: opt_state}), aux
+
+
+# ----------------------------------------------------------------------------- phases
+
+
+def reconstruction_phase(state: AAEState, x, key, *, model, tx, weight: float):
+    """ "three_phase": encoder + decoder step on the reconstruction MSE, its update x `weight`.
+
+    Returns:
+      (new state, recon_loss: float32 scalar of the params before the step).
+    """
+
+    def loss_fn(params):
+        recon_loss = jnp.mean((x - model.apply({"params": params}, x, key)[0]) ** 2)
+        return recon_loss, recon_loss
+
+    return step(state, "recon", loss_fn, tx, weight)
+
+
+def discriminator_phase(state: AAEState, z_fake, key, *, model, tx):
+    """Discriminator step: prior samples z ~ N(0, I) are "real", the encoder's codes "fake".
+
+    Returns:
+      (new state, {"disc_loss", "loss_real", "loss_fake", "accuracy"}).
+    """
+    z_real = jax.random.normal(key, z_fake.shape, z_fake.dtype)
+
+    def loss_fn(params):
+        z = jnp.concatenate([z_real, z_fake])
+        d = model.apply({"params": params}, z, method=models.AdversarialAE.discriminate)
+        return losses.discriminator_loss(d[: len(z_real)], d[len(z_real) :])
+
+    return step(state, "disc", loss_fn, tx)
+
+
+def generator_phase(state: AAEState, x, key, *, model, tx, weight: float):
+    """ "three_phase": encoder step on the generator loss (the codes should look like prior
+    samples to the discriminator), its update x `weight`.
+
+    Returns:
+      (new state, gen_loss: float32 scalar of the params before the step).
+    """
+
+    def loss_fn(params):
+        z = model.apply({"params": params}, x, key, method=models.AdversarialAE.encode)
+        d_fake = model.apply({"params": params}, z, method=models.AdversarialAE.discriminate)
+        gen_loss = jnp.mean(optax.sigmoid_binary_cross_entropy(d_fake, 1.0))
+        return gen_loss, gen_loss
+
+    return step(state, "gen", loss_fn, tx, weight)
