@@ -16,6 +16,7 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -98,6 +99,15 @@ def mnist_dir(tmp_path_factory):
 @pytest.fixture
 def key():
     return jax.random.key(0)
+
+
+def init_vae(num_filters: int, z_dim: int):
+    """A VAE module and its parameters initialised from key 0: (model, params)."""
+    from vae import models
+
+    model = models.VAE(num_filters=num_filters, z_dim=z_dim, conv_impl="auto")
+    x = jnp.zeros((1, 28, 28, 1), jnp.int32)
+    return model, model.init(jax.random.key(0), x, jax.random.key(1))["params"]
 
 
 def shrink(config, data_dir: str):

@@ -6,15 +6,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import init_vae
 
 from vae import models
 
 
 @pytest.fixture(scope="module")
 def vae_and_params():
-    model = models.VAE(num_filters=32, z_dim=20, conv_impl="auto")
-    x = jnp.zeros((1, 28, 28, 1), jnp.int32)
-    return model, model.init(jax.random.key(0), x, jax.random.key(1))["params"]
+    return init_vae(num_filters=32, z_dim=20)
 
 
 def test_parameter_count_matches_the_pytorch_reference(vae_and_params):

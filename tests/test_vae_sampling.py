@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import init_vae
 
 from vae import models, sampling
 
@@ -17,9 +18,7 @@ def test_manifold_latents_are_normal_ppf_of_centred_percentiles():
 
 @pytest.fixture(scope="module")
 def tiny_vae():
-    model = models.VAE(num_filters=4, z_dim=2, conv_impl="auto")
-    x = jnp.zeros((1, 28, 28, 1), jnp.int32)
-    return model, model.init(jax.random.key(0), x, jax.random.key(1))["params"]
+    return init_vae(num_filters=4, z_dim=2)
 
 
 def test_visualize_manifold_tiles_the_decoded_grid(tiny_vae):
