@@ -328,8 +328,8 @@ def compare_epochs(
             "model": model,
             "rounds": rounds,
             "epochs": epochs,
-            "epoch_s": round(ours_s, 2),
-            "torch_epoch_s": round(torch_s, 2),
+            "epoch_s": round(ours_s, 3),
+            "torch_epoch_s": round(torch_s, 3),
             "speed_ratio_vs_torch": round(torch_s / ours_s, 3),
             "first_epoch_done_s_first_run": round(ours[0].first_epoch_done_s, 1),
             "first_epoch_done_s_later_runs": round(

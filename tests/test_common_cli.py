@@ -2,11 +2,12 @@
 error), with no traceback and nothing written."""
 
 import os
+import subprocess
 import sys
 
 import numpy as np
 import pytest
-from conftest import run_cli, tiny_flags, write_idx
+from conftest import ROOT, run_cli, tiny_flags, write_idx
 
 
 def assert_one_line_error(result, message: str, code: int) -> None:
@@ -84,3 +85,20 @@ def test_bad_flags_of_the_other_scripts_write_nothing(tmp_path, script, extra, m
 def test_sample_of_a_folder_without_a_run_is_one_line(tmp_path):
     args = [sys.executable, "scripts/sample.py", f"--workdir={tmp_path}"]
     assert_one_line_error(run_cli(args, timeout=60), "holds no run (config.json is missing)", 1)
+
+
+def test_the_compilation_cache_is_written_then_read_without_a_warning(tmp_path):
+    # JAX caps the cache's size only with `filelock` installed; without it every read of the
+    # cache warns and fails, and each run compiles again.
+    code = (
+        "from common import cli; cli.enable_compilation_cache(); import jax, jax.numpy as jnp;"
+        "print(jax.jit(lambda x: x * 2 + 1)(jnp.ones(3)).sum())"
+    )
+    env = os.environ | {"JAX_COMPILATION_CACHE_DIR": str(tmp_path / "cache")}
+    for _ in range(2):  # the first run writes the entry, the second reads it
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0 and done.stdout.strip() == "9.0", done.stderr[-2000:]
+        assert "cache" not in done.stderr.lower(), done.stderr[-2000:]
+    assert os.listdir(tmp_path / "cache")
