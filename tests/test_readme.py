@@ -153,7 +153,7 @@ def test_reproduce_commands(sandbox):
     out = sandbox(
         "python scripts/reproduce.py --data_dir MNIST_T10K_FOLDER --iw_images 500 --seeds 42,1,2 "
         "--sweeps --full_scale_data FASHION_MNIST_FOLDER",
-        "--only vae --epoch_scale 0.01 --iw_images 4 --docs docs --seeds 42 --nosweeps",
+        "--only vae --epoch_scale 0.02 --iw_images 4 --docs docs --seeds 42 --nosweeps",
         "--data_dir MNIST_FOLDER --full_scale_data MNIST_FOLDER",
     )
     assert "results.md" in out
@@ -202,3 +202,4 @@ def test_benchmark_command(sandbox, tmp_path, mnist_dir):
     )
     (row,) = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert row["model"] == "aae" and row["epochs"] == 1 and row["seconds"] > 0
+
