@@ -219,10 +219,16 @@ def _check_reachable(urls: list[str], name: str) -> None:
     """Raises DataError at once when a host cannot be reached (instead of minutes of retries).
 
     Through a proxy (HTTP_PROXY / HTTPS_PROXY, as requests uses them) the proxy is what must
-    answer, so it is what this checks.
+    answer, so it is what this checks; a host that NO_PROXY names is checked itself.
     """
     proxies = urllib.request.getproxies()
-    for host, port in sorted({_host_port(proxies.get(_scheme(url)) or url) for url in urls}):
+
+    def first_hop(url: str) -> str:
+        if urllib.request.proxy_bypass(_host_port(url)[0]):
+            return url
+        return proxies.get(_scheme(url)) or url
+
+    for host, port in sorted({_host_port(first_hop(url)) for url in urls}):
         try:
             socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
         except OSError as e:

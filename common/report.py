@@ -727,7 +727,11 @@ def write_report(
       sweeps: the sweeps whose tables to show (ROOT/sweeps/...).
     """
     os.makedirs(docs_dir, exist_ok=True)
-    shutil.rmtree(os.path.join(docs_dir, FIGURES_DIR), ignore_errors=True)  # never left stale
+    # The figures of the last report go, so none is left stale; only the folders it writes
+    # (DOCS may be a folder of the user's own: nothing else in it is touched).
+    for exp in experiments:
+        for name in (exp.name, f"{FULL_SCALE_DIR}_{exp.name}"):
+            shutil.rmtree(os.path.join(docs_dir, FIGURES_DIR, name), ignore_errors=True)
     runs = {exp.name: load_run(os.path.join(root, exp.name)) for exp in experiments}
     full_root = os.path.join(root, FULL_SCALE_DIR)
     full = {exp.name: load_run(os.path.join(full_root, exp.name)) for exp in experiments}

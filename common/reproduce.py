@@ -346,8 +346,11 @@ def main(
       were trained now.
     """
     selected = select(only, experiments)
-    if not epoch_scale > 0:
-        raise ConfigError(f"--epoch_scale={epoch_scale} must be > 0")
+    if not 0 < epoch_scale < math.inf:
+        raise ConfigError(f"--epoch_scale={epoch_scale} must be a number > 0")
+    for flag, path in (("--root", root), ("--docs", docs_dir)):
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise ConfigError(f"{flag}={path} is a file, not a folder")
     if limit is not None and limit < 0:
         raise ConfigError(f"--limit={limit} must be >= 0 (0 = all)")
     headline_experiments = [e for e in selected if e.reference is not None]

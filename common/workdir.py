@@ -75,8 +75,13 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     path = os.path.join(workdir, CONFIG_FILE)
     if not os.path.exists(path):
         raise CheckpointError(f"{workdir} holds no run ({CONFIG_FILE} is missing)")
-    with open(path) as f:
-        saved = json.load(f)
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:  # hand-edited or half-written
+        raise CheckpointError(f"{path} is not a config this project wrote ({e})") from e
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path} is not a config this project wrote (not a JSON object)")
     for field, value in ADDED_FIELDS.items():
         _fill(saved, field.split("."), value)
     return ml_collections.ConfigDict(saved)

@@ -35,6 +35,10 @@ flags.DEFINE_integer("batch", None, "Batch size; default: the config's (128 vae,
 flags.DEFINE_list("conv_impl", ["auto"], "Convolution forms to time (auto, cpu, xla).")
 flags.DEFINE_string("torch_reference", None, "Path of torch_reference.py to interleave with.")
 flags.DEFINE_string("torch_python", None, "Python that has torch (default: this one).")
+for _name in ("rounds", "steps", "epoch_steps", "epochs", "batch"):
+    flags.register_validator(
+        _name, lambda value: value is None or value >= 1, f"--{_name} must be at least 1"
+    )
 FLAGS = flags.FLAGS
 
 
@@ -59,6 +63,11 @@ def main(argv):
 
     print(json.dumps({"machine": reproduce.machine_info()}), flush=True)
     models = ("vae", "aae") if FLAGS.model == "both" else (FLAGS.model,)
+    with cli.one_line_errors():
+        for flag in ("data_dir", "torch_reference", "torch_python"):
+            path = FLAGS[flag].value
+            if path and not os.path.exists(path):
+                raise UserError(f"--{flag}={path} does not exist")
     if FLAGS.mode == "epochs":
         with cli.one_line_errors():
             if not (FLAGS.data_dir and FLAGS.torch_reference):

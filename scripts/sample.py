@@ -23,11 +23,14 @@ def main(argv):
     import jax
 
     from common import images, workdir
-    from common.errors import CheckpointError
+    from common.errors import CheckpointError, UserError
     from configs import experiments
 
     cli.enable_compilation_cache()
     with cli.one_line_errors():
+        kinds = images.new_figure(1, 1).canvas.get_supported_filetypes()  # png, pdf, svg, ...
+        if FLAGS.out and os.path.splitext(FLAGS.out)[1].lstrip(".").lower() not in kinds:
+            raise UserError(f"--out={FLAGS.out}: the name must end in one of .{', .'.join(kinds)}")
         kind = workdir.load_config(FLAGS.workdir).model
         if kind not in experiments.TRAINERS:
             raise CheckpointError(f"{FLAGS.workdir} holds a run of an unknown model {kind!r}")
@@ -35,7 +38,10 @@ def main(argv):
         key = jax.random.key(FLAGS.seed)
         samples = trainer.sample_grids(state.params, key, FLAGS.num)["samples"]
         out = FLAGS.out or os.path.join(FLAGS.workdir, "samples", f"restored_epoch_{epoch}.png")
-        images.save_grid(jax.device_get(samples), out, title=f"{kind}, epoch {epoch}")
+        try:
+            images.save_grid(jax.device_get(samples), out, title=f"{kind}, epoch {epoch}")
+        except OSError as e:  # a folder that cannot be created or written
+            raise UserError(f"cannot write {out}: {e.strerror or e}") from e
         print(f"wrote {out} ({FLAGS.num} samples, {kind} epoch {epoch})")
 
 

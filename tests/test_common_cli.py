@@ -102,3 +102,24 @@ def test_the_compilation_cache_is_written_then_read_without_a_warning(tmp_path):
         assert done.returncode == 0 and done.stdout.strip() == "9.0", done.stderr[-2000:]
         assert "cache" not in done.stderr.lower(), done.stderr[-2000:]
     assert os.listdir(tmp_path / "cache")
+
+
+@pytest.mark.parametrize(
+    "args, message, code",
+    [
+        (["sample.py", "--workdir=WD", "--out=grid.xyz"], "the name must end in one of .", 1),
+        (["sample.py", "--workdir=BROKEN"], "config.json is not a config this project wrote", 1),
+        (["benchmark.py", "--mode=steps", "--rounds=0"], "--rounds must be at least 1", 2),
+        (["benchmark.py", "--data_dir=WD/none", "--torch_reference=x.py"], "does not exist", 1),
+        (["reproduce.py", "--epoch_scale=inf", "--root=WD/r", "--docs=WD/d"], "a number > 0", 1),
+        (["reproduce.py", "--root=WD/config.json", "--docs=WD/d"], "is a file, not a folder", 1),
+    ],
+)
+def test_more_bad_arguments_are_one_line(tmp_path, args, message, code):
+    (tmp_path / "config.json").write_text('{"model": "vae"}')
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text('{"model": ')  # a half-written file
+    broken = str(tmp_path / "broken")
+    args = [a.replace("WD", str(tmp_path)).replace("BROKEN", broken) for a in args]
+    assert_one_line_error(run_cli([sys.executable, f"scripts/{args[0]}", *args[1:]]), message, code)
+    assert sorted(os.listdir(tmp_path)) == ["broken", "config.json"]

@@ -159,6 +159,8 @@ def served_mnist(tmp_path, monkeypatch):
     folder = tmp_path / "served"
     write_mnist_folder(folder, num_train=100, num_test=40)
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # a proxy of the machine cannot reach loopback
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
     return folder
 
 
@@ -272,5 +274,11 @@ def test_through_a_proxy_the_proxy_is_what_must_answer(monkeypatch):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setattr(urllib.request, "getproxies", lambda: {"http": f"http://127.0.0.1:{port}"})
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
     with pytest.raises(DataError, match=f"127.0.0.1:{port} is unreachable"):
+        input_pipeline._check_reachable(["http://mnist.example.invalid/x.gz"], "mnist")
+    # A host NO_PROXY names is reached directly, as requests reaches it.
+    monkeypatch.setenv("no_proxy", "mnist.example.invalid")
+    with pytest.raises(DataError, match="mnist.example.invalid:80 is unreachable"):
         input_pipeline._check_reachable(["http://mnist.example.invalid/x.gz"], "mnist")

@@ -106,6 +106,7 @@ def fake_root(tmp_path):
 def test_report_from_fake_workdirs(fake_root, tmp_path):
     docs = tmp_path / "docs"
     _png(docs / "figures" / "vae" / "stale.png")  # from an earlier report: must go
+    _png(docs / "figures" / "mine" / "keep.png")  # the user's own: must stay
     path = report.write_report(str(fake_root), str(docs), experiments.EXPERIMENTS, HEADLINES)
     text = open(path).read()
 
@@ -140,6 +141,7 @@ def test_report_from_fake_workdirs(fake_root, tmp_path):
     for link in links:
         assert os.path.exists(docs / link), link
     assert not os.path.exists(docs / "figures" / "vae" / "stale.png")
+    assert os.path.exists(docs / "figures" / "mine" / "keep.png")
     assert str(tmp_path) not in text and "/somewhere/private" not in text
     assert "`data.dir=.../mnist`" in text
 
