@@ -202,4 +202,3 @@ def test_benchmark_command(sandbox, tmp_path, mnist_dir):
     )
     (row,) = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert row["model"] == "aae" and row["epochs"] == 1 and row["seconds"] > 0
-
