@@ -88,8 +88,15 @@ def test_sample_of_a_folder_without_a_run_is_one_line(tmp_path):
 
 
 def test_the_compilation_cache_is_written_then_read_without_a_warning(tmp_path):
-    # JAX caps the cache's size only with `filelock` installed; without it every read of the
-    # cache warns and fails, and each run compiles again.
+    # The folder already holds an entry of another JAX program (a capped cache, which needs
+    # `filelock`, would fail every write there); ours is written, then read, without a warning.
+    plain = (
+        f"import jax; jax.config.update('jax_compilation_cache_dir', {str(tmp_path / 'cache')!r});"
+        "jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0);"
+        "print(jax.jit(lambda x: x - 1)(1.0))"
+    )
+    subprocess.run([sys.executable, "-c", plain], check=True, capture_output=True, timeout=120)
+    before = set(os.listdir(tmp_path / "cache"))
     code = (
         "from common import cli; cli.enable_compilation_cache(); import jax, jax.numpy as jnp;"
         "print(jax.jit(lambda x: x * 2 + 1)(jnp.ones(3)).sum())"
@@ -101,7 +108,7 @@ def test_the_compilation_cache_is_written_then_read_without_a_warning(tmp_path):
         )
         assert done.returncode == 0 and done.stdout.strip() == "9.0", done.stderr[-2000:]
         assert "cache" not in done.stderr.lower(), done.stderr[-2000:]
-    assert os.listdir(tmp_path / "cache")
+    assert set(os.listdir(tmp_path / "cache")) > before
 
 
 @pytest.mark.parametrize(
