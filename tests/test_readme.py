@@ -202,3 +202,13 @@ def test_benchmark_command(sandbox, tmp_path, mnist_dir):
     )
     (row,) = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert row["model"] == "aae" and row["epochs"] == 1 and row["seconds"] > 0
+
+
+def test_the_fault_table_names_tests_that_exist():
+    text = open(os.path.join(ROOT, "README.md")).read()
+    table = text[text.index("| fault | what happens |") : text.index("## Layout")]
+    named = re.findall(r"`(test_\w+\.py)(?:::(test_\w+))?`", table)
+    assert len(named) >= 15
+    for module, function in named:
+        source = open(os.path.join(ROOT, "tests", module)).read()
+        assert not function or f"def {function}(" in source, f"{module}::{function} is gone"
