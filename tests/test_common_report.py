@@ -257,6 +257,13 @@ def test_codes_seeds_and_full_scale_sections_are_computed_from_the_workdirs(fake
         "| `vae` | 42, 1, 2 | bpd (negative ELBO) | 0.530 ± 0.000 | 0.541 ± 0.000 | 0.553 ± 0.010 |"
     ) in text
     assert "# Full scale" in text and "## F1. VAE, z 20 (Q1.7, Q1.8)" in text
+    full = text[text.index("# Full scale") :]
+    # Its own table with the test number; the course's MNIST number beside it, no verdict.
+    assert (
+        "| F1 | `vae` | Q1.7, Q1.8 | 80 / 80 | bpd (negative ELBO) | 0.700 | 0.710 | 0.720" in full
+    )
+    assert "(MNIST); this run, on other data, not compared: 0.7000" in full
+    assert "from it" not in full
     assert os.path.exists(tmp_path / "docs" / "figures" / "full_scale_vae" / "bpd_curve.png")
 
 
