@@ -204,6 +204,19 @@ def test_benchmark_command(sandbox, tmp_path, mnist_dir):
     assert row["model"] == "aae" and row["epochs"] == 1 and row["seconds"] > 0
 
 
+def test_the_results_section_quotes_the_report():
+    # README's results are copied from docs/results.md, which scripts/reproduce.py computes
+    # from the workdirs: every number README gives there must stand in the report.
+    text = open(os.path.join(ROOT, "README.md")).read()
+    section = text[text.index("## Results") : text.index("## Performance")]
+    section = section[section.index("| experiment |") :]  # the table and the text after it
+    report = open(os.path.join(ROOT, "docs", "results.md")).read()
+    numbers = re.findall(r"(?<![\w.])\d+\.\d{3,4}(?![\d])", section)
+    assert len(numbers) >= 8
+    missing = [n for n in numbers if n not in report]
+    assert not missing, f"README numbers not in docs/results.md: {missing}"
+
+
 def test_the_fault_table_names_tests_that_exist():
     text = open(os.path.join(ROOT, "README.md")).read()
     table = text[text.index("| fault | what happens |") : text.index("## Layout")]
