@@ -7,6 +7,12 @@ import jax.numpy as jnp
 import optax
 
 
+def generator_loss(d_logits_fake: jax.Array) -> jax.Array:
+    """Binary cross-entropy of the codes' logits [B, 1] against "real": the encoder's adversarial
+    objective (the codes should look like prior samples). float32 scalar."""
+    return jnp.mean(optax.sigmoid_binary_cross_entropy(d_logits_fake, 1.0))
+
+
 def autoencoder_loss(
     x: jax.Array, recon_x: jax.Array, d_logits_fake: jax.Array, lambda_: float
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -22,7 +28,7 @@ def autoencoder_loss(
       per pixel (Eq. 18), gen_loss the binary cross-entropy of the fake logits against "real".
     """
     recon_loss = jnp.mean((x - recon_x) ** 2)
-    gen_loss = jnp.mean(optax.sigmoid_binary_cross_entropy(d_logits_fake, 1.0))
+    gen_loss = generator_loss(d_logits_fake)
     ae_loss = lambda_ * recon_loss + (1.0 - lambda_) * gen_loss
     return ae_loss, {"recon_loss": recon_loss, "gen_loss": gen_loss, "ae_loss": ae_loss}
 

@@ -92,7 +92,7 @@ def generator_phase(state: AAEState, x, key, *, model, tx, weight: float):
     def loss_fn(params):
         z = model.apply({"params": params}, x, key, method=models.AdversarialAE.encode)
         d_fake = model.apply({"params": params}, z, method=models.AdversarialAE.discriminate)
-        gen_loss = jnp.mean(optax.sigmoid_binary_cross_entropy(d_fake, 1.0))
+        gen_loss = losses.generator_loss(d_fake)
         return gen_loss, gen_loss
 
     return step(state, "gen", loss_fn, tx, weight)
