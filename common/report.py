@@ -342,6 +342,11 @@ def _comparison(run: Run, reference: Reference, compare: bool = True) -> str:
     return text
 
 
+def _full_scale_figures(name: str) -> str:
+    """The folder of DOCS/figures that holds the full-scale run of experiment `name`."""
+    return f"{FULL_SCALE_DIR}_{name}"
+
+
 def _summary_table(
     experiments: Sequence[Experiment],
     runs: Mapping[str, Run | None],
@@ -776,7 +781,7 @@ def write_report(
     # The figures of the last report go, so none is left stale; only the folders it writes
     # (DOCS may be a folder of the user's own: nothing else in it is touched).
     for exp in experiments:
-        for name in (exp.name, f"{FULL_SCALE_DIR}_{exp.name}"):
+        for name in (exp.name, _full_scale_figures(exp.name)):
             shutil.rmtree(os.path.join(docs_dir, FIGURES_DIR, name), ignore_errors=True)
     runs = {exp.name: load_run(os.path.join(root, exp.name)) for exp in experiments}
     full_root = os.path.join(root, FULL_SCALE_DIR)
@@ -847,7 +852,7 @@ def write_report(
         shown = [e for e in experiments if e.name in full]
         lines += _summary_table(shown, full, "F", headlines, labels, compare=False)
         lines += [""]
-        for i, exp in enumerate((e for e in experiments if e.name in full), 1):
+        for i, exp in enumerate(shown, 1):
             run = full[exp.name]
             lines += _section(
                 f"F{i}.",
@@ -856,7 +861,7 @@ def write_report(
                 docs_dir,
                 labels,
                 headlines[run.kind],
-                figures_name=f"{FULL_SCALE_DIR}_{exp.name}",
+                figures_name=_full_scale_figures(exp.name),
                 compare=False,
             )
 
