@@ -225,3 +225,21 @@ def test_the_fault_table_names_tests_that_exist():
     for module, function in named:
         source = open(os.path.join(ROOT, "tests", module)).read()
         assert not function or f"def {function}(" in source, f"{module}::{function} is gone"
+
+
+@pytest.mark.parametrize("name", ["ae_z8", "ae_z2"])
+def test_the_configs_seed_tables_are_the_reports(name):
+    # configs/ae_z8.py and ae_z2.py quote the warm-up sweep to 3 decimals; docs/results.md has it
+    # as scripts/reproduce.py computed it, to 4.
+    doc = open(os.path.join(ROOT, "configs", f"{name}.py")).read()
+    quoted = re.findall(r"^\s+(warm-up 100 steps|no warm-up)\s+(.+)$", doc, re.M)
+    report = open(os.path.join(ROOT, "docs", "results.md")).read()
+    variants = {"warm-up 100 steps": "a warm-up of 100 steps", "no warm-up": "no warm-up"}
+    assert len(quoted) == 2
+    for variant, cells in quoted:
+        row = re.search(rf"^\| `{name}` \| {variants[variant]}[^|]* \|(.+)\|[^|]+\|$", report, re.M)
+        measured = [float(v) for v in re.findall(r"\d\.\d{4}", row.group(1))]
+        quoted_values = [float(v) for v in re.findall(r"\d\.\d{3}", cells)]
+        # Both are roundings of the same number: 3 decimals against 4 differ by at most 0.00055.
+        assert len(quoted_values) == len(measured) == 10, (cells, measured)
+        assert quoted_values == pytest.approx(measured, abs=0.00055), (variant, cells, measured)
