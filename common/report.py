@@ -389,16 +389,32 @@ def _summary_table(
     return _table(header + ["course reference", "data", "machine"], body)
 
 
+def _timed_sessions(run: Run) -> tuple[float, int]:
+    """The wall-clock seconds of the run's sessions summed, and how many sessions ended (killed,
+    died) before they could record their time: their share is missing from the sum."""
+    timed = [s["wall_s"] for s in run.sessions if s.get("wall_s") is not None]
+    return sum(timed), len(run.sessions) - len(timed)
+
+
+def _sessions_wall_clock(run: Run) -> str:
+    """'8m44s', or '13m16s + 1 untimed session'."""
+    seconds, untimed = _timed_sessions(run)
+    text = train_utils.format_duration(seconds)
+    return f"{text} + {untimed} untimed session{'s' if untimed > 1 else ''}" if untimed else text
+
+
 def _wall_time(run: Run) -> str:
     sessions = run.sessions
     seconds = [r["seconds"] for r in run.rows if r["epoch"] > 0 and "seconds" in r]
     parts = []
     if sessions:
-        total = sum(s.get("wall_s", 0.0) for s in sessions)
+        total, untimed = _timed_sessions(run)
+        timed = len(sessions) - untimed
         parts.append(
-            f"{train_utils.format_duration(total)} wall clock in {len(sessions)} "
-            f"session{'s' if len(sessions) > 1 else ''} (data loading, compilation, "
+            f"{train_utils.format_duration(total)} wall clock in {timed} "
+            f"session{'s' if timed != 1 else ''} (data loading, compilation, "
             "evaluation and pictures included)"
+            + (f", and {untimed} more that ended before recording its time" if untimed else "")
         )
     if seconds:
         parts.append(
@@ -676,6 +692,7 @@ def _seed_section(root, experiments, runs, headlines) -> list[str]:
             if f"test_{headline.metric}" in r.final
         ]
         seeds = ", ".join(str(r.config.get("seed")) for r in group)
+        times = ", ".join(_sessions_wall_clock(r) if r.sessions else "not recorded" for r in group)
         body.append(
             [
                 f"`{exp.name}`",
@@ -683,6 +700,7 @@ def _seed_section(root, experiments, runs, headlines) -> list[str]:
                 headline.text,
                 *columns,
                 _mean_std(tests, headline.fmt) or "no test set",
+                times,
             ]
         )
     if not body:
@@ -702,6 +720,7 @@ def _seed_section(root, experiments, runs, headlines) -> list[str]:
                 "train (last epoch)",
                 "validation (last epoch)",
                 "test (final)",
+                "wall clock per seed",
             ],
             body,
         ),

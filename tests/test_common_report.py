@@ -234,6 +234,14 @@ def test_codes_seeds_and_full_scale_sections_are_computed_from_the_workdirs(fake
         _fake_workdir(root / f"vae-seed{seed}", "vae", rows, {"test_bpd": test}, None, [], [80])
         config = json.loads((root / f"vae-seed{seed}" / "config.json").read_text())
         (root / f"vae-seed{seed}" / "config.json").write_text(json.dumps(config | {"seed": seed}))
+    # The wall clocks: seed 42 in a session that died before it recorded its time and one of
+    # 3725 s (fake_root's); seed 1 in one session of 65 s; seed 2 in one of 600 s.
+    record = json.loads((root / "vae" / report.RECORD_FILE).read_text())
+    record["sessions"].insert(0, {"status": "running"})
+    (root / "vae" / report.RECORD_FILE).write_text(json.dumps(record))
+    for seed, seconds in ((1, 65.0), (2, 600.0)):
+        record = {"sessions": [{"status": "finished", "wall_s": seconds}]}
+        (root / f"vae-seed{seed}" / report.RECORD_FILE).write_text(json.dumps(record))
     rows = [{"epoch": 80, "train_bpd": 0.7, "val_bpd": 0.71}]
     _fake_workdir(
         root / "full_scale" / "vae", "vae", rows, {"test_bpd": 0.72}, None, ["bpd_curve.png"], [80]
@@ -254,7 +262,12 @@ def test_codes_seeds_and_full_scale_sections_are_computed_from_the_workdirs(fake
     ) in text
     # test bpd: mean 0.5532, sample standard deviation 0.0100 over the three seeds
     assert (
-        "| `vae` | 42, 1, 2 | bpd (negative ELBO) | 0.530 ± 0.000 | 0.541 ± 0.000 | 0.553 ± 0.010 |"
+        "| `vae` | 42, 1, 2 | bpd (negative ELBO) | 0.530 ± 0.000 | 0.541 ± 0.000 | 0.553 ± 0.010 "
+        "| 1h02m05s + 1 untimed session, 1m05s, 10m00s |"
+    ) in text
+    assert (
+        "1h02m05s wall clock in 1 session (data loading, compilation, evaluation and pictures "
+        "included), and 1 more that ended before recording its time"
     ) in text
     assert "# Full scale" in text and "## F1. VAE, z 20 (Q1.7, Q1.8)" in text
     full = text[text.index("# Full scale") :]
