@@ -414,7 +414,12 @@ def _wall_time(run: Run) -> str:
             f"{train_utils.format_duration(total)} wall clock in {timed} "
             f"session{'s' if timed != 1 else ''} (data loading, compilation, "
             "evaluation and pictures included)"
-            + (f", and {untimed} more that ended before recording its time" if untimed else "")
+            + (
+                f", and {untimed} more that ended before recording "
+                f"{'its' if untimed == 1 else 'their'} time"
+                if untimed
+                else ""
+            )
         )
     if seconds:
         parts.append(
