@@ -215,6 +215,9 @@ def test_the_results_section_quotes_the_report():
     assert len(numbers) >= 8
     missing = [n for n in numbers if n not in report]
     assert not missing, f"README numbers not in docs/results.md: {missing}"
+    # A mean ± standard deviation stands there whole, not as two numbers found apart.
+    spreads = re.findall(r"\d+\.\d+ ± \d+\.\d+", section)
+    assert len(spreads) >= 4 and all(spread in report for spread in spreads), spreads
 
 
 def test_the_fault_table_names_tests_that_exist():
