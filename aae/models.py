@@ -18,8 +18,8 @@ class Encoder(nn.Module):
 
     num_filters: int
     z_dim: int
-    stochastic: bool
-    conv_impl: str  # see common.nets.Conv: the same function either way
+    stochastic: bool = False
+    conv_impl: str = "auto"  # see common.nets.Conv: the same function either way
 
     @nn.compact
     def __call__(self, x: jax.Array, key: jax.Array | None = None) -> jax.Array:
@@ -36,7 +36,7 @@ class Decoder(nn.Module):
     """z [B, z_dim] float -> images [B, 28, 28, 1] float32 in [-1, 1] (tanh output)."""
 
     num_filters: int
-    conv_impl: str
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:
@@ -61,8 +61,8 @@ class AdversarialAE(nn.Module):
     num_filters: int
     z_dim: int
     disc_hidden: int
-    stochastic: bool
-    conv_impl: str
+    stochastic: bool = False  # True: z drawn from q(z|x) by reparameterisation
+    conv_impl: str = "auto"  # see common.nets.Conv: the same function either way
 
     def setup(self):
         self.encoder = Encoder(self.num_filters, self.z_dim, self.stochastic, self.conv_impl)

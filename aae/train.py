@@ -24,7 +24,7 @@ import optax
 from clu import metrics as clu_metrics
 
 from aae import losses, models, phases, sampling
-from common import config_rules, input_pipeline, trainer
+from common import config_rules, input_pipeline, pictures, run_files, trainer
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -61,8 +61,8 @@ class AAETrainer(trainer.Trainer):
 
     kind = "aae"
     train_metrics = TrainMetrics
-    curves = trainer.Curves(
-        file="loss_curve.png",
+    curves = pictures.Curves(
+        file=run_files.LOSS_CURVE,
         title="AAE per epoch",
         ylabel="loss",
         keys=(
@@ -85,7 +85,6 @@ class AAETrainer(trainer.Trainer):
         "optimizers.*.b2": config_rules.BETA,
         "optimizers.*.warmup_steps": config_rules.integer(0),
     }
-    headline = trainer.Headline("recon_loss", "reconstruction MSE", ".4f", curves.keys)
 
     def __init__(self, config: ml_collections.ConfigDict):
         super().__init__(config)

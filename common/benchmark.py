@@ -36,9 +36,9 @@ from collections.abc import Callable, Sequence
 import jax
 import numpy as np
 
-from common import parallel
+from common import metric_writer, parallel
 from common.errors import UserError
-from common.trainer import Trainer
+from common.trainer import Trainer, setup_run
 
 
 def _random_images(num: int) -> np.ndarray:
@@ -59,16 +59,16 @@ class Case:
         self.model, self.name = trainer.kind, name
         self.batch, self.conv_impl = config.batch_size, config.conv_impl
         images = _random_images(self.batch * epoch_steps)
-        trainer.setup_devices(len(images))
-        state = trainer.create_train_state(jax.random.key(0))
-        self._state = parallel.replicate(state, trainer.mesh)
+        self._run = setup_run(config, len(images))
+        state = jax.jit(trainer.create_train_state)(self._run.keys.init)
+        self._state = parallel.replicate(state, self._run.mesh)
         if name == "step":
             batch = trainer.preprocess(images[: self.batch])
-            self._args = (jax.device_put(batch, trainer.batch_sharding), jax.random.key(1))
+            self._args = (jax.device_put(batch, self._run.batch_sharding), jax.random.key(1))
             self._fn = jax.jit(trainer.train_step, donate_argnums=0)
             self.steps_per_call = 1
         elif name == "epoch":
-            self._args = (parallel.replicate(images, trainer.mesh),)
+            self._args = (parallel.replicate(images, self._run.mesh),)
             self._fn = jax.jit(trainer.train_epoch, donate_argnums=0)
             self.steps_per_call = epoch_steps
         else:
@@ -84,7 +84,7 @@ class Case:
             if self.name == "step":  # a new key per step; the epoch case passes the epoch
                 args = (args[0], jax.random.fold_in(args[1], self._calls))
             else:
-                args = (args[0], self._calls)
+                args = (args[0], self._calls, self._run)
             t0 = time.perf_counter()
             self._state, metrics = self._fn(self._state, *args)
             jax.block_until_ready(metrics)
@@ -214,7 +214,7 @@ def time_full_run(trainer: Trainer, workdir: str) -> dict:
 
 
 @dataclasses.dataclass
-class Run:
+class TimedRun:
     """One training process, timed from outside."""
 
     impl: str  # "jax" (this project) or "torch"
@@ -255,7 +255,7 @@ def _watch(cmd: list[str], env: dict, first_line: re.Pattern, stream: str) -> tu
     return seen if seen is not None else wall, wall, text
 
 
-def time_ours(scripts_dir, model, data_dir, epochs, workdir, cache_dir, round_) -> Run:
+def time_ours(scripts_dir, model, data_dir, epochs, workdir, cache_dir, round_) -> TimedRun:
     """scripts/train_MODEL.py with the default config on `data_dir`, `epochs` epochs."""
     cmd = [
         sys.executable,
@@ -267,19 +267,18 @@ def time_ours(scripts_dir, model, data_dir, epochs, workdir, cache_dir, round_) 
     ]
     env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache_dir)
     first, wall, _ = _watch(cmd, env, re.compile(rf"\] epoch 1/{epochs} "), "stderr")
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
+    rows = metric_writer.read_metrics(workdir)
     seconds = [r["seconds"] for r in rows if r.get("epoch", 0) >= 1]
-    return Run("jax", model, round_, seconds, first, wall)
+    return TimedRun("jax", model, round_, seconds, first, wall)
 
 
-def time_torch(script, python, model, data_dir, epochs, round_) -> Run:
+def time_torch(script, python, model, data_dir, epochs, round_) -> TimedRun:
     """`torch_reference.py train` on `data_dir`, `epochs` epochs."""
     cmd = [python, script, "train", "--model", model, "--data", data_dir, "--epochs", str(epochs)]
     first, wall, out = _watch(cmd, dict(os.environ), re.compile(r'"epoch": 1,'), "stdout")
     rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     seconds = [r["seconds"] for r in rows if "epoch" in r]
-    return Run("torch", model, round_, seconds, first, wall)
+    return TimedRun("torch", model, round_, seconds, first, wall)
 
 
 def compare_epochs(
@@ -304,7 +303,7 @@ def compare_epochs(
             f"need rounds >= 1 and epochs >= 2 (the first is not counted); got "
             f"{rounds} and {epochs}"
         )
-    runs: list[Run] = []
+    runs: list[TimedRun] = []
     with tempfile.TemporaryDirectory(prefix="benchmark-") as tmp:
         cache = os.path.join(tmp, "xla-cache")  # empty at the first round: a first run
         for r in range(rounds):

@@ -21,6 +21,10 @@ class CheckpointError(UserError):
     """A requested checkpoint does not exist or cannot be restored."""
 
 
+class DiskFull(UserError, OSError):
+    """The workdir's file system ran out of space; complete checkpoints are kept."""
+
+
 class NonFiniteError(UserError, FloatingPointError):
     """A loss became NaN or infinite; the last good checkpoint is left intact."""
 

@@ -114,7 +114,7 @@ def write_grid(imgs: np.ndarray, path: str, writer=None, tag: str = "", step: in
         writer.write_image(step, tag, grid)
 
 
-def pick_examples(
+def pick_digits(
     images: np.ndarray, labels: np.ndarray | None, num: int = 8
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The first image of each label 0..num-1 (the first `num` images without labels).

@@ -8,8 +8,16 @@ the codes' mean, and the distance of their covariance from the identity.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+
+from common import parallel
 
 
 def imq_kernel(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -57,6 +65,46 @@ def code_statistics(z: jax.Array, prior_z: jax.Array) -> dict[str, jax.Array]:
         "code_mean_norm": jnp.linalg.norm(mean[0]),
         "code_cov_dist": jnp.linalg.norm(cov - eye) / jnp.sqrt(z.shape[1]),
     }
+
+
+class CodeStatistics:
+    """`code_statistics` of one fixed image set's codes against fixed prior draws, compiled.
+
+    Every call compares the same images, drawn with the same noise, with the same prior draws,
+    so epochs differ only by the model.
+
+    Args:
+      sample_codes: (params, uint8 [N, 28, 28, 1], key) -> codes [N, z_dim] drawn from q(z|x)
+        (a trainer's `sample_codes`).
+      images_u8: uint8 [N, 28, 28, 1], N >= 2, kept on the devices.
+      key: the run's evaluation key; the codes' noise and the prior draws fold in numbers no
+        epoch reaches (the evaluation of epoch e folds in e).
+      z_dim: the codes' size.
+      mesh: the devices the images are replicated over.
+    """
+
+    def __init__(
+        self,
+        sample_codes: Callable[[Any, jax.Array, jax.Array], jax.Array],
+        images_u8: np.ndarray,
+        key: jax.Array,
+        z_dim: int,
+        mesh: Mesh,
+    ):
+        prior_key = jax.random.fold_in(key, 2**31 - 1)
+        self.code_key = jax.random.fold_in(key, 2**31 - 2)
+        self.images = parallel.replicate(images_u8, mesh)
+        self.prior_z = jax.random.normal(prior_key, (len(images_u8), z_dim))
+        self.compare = jax.jit(functools.partial(_compare_codes, sample_codes))
+
+    def __call__(self, params: Any) -> dict[str, float]:
+        """{"code_mmd", "code_mean_norm", "code_cov_dist"} of the model `params`, as floats."""
+        out = self.compare(params, self.images, self.code_key, self.prior_z)
+        return {k: float(v) for k, v in jax.device_get(out).items()}
+
+
+def _compare_codes(sample_codes, params, images_u8, key, prior_z) -> dict[str, jax.Array]:
+    return code_statistics(sample_codes(params, images_u8, key), prior_z)
 
 
 def interpolate(z_from: jax.Array, z_to: jax.Array, num: int) -> jax.Array:

@@ -18,9 +18,9 @@ import numpy as np
 import tensorboardX
 from absl import logging
 
+from common import run_files
 from common.errors import CheckpointError
 
-METRICS_FILE = "metrics.jsonl"
 SPLITS = ("train", "val", "test")
 
 # Workdirs written before both models shared one naming scheme hold the AAE's training metrics
@@ -36,7 +36,7 @@ def tensorboard_tag(key: str) -> str | None:
 
 def read_metrics(workdir: str) -> list[dict[str, Any]]:
     """The rows of `workdir/metrics.jsonl` in order; [] if there is none."""
-    path = os.path.join(workdir, METRICS_FILE)
+    path = os.path.join(workdir, run_files.METRICS)
     if not os.path.exists(path):
         return []
     with open(path) as f:
@@ -69,7 +69,7 @@ class MetricWriter:
 
     def __init__(self, workdir: str, resume_epoch: int | None = None, enabled: bool = True):
         self.workdir = workdir
-        self.path = os.path.join(workdir, METRICS_FILE)
+        self.path = os.path.join(workdir, run_files.METRICS)
         self.enabled = enabled
         if not enabled:
             return
@@ -83,7 +83,7 @@ class MetricWriter:
         self._tb = tensorboardX.SummaryWriter(logdir=workdir, purge_step=purge_step)
 
     def _rewrite(self, rows: list[dict[str, Any]]) -> None:
-        tmp = self.path + ".tmp"
+        tmp = os.path.join(self.workdir, run_files.temporary(run_files.METRICS))
         with open(tmp, "w") as f:
             f.writelines(json.dumps(r) + "\n" for r in rows)
         os.replace(tmp, self.path)  # atomic: a kill never leaves half a file

@@ -1,16 +1,16 @@
 """docs/results.md from the workdirs of `common.reproduce`: numbers, figures, data and machine.
 
-Everything comes from files in each workdir, so the report can be rewritten at any time without
-training: `config.json` (the config run), `metrics.jsonl` (one row per epoch, then the final
-row), the PNGs the trainers write, `reproduce.json` (what `common.reproduce` records: epoch
-scale, overrides, data, machine and wall time of each session) and, for the VAE with z 20,
-`log_likelihood.json` and `proposal_variance.png` (vae.evaluate). Figures are copied to
+Only rendering: what the experiments are and where their runs lie is `common.registry`'s, what a
+workdir holds `common.run_files`' and reading it back `common.workdir.load_run`'s. Everything
+comes from files in each workdir, so the report can be rewritten at any time without training:
+the config, the metric rows, the pictures the trainers write, the session record of
+`common.reproduce` (epoch scale, overrides, data, machine and wall time of each session) and, for
+the VAE with z 20, the log-likelihood of `vae.evaluate`. Figures are copied to
 DOCS/figures/EXPERIMENT/ so that the markdown links stay valid in the repository.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import glob
 import json
@@ -20,13 +20,10 @@ import statistics
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from common import metric_writer, train_utils
-from common import workdir as workdir_lib
+from common import registry, run_files, train_utils
+from common.registry import Comparison, Experiment, Headline, Reference, Registry, Sweep
+from common.workdir import Run, load_run
 
-RECORD_FILE = "reproduce.json"
-SEED_SUFFIX = "-seed"  # ROOT/NAME-seedS: the experiment NAME with config.seed = S
-FULL_SCALE_DIR = "full_scale"  # ROOT/full_scale/NAME: the experiment on the full-scale data
-SWEEPS_DIR = "sweeps"  # ROOT/sweeps/SWEEP/VARIANT/NAME-seedS
 INTERPOLATION_CAPTION = (
     "Interpolation between test digits (rows: the first digit of labels 0 -> 1, 2 -> 3, 4 -> 5, "
     "6 -> 7; columns: the decoded codes on the straight line between their codes)"
@@ -38,84 +35,6 @@ CODE_COLUMNS = (
 )
 REPORT_FILE = "results.md"
 FIGURES_DIR = "figures"
-
-
-@dataclasses.dataclass(frozen=True)
-class Reference:
-    """A number the course gives for an experiment."""
-
-    metric: str  # the metrics.jsonl key the number is about (last epoch)
-    value: float
-    below: bool  # True: the number should be below `value`; False: about `value`
-    text: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Comparison:
-    """Two experiments whose codes the report compares in numbers (e.g. an AE and its AAE)."""
-
-    question: str  # e.g. "Q2.6"
-    first: str  # experiment names
-    second: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Variant:
-    """A change to an experiment's config that a sweep compares."""
-
-    key: str  # folder name, e.g. "warmup100"
-    label: str  # e.g. "warm-up of 100 steps (the default)"
-    overrides: tuple[tuple[str, Any], ...] = ()  # (dotted field, value)
-
-
-@dataclasses.dataclass(frozen=True)
-class Sweep:
-    """Short runs of experiments over seeds and config variants (`scripts/reproduce.py --sweeps`).
-
-    The report says, for each experiment and variant, at how many seeds the model learnt: its
-    validation number fell by more than 1% from epoch 1 to the last (see plateau_note).
-    """
-
-    name: str  # folder under ROOT/sweeps
-    title: str
-    experiments: tuple[str, ...]
-    seeds: tuple[int, ...]
-    epochs: int
-    variants: tuple[Variant, ...]
-
-
-def sweep_root(root: str, sweep: Sweep, variant: Variant) -> str:
-    """ROOT/sweeps/SWEEP/VARIANT: the workdirs NAME-seedS of one variant of a sweep."""
-    return os.path.join(root, SWEEPS_DIR, sweep.name, variant.key)
-
-
-@dataclasses.dataclass(frozen=True)
-class Experiment:
-    """One experiment of the assignment (configs/experiments.py lists them).
-
-    Attributes:
-      name: the workdir's name under the root, and the name --only takes.
-      get_config: the config file's `get_config`.
-      questions: the assignment's questions it answers, e.g. "Q1.7, Q1.8".
-      title: a short description for the report.
-      show: what the report shows besides the numbers: any of "bpd_curve", "loss_curve",
-        "samples" (grids at the assignment's epochs), "reconstructions" (at the same epochs),
-        "last_reconstructions" (the last epoch's only), "manifold", "latent_scatter",
-        "log_likelihood" (also: `common.reproduce` computes it for the run).
-      reference: the course's number for this experiment, or None.
-    """
-
-    name: str
-    get_config: Callable[[], Any]
-    questions: str
-    title: str
-    show: tuple[str, ...]
-    reference: Reference | None = None
-
-    @property
-    def config_file(self) -> str:
-        """The config file's path in the repository, e.g. "configs/vae.py"."""
-        return self.get_config.__module__.replace(".", "/") + ".py"
 
 
 def display_path(path: str) -> str:
@@ -141,59 +60,6 @@ def machine_label(machine: dict[str, Any] | None) -> str:
 
 
 # ----------------------------------------------------------------------------- reading a run
-
-
-@dataclasses.dataclass
-class Run:
-    """What one workdir holds (see the module docstring)."""
-
-    workdir: str
-    config: dict[str, Any]
-    rows: list[dict[str, Any]]  # per-epoch rows, in order
-    final: dict[str, Any] | None  # the final row, once training finished
-    record: dict[str, Any]  # reproduce.json, {} if absent
-
-    @property
-    def kind(self) -> str:
-        return self.config.get("model", "vae")
-
-    @property
-    def last_epoch(self) -> int | None:
-        return self.rows[-1]["epoch"] if self.rows else None
-
-    @property
-    def sessions(self) -> list[dict[str, Any]]:
-        return self.record.get("sessions", [])
-
-    @property
-    def latest(self) -> dict[str, Any]:
-        """The latest session's record (epoch scale, overrides, data), {} if none."""
-        return self.sessions[-1] if self.sessions else {}
-
-    def row(self, epoch: int) -> dict[str, Any] | None:
-        return next((r for r in self.rows if r["epoch"] == epoch), None)
-
-
-def _read_json(path: str) -> Any:
-    with open(path) as f:
-        return json.load(f)
-
-
-def load_run(workdir: str) -> Run | None:
-    """The run in `workdir`, or None when it holds none yet."""
-    config_path = os.path.join(workdir, "config.json")
-    metrics_path = os.path.join(workdir, "metrics.jsonl")
-    if not (os.path.exists(config_path) and os.path.exists(metrics_path)):
-        return None
-    all_rows = metric_writer.read_metrics(workdir)
-    rows = [r for r in all_rows if "epoch" in r]
-    final = all_rows[-1] if all_rows and "epoch" not in all_rows[-1] else None
-    record_path = os.path.join(workdir, RECORD_FILE)
-    record = _read_json(record_path) if os.path.exists(record_path) else {}
-    config = json.loads(
-        workdir_lib.load_config(workdir).to_json_best_effort()
-    )  # older runs' fields filled
-    return Run(workdir, config, rows, final, record)
 
 
 def sample_epochs(run: Run) -> list[tuple[int, list[int]]]:
@@ -278,8 +144,10 @@ def _epoch_header(epoch: int, assignment: list[int], reached: bool) -> str:
     return text if reached else text + ", not reached yet"
 
 
-def _grid_table(run: Run, figures: _Figures, rows: Sequence[tuple[str, str]]) -> list[str]:
-    """A table of grids: one column per sample epoch, one row per (label, path pattern)."""
+def _grid_table(
+    run: Run, figures: _Figures, rows: Sequence[tuple[str, Callable[[int], str]]]
+) -> list[str]:
+    """A table of grids: one column per sample epoch, one row per (label, epoch -> path)."""
     epochs = sample_epochs(run)
     if not epochs:
         return []
@@ -287,16 +155,16 @@ def _grid_table(run: Run, figures: _Figures, rows: Sequence[tuple[str, str]]) ->
         _epoch_header(e, a, run.last_epoch is not None and e <= run.last_epoch) for e, a in epochs
     ]
     body = []
-    for label, pattern in rows:
+    for label, path_of in rows:
         cells = [f"**{label}**"]
         for epoch, _ in epochs:
-            path = pattern.format(epoch=epoch)
+            path = path_of(epoch)
             cells.append(figures.link(path, f"{label}, epoch {epoch}") or "(not written)")
         body.append(cells)
     return _table(header, body) + [""]
 
 
-def _epoch_table(run: Run, headline) -> list[str]:
+def _epoch_table(run: Run, headline: Headline) -> list[str]:
     columns = [(key, key, headline.fmt) for key in headline.table] + [("seconds", "seconds", ".1f")]
     wanted = {0, 1, 2, *(e for e, _ in sample_epochs(run))}
     if run.last_epoch is not None:
@@ -306,7 +174,7 @@ def _epoch_table(run: Run, headline) -> list[str]:
     return _table(["epoch"] + [h for _, h, _ in columns], body) + [""]
 
 
-def _final_numbers(run: Run, headline) -> tuple[str, str, str]:
+def _final_numbers(run: Run, headline: Headline) -> tuple[str, str, str]:
     """(train, validation at the last epoch, test of the final row), formatted."""
     train_key, val_key, test_key = (f"{s}_{headline.metric}" for s in ("train", "val", "test"))
     spec = headline.fmt
@@ -344,7 +212,7 @@ def _comparison(run: Run, reference: Reference, compare: bool = True) -> str:
 
 def _full_scale_figures(name: str) -> str:
     """The folder of DOCS/figures that holds the full-scale run of experiment `name`."""
-    return f"{FULL_SCALE_DIR}_{name}"
+    return f"{registry.FULL_SCALE_DIR}_{name}"
 
 
 def _summary_table(
@@ -431,7 +299,7 @@ def _wall_time(run: Run) -> str:
 def _overrides(run: Run) -> str:
     overrides = run.latest.get("overrides")
     if overrides is None:
-        return "as recorded in the workdir's config.json"
+        return f"as recorded in the workdir's {run_files.CONFIG}"
     if not overrides:
         return "none"
     shown = []
@@ -444,15 +312,16 @@ def _overrides(run: Run) -> str:
 
 def _log_likelihood(run: Run, figures: _Figures) -> list[str]:
     lines = ["**Importance-weighted log-likelihood** (vae.evaluate):", ""]
-    json_path = os.path.join(run.workdir, "log_likelihood.json")
-    md_path = os.path.join(run.workdir, "log_likelihood.md")
+    json_path = os.path.join(run.workdir, run_files.LOG_LIKELIHOOD)
+    md_path = os.path.join(run.workdir, run_files.LOG_LIKELIHOOD_TABLE)
     if not os.path.exists(json_path):
         return lines + [
             "Not computed: it needs `vae.evaluate` and `scripts/reproduce.py --iw_images N` "
             "(N > 0) after training.",
             "",
         ]
-    result = _read_json(json_path)
+    with open(json_path) as f:
+        result = json.load(f)
     try:
         lines.append(
             f"{result['num_images']} {result['split']} images, checkpoint of epoch "
@@ -477,7 +346,7 @@ def _log_likelihood(run: Run, figures: _Figures) -> list[str]:
             with open(md_path) as f:
                 lines.append(f.read().strip())
     lines.append("")
-    link = figures.link("proposal_variance.png", "prior vs posterior proposal")
+    link = figures.link(run_files.PROPOSAL_VARIANCE, "prior vs posterior proposal")
     if link:
         lines += [link, ""]
     return lines
@@ -486,7 +355,7 @@ def _log_likelihood(run: Run, figures: _Figures) -> list[str]:
 # ----------------------------------------------------------------------------- the report
 
 
-def learnt(run: Run, headline) -> bool | None:
+def learnt(run: Run, headline: Headline) -> bool | None:
     """Whether the validation number (lower is better) fell by more than 1% from epoch 1 to the
     last epoch (at least 3); None when the run is too short or lacks the number."""
     key = f"val_{headline.metric}"
@@ -496,7 +365,7 @@ def learnt(run: Run, headline) -> bool | None:
     return last[key] < first[key] - 0.01 * abs(first[key])
 
 
-def plateau_note(run: Run, headline) -> str | None:
+def plateau_note(run: Run, headline: Headline) -> str | None:
     """A sentence when the validation number did not fall by 1% after epoch 1 (`learnt`).
 
     Such a run learnt nothing after its first epoch: for the plain autoencoder that is the
@@ -519,7 +388,7 @@ def _section(
     run: Run | None,
     docs_dir: str,
     labels: dict[str, dict[str, str]],
-    headline,
+    headline: Headline | None,
     figures_name: str | None = None,
     compare: bool = True,
 ) -> list[str]:
@@ -559,14 +428,15 @@ def _section(
     if "samples" in exp.show or "reconstructions" in exp.show:
         rows = []
         if "samples" in exp.show:
-            rows.append(("samples", "samples/epoch_{epoch}.png"))
-            if glob.glob(os.path.join(run.workdir, "samples", "epoch_*_mean.png")):
-                rows.append(("pixel means", "samples/epoch_{epoch}_mean.png"))
+            rows.append(("samples", run_files.samples))
+            means = run_files.samples("*", run_files.PIXEL_MEANS)
+            if glob.glob(os.path.join(glob.escape(run.workdir), means)):
+                rows.append(("pixel means", lambda e: run_files.samples(e, run_files.PIXEL_MEANS)))
         if "reconstructions" in exp.show:
-            rows.append(("inputs over reconstructions", "reconstructions/epoch_{epoch}.png"))
+            rows.append(("inputs over reconstructions", run_files.reconstructions))
         pictures += _grid_table(run, figures, rows)
     if "last_reconstructions" in exp.show and run.last_epoch is not None:
-        link = figures.link(f"reconstructions/epoch_{run.last_epoch}.png", "reconstructions")
+        link = figures.link(run_files.reconstructions(run.last_epoch), "reconstructions")
         if link:
             pictures += [
                 "The first digit of each label 0..7 of the test set (of the validation set "
@@ -576,8 +446,8 @@ def _section(
                 "",
             ]
     if "manifold" in exp.show:  # the decoded grid beside where the test digits' codes fall
-        manifold = figures.link("manifold.png", "decoded z grid")
-        scatter = figures.link("latent_scatter.png", "codes of the test digits")
+        manifold = figures.link(run_files.MANIFOLD, "decoded z grid")
+        scatter = figures.link(run_files.LATENT_SCATTER, "codes of the test digits")
         pictures += [
             "The data manifold (left: decoded z on a grid of normal percentiles, z_1 to the "
             "right and z_2 upwards) beside the codes (means of q(z|x)) of the test digits (the "
@@ -590,14 +460,18 @@ def _section(
             [[manifold or "(not written yet)", scatter or "(not written yet)"]],
         )
         pictures += [""]
-    for name, caption in (
-        ("latent_scatter", "Codes of the test (or validation) set over the prior's contours"),
-        ("interpolation", INTERPOLATION_CAPTION),
-        ("bpd_curve", "bpd per epoch"),
-        ("loss_curve", "Losses and discriminator accuracy per epoch"),
+    for name, file, caption in (
+        (
+            "latent_scatter",
+            run_files.LATENT_SCATTER,
+            "Codes of the test (or validation) set over the prior's contours",
+        ),
+        ("interpolation", run_files.INTERPOLATION, INTERPOLATION_CAPTION),
+        ("bpd_curve", run_files.BPD_CURVE, "bpd per epoch"),
+        ("loss_curve", run_files.LOSS_CURVE, "Losses and discriminator accuracy per epoch"),
     ):
         if name in exp.show:
-            link = figures.link(f"{name}.png", caption)
+            link = figures.link(file, caption)
             pictures += [f"{caption}:", "", link or "(not written yet)", ""]
     if "log_likelihood" in exp.show:
         pictures += _log_likelihood(run, figures)
@@ -628,7 +502,7 @@ def _code_section(
         "and the distance of their covariance from the identity (|cov - I|_F / sqrt(z_dim)); "
         "each is 0 for codes distributed as the prior. Decoded prior samples look like data "
         "where the prior's mass falls on codes the decoder has learnt, so these numbers say how "
-        "much a sample grid can be trusted. Every epoch's values are in `metrics.jsonl`.",
+        f"much a sample grid can be trusted. Every epoch's values are in `{run_files.METRICS}`.",
         "",
     ]
     body = [
@@ -660,7 +534,7 @@ def _compare_codes(c: Comparison, a: dict[str, float], b: dict[str, float]) -> s
 def seed_runs(root: str, name: str) -> list[Run]:
     """The runs of experiment `name` at other seeds: ROOT/NAME-seedS, by seed."""
     found = []
-    for path in glob.glob(os.path.join(root, f"{name}{SEED_SUFFIX}*")):
+    for path in registry.seed_dirs(root, name):
         run = load_run(path)
         if run is not None and run.final is not None:
             found.append(run)
@@ -740,10 +614,10 @@ def _sweep_section(root: str, sweeps: Sequence[Sweep], headlines) -> list[str]:
         body, counts = [], []
         for name in sweep.experiments:
             for variant in sweep.variants:
-                folder = sweep_root(root, sweep, variant)
+                folder = registry.sweep_root(root, sweep, variant)
                 cells, learnt_seeds, ran = [], 0, 0
                 for seed in sweep.seeds:
-                    run = load_run(os.path.join(folder, f"{name}{SEED_SUFFIX}{seed}"))
+                    run = load_run(registry.run_dir(folder, name, seed))
                     if run is None or not run.rows:
                         cells.append("not run")
                         continue
@@ -762,7 +636,8 @@ def _sweep_section(root: str, sweeps: Sequence[Sweep], headlines) -> list[str]:
             f"## {sweep.title}",
             "",
             f"Validation number at epoch 1 -> epoch {sweep.epochs} for each seed (workdirs under "
-            f"`{SWEEPS_DIR}/{sweep.name}/`). A run learnt if that number fell by more than 1%.",
+            f"`{registry.SWEEPS_DIR}/{sweep.name}/`). A run learnt if that number fell by more "
+            "than 1%.",
             "",
             *_table(["experiment", "variant", *(f"seed {s}" for s in sweep.seeds), "learnt"], body),
             "",
@@ -782,34 +657,25 @@ def _machines(run: Run) -> list[str]:
     return out
 
 
-def write_report(
-    root: str,
-    docs_dir: str,
-    experiments: Sequence[Experiment],
-    headlines: Mapping[str, Any],
-    comparisons: Sequence[Comparison] = (),
-    sweeps: Sequence[Sweep] = (),
-) -> str:
+def write_report(plan: Registry, root: str, docs_dir: str) -> str:
     """Writes DOCS/results.md (and DOCS/figures/) from the workdirs under ROOT; returns its path.
 
-    ROOT/NAME holds each experiment; ROOT/NAME-seedS the same at seed S (a spread table);
-    ROOT/full_scale/NAME the same on the full-scale data (sections of their own).
-
-    Args:
-      headlines: {config.model: the trainer's `headline`} (common.trainer.Headline): which
-        numbers and columns to show for each model kind.
-      comparisons: pairs of experiments whose codes the report compares in words.
-      sweeps: the sweeps whose tables to show (ROOT/sweeps/...).
+    Every experiment of `plan` (the registry) gets its section, its runs at other seeds a spread
+    table, its runs on the full-scale data sections of their own, and each sweep whose runs
+    exist its table (common.registry says where each run lies). `plan.headlines` say which
+    numbers and columns to show for each model kind; `plan.comparisons` which experiments'
+    codes to compare in words.
     """
+    experiments, headlines = plan.experiments, plan.headlines
     os.makedirs(docs_dir, exist_ok=True)
     # The figures of the last report go, so none is left stale; only the folders it writes
     # (DOCS may be a folder of the user's own: nothing else in it is touched).
     for exp in experiments:
         for name in (exp.name, _full_scale_figures(exp.name)):
             shutil.rmtree(os.path.join(docs_dir, FIGURES_DIR, name), ignore_errors=True)
-    runs = {exp.name: load_run(os.path.join(root, exp.name)) for exp in experiments}
-    full_root = os.path.join(root, FULL_SCALE_DIR)
-    full = {exp.name: load_run(os.path.join(full_root, exp.name)) for exp in experiments}
+    runs = {exp.name: load_run(registry.run_dir(root, exp.name)) for exp in experiments}
+    full_root = registry.full_scale_root(root)
+    full = {exp.name: load_run(registry.run_dir(full_root, exp.name)) for exp in experiments}
     full = {name: run for name, run in full.items() if run is not None}
 
     # Short labels (D1, M1, ...) for data sets and machines, so the summary table stays narrow.
@@ -858,8 +724,8 @@ def write_report(
         "",
     ]
     lines += _seed_section(root, experiments, runs, headlines)
-    lines += _sweep_section(root, sweeps, headlines)
-    lines += _code_section(experiments, runs, comparisons)
+    lines += _sweep_section(root, plan.sweeps, headlines)
+    lines += _code_section(experiments, runs, plan.comparisons)
     for i, exp in enumerate(experiments, 1):
         run = runs[exp.name]
         headline = headlines[run.kind] if run is not None else None

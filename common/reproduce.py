@@ -1,18 +1,19 @@
 """Every experiment of the assignment, each from its config file, and the report of their results.
 
-`main` trains each experiment it is given (configs/experiments.py lists the assignment's) into
-ROOT/NAME with the trainer of its config's model kind, in this process, then writes
-DOCS/results.md (`common.report`). The
-trainers resume from a workdir's latest checkpoint, so running the same command again continues
-where it stopped, and experiments already finished are skipped. `epoch_scale` shortens every
-schedule (epochs, sample and checkpoint epochs) for a quick look.
+`main` trains the runs of a `common.registry.Registry` (configs/experiments.py builds the
+assignment's) that its `Options` ask for, each with the trainer of its config's model kind, in
+this process, then writes DOCS/results.md (`common.report`). The trainers resume from a
+workdir's latest checkpoint, so running the same command again continues where it stopped, and
+experiments already finished are skipped. `epoch_scale` shortens every schedule (epochs, sample
+and checkpoint epochs) for a quick look.
 
-Each workdir also gets `reproduce.json`: one record per session (epoch scale, config overrides,
-data, machine, the epochs trained and the wall time), which the report cites.
+Each workdir also gets its session record (run_files.RECORD): one entry per session (epoch scale,
+config overrides, data, machine, the epochs trained and the wall time), which the report cites.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import json
@@ -26,26 +27,10 @@ from typing import Any
 import ml_collections
 from absl import logging
 
-from common import report
+from common import registry, report, run_files
+from common import workdir as workdir_lib
 from common.errors import ConfigError, WorkdirBusy
-from common.report import Experiment
-
-
-def select(names: Sequence[str] | None, experiments: Sequence[Experiment]) -> list[Experiment]:
-    """The experiments named (all when `names` is empty), in the order of `experiments`.
-
-    Raises:
-      ConfigError: a name is not an experiment's (the message lists the known ones).
-    """
-    known = [e.name for e in experiments]
-    unknown = [n for n in names or () if n not in known]
-    if unknown:
-        raise ConfigError(
-            f"unknown experiment {', '.join(map(repr, unknown))} in --only; known: "
-            f"{', '.join(known)}"
-        )
-    return [e for e in experiments if not names or e.name in names]
-
+from common.registry import Experiment, Registry
 
 # ----------------------------------------------------------------------------- configs
 
@@ -166,30 +151,22 @@ def describe_data(name: str, data_dir: str, split_seed: int, limit: int) -> tupl
     return text, data.test_images is not None
 
 
-def _read_record(workdir: str) -> dict[str, Any]:
-    path = os.path.join(workdir, report.RECORD_FILE)
-    if not os.path.exists(path):
-        return {"sessions": []}
-    with open(path) as f:
-        return json.load(f)
-
-
 def _write_record(workdir: str, record: dict[str, Any]) -> None:
     os.makedirs(workdir, exist_ok=True)
-    path = os.path.join(workdir, report.RECORD_FILE)
-    with open(path + ".tmp", "w") as f:
+    tmp = os.path.join(workdir, run_files.temporary(run_files.RECORD))
+    with open(tmp, "w") as f:
         json.dump(record, f, indent=2)
-    os.replace(path + ".tmp", path)
+    os.replace(tmp, os.path.join(workdir, run_files.RECORD))
 
 
 def _last_epoch(workdir: str) -> int | None:
-    run = report.load_run(workdir)
+    run = workdir_lib.load_run(workdir)
     return None if run is None else run.last_epoch
 
 
 def is_complete(workdir: str, config: ml_collections.ConfigDict) -> bool:
     """Whether `workdir` holds a finished run of exactly this config."""
-    run = report.load_run(workdir)
+    run = workdir_lib.load_run(workdir)
     if run is None or run.final is None or run.last_epoch != config.num_epochs:
         return False
     return run.config == json.loads(config.to_json_best_effort())
@@ -225,15 +202,15 @@ def run_experiment(
         seed=seed,
         overrides=overrides,
     )
-    name = experiment.name if seed is None else f"{experiment.name}{report.SEED_SUFFIX}{seed}"
-    workdir = os.path.abspath(os.path.join(root, name))
+    workdir = os.path.abspath(registry.run_dir(root, experiment.name, seed))
+    name = os.path.basename(workdir)
     if is_complete(workdir, config):
         logging.info("%s: complete (%d epochs); skipped.", name, config.num_epochs)
         return None
     data, has_test = describe_data(
         config.data.name, config.data.dir, config.data.split_seed, config.data.limit
     )
-    record = _read_record(workdir)
+    record = workdir_lib.read_record(workdir)
     session = {
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": command,
@@ -246,12 +223,16 @@ def run_experiment(
         "status": "running",
     }
     record["sessions"].append(session)
-    _write_record(workdir, record)
+    with workdir_lib.out_of_space_is_one_line(workdir):  # also when the record no longer fits
+        _write_record(workdir, record)
+        return _train(trainers[config.model](config), workdir, record, session)
 
+
+def _train(trainer, workdir: str, record: dict[str, Any], session: dict[str, Any]):
+    """Trains in `workdir`, keeping `session` of `record` up to date however it ends."""
     start = time.perf_counter()
-    final = None
     try:
-        final = trainers[config.model](config).train_and_evaluate(workdir)
+        final = trainer.train_and_evaluate(workdir)
         session["status"] = "finished"
     except (ConfigError, WorkdirBusy):  # refused (another run's workdir): it trained nothing
         record["sessions"].remove(session)
@@ -265,7 +246,7 @@ def run_experiment(
         if record["sessions"]:
             _write_record(workdir, record)
         else:  # a refused first session leaves nothing behind
-            os.remove(os.path.join(workdir, report.RECORD_FILE))
+            os.remove(os.path.join(workdir, run_files.RECORD))
             if not os.listdir(workdir):
                 os.rmdir(workdir)
     return final
@@ -276,12 +257,12 @@ def evaluate_log_likelihood(
 ) -> dict[str, Any] | None:
     """Runs `evaluate_workdir` (vae.evaluate's: IW log-likelihood, proposal plot) unless done.
 
-    Skipped when log_likelihood.json is newer than the run's metrics and was computed on as many
-    images.
+    Skipped when its result (run_files.LOG_LIKELIHOOD) is newer than the run's metrics and was
+    computed on as many images.
     """
-    result_path = os.path.join(workdir, "log_likelihood.json")
-    metrics_path = os.path.join(workdir, "metrics.jsonl")
-    record = _read_record(workdir)
+    result_path = os.path.join(workdir, run_files.LOG_LIKELIHOOD)
+    metrics_path = os.path.join(workdir, run_files.METRICS)
+    record = workdir_lib.read_record(workdir)
     if (
         os.path.exists(result_path)
         and os.path.getmtime(result_path) >= os.path.getmtime(metrics_path)
@@ -300,98 +281,107 @@ def evaluate_log_likelihood(
     return result
 
 
-def main(
-    root: str,
-    docs_dir: str,
-    experiments: Sequence[Experiment],
-    trainers: Mapping[str, type],
-    *,
-    epoch_scale: float = 1.0,
-    data_dir: str | None = None,
-    limit: int | None = None,
-    only: Sequence[str] | None = None,
-    report_only: bool = False,
-    iw_images: int = 0,
-    log_likelihood: Callable[..., Any] | None = None,
-    seeds: Sequence[int] = (),
-    full_scale_data: str | None = None,
-    comparisons: Sequence[report.Comparison] = (),
-    sweeps: Sequence[report.Sweep] = (),
-    run_sweeps: bool = False,
-) -> str:
-    """Trains the experiments named in `only` (all by default), then writes the report.
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What scripts/reproduce.py's flags ask for (see its --help).
 
-    Args:
-      root: folder of the workdirs, ROOT/NAME for each experiment.
+    Attributes:
+      root: folder of the workdirs (common.registry says where each run lies).
       docs_dir: where results.md and figures/ go.
-      experiments: the experiments to choose from (configs/experiments.py: EXPERIMENTS).
-      trainers: {config.model: trainer class} (configs/experiments.py: TRAINERS).
       epoch_scale, data_dir, limit: see make_config.
-      only: experiment names; None or empty: all.
+      only: experiment names; empty: all.
       report_only: train nothing, only write the report from the workdirs.
       iw_images: images for the importance-weighted log-likelihood; 0 skips it.
-      log_likelihood: vae.evaluate.evaluate_workdir, run on the experiments that show
-        "log_likelihood"; None skips it.
       seeds: the headline experiments (those with a course reference) are also trained at
-        these seeds (other than their config's), into ROOT/NAME-seedS.
+        these seeds (other than their config's).
       full_scale_data: an IDX folder with train and test files: the headline experiments are
-        also trained on it, with its test set, into ROOT/full_scale/NAME.
-      comparisons: pairs of experiments whose codes the report compares.
-      sweeps: short runs of experiments over seeds and config variants, in
-        ROOT/sweeps/SWEEP/VARIANT/NAME-seedS; the report shows those that exist.
-      run_sweeps: train the sweeps' runs of the selected experiments.
+        also trained on it, with its test set.
+      run_sweeps: train the registry's sweeps of the selected experiments.
+    """
+
+    root: str
+    docs_dir: str
+    epoch_scale: float = 1.0
+    data_dir: str | None = None
+    limit: int | None = None
+    only: Sequence[str] = ()
+    report_only: bool = False
+    iw_images: int = 0
+    seeds: Sequence[int] = ()
+    full_scale_data: str | None = None
+    run_sweeps: bool = False
+
+    def check(self) -> None:
+        """Raises ConfigError for values no run can use, before anything is written."""
+        if not 0 < self.epoch_scale < math.inf:
+            raise ConfigError(f"--epoch_scale={self.epoch_scale} must be a number > 0")
+        for flag, path in (("--root", self.root), ("--docs", self.docs_dir)):
+            if os.path.exists(path) and not os.path.isdir(path):
+                raise ConfigError(f"{flag}={path} is a file, not a folder")
+        if self.limit is not None and self.limit < 0:
+            raise ConfigError(f"--limit={self.limit} must be >= 0 (0 = all)")
+
+    def command(self) -> str:
+        """The command line these options stand for, as the report cites it."""
+        flags = [f"--root={report.display_path(os.path.abspath(self.root))}"]
+        if self.data_dir:
+            flags.append(f"--data_dir={report.display_path(os.path.abspath(self.data_dir))}")
+        flags.append(f"--epoch_scale={self.epoch_scale}")
+        if self.limit is not None:
+            flags.append(f"--limit={self.limit}")
+        if self.seeds:
+            flags.append(f"--seeds={','.join(map(str, self.seeds))}")
+        if self.full_scale_data:
+            path = report.display_path(os.path.abspath(self.full_scale_data))
+            flags.append(f"--full_scale_data={path}")
+        if self.run_sweeps:
+            flags.append("--sweeps")
+        return " ".join(["python scripts/reproduce.py", *flags])
+
+
+def planned_runs(
+    plan: Registry, selected: Sequence[Experiment], options: Options
+) -> list[tuple[Experiment, str, dict[str, Any]]]:
+    """Every run to train, in order: (experiment, root of its workdir, run_experiment's keyword
+    arguments). The selected experiments; the headline ones at other seeds and on the full-scale
+    data; the sweeps of `plan` (the registry) over the selected experiments."""
+    root = options.root
+    base = dict(epoch_scale=options.epoch_scale, data_dir=options.data_dir, limit=options.limit)
+    runs = [(e, root, base) for e in selected]
+    headline = [e for e in selected if e.reference is not None]
+    for exp in headline:
+        default_seed = exp.get_config().seed
+        runs += [(exp, root, base | {"seed": s}) for s in options.seeds if s != default_seed]
+    if options.full_scale_data:
+        full = base | {"data_dir": options.full_scale_data, "limit": 0}
+        runs += [(e, registry.full_scale_root(root), full) for e in headline]
+    for sweep in plan.sweeps if options.run_sweeps else ():
+        for variant in sweep.variants:
+            for exp in (e for e in selected if e.name in sweep.experiments):
+                scale = sweep.epochs / exp.get_config().num_epochs
+                kwargs = base | {"epoch_scale": scale, "overrides": dict(variant.overrides)}
+                sweep_root = registry.sweep_root(root, sweep, variant)
+                runs += [(exp, sweep_root, kwargs | {"seed": s}) for s in sweep.seeds]
+    return runs
+
+
+def main(plan: Registry, options: Options) -> str:
+    """Trains the runs of `plan` that `options` ask for (planned_runs), then writes the report.
 
     Returns:
-      The path of the report (DOCS/results.md). It covers every workdir under `root`, whichever
+      The path of the report (DOCS/results.md). It covers every workdir under the root, whichever
       were trained now.
+
+    Raises:
+      ConfigError: bad options, or runs that refused their workdir (the others still ran and
+        the report was written).
     """
-    selected = select(only, experiments)
-    if not 0 < epoch_scale < math.inf:
-        raise ConfigError(f"--epoch_scale={epoch_scale} must be a number > 0")
-    for flag, path in (("--root", root), ("--docs", docs_dir)):
-        if os.path.exists(path) and not os.path.isdir(path):
-            raise ConfigError(f"{flag}={path} is a file, not a folder")
-    if limit is not None and limit < 0:
-        raise ConfigError(f"--limit={limit} must be >= 0 (0 = all)")
-    headline_experiments = [e for e in selected if e.reference is not None]
-    if not report_only:
-        flags = [f"--root={report.display_path(os.path.abspath(root))}"]
-        if data_dir:
-            flags.append(f"--data_dir={report.display_path(os.path.abspath(data_dir))}")
-        flags.append(f"--epoch_scale={epoch_scale}")
-        if limit is not None:
-            flags.append(f"--limit={limit}")
-        if seeds:
-            flags.append(f"--seeds={','.join(map(str, seeds))}")
-        if full_scale_data:
-            flags.append(
-                f"--full_scale_data={report.display_path(os.path.abspath(full_scale_data))}"
-            )
-        if run_sweeps:
-            flags.append("--sweeps")
-        command = " ".join(["python scripts/reproduce.py", *flags])
-        refused: list[str] = []
-        # Every run, in order: (experiment, root, {run_experiment's keyword arguments}).
-        base = dict(epoch_scale=epoch_scale, data_dir=data_dir, limit=limit)
-        runs = [(e, root, base) for e in selected]
-        for exp in headline_experiments:
-            default_seed = exp.get_config().seed
-            runs += [(exp, root, base | {"seed": s}) for s in seeds if s != default_seed]
-        if full_scale_data:
-            full = base | {"data_dir": full_scale_data, "limit": 0}
-            runs += [
-                (e, os.path.join(root, report.FULL_SCALE_DIR), full) for e in headline_experiments
-            ]
-        names = {e.name for e in selected}
-        for sweep in sweeps if run_sweeps else ():
-            for variant in sweep.variants:
-                sweep_root = report.sweep_root(root, sweep, variant)
-                for exp in (e for e in experiments if e.name in sweep.experiments):
-                    if exp.name not in names:
-                        continue
-                    scale = sweep.epochs / exp.get_config().num_epochs
-                    kwargs = base | {"epoch_scale": scale, "overrides": dict(variant.overrides)}
-                    runs += [(exp, sweep_root, kwargs | {"seed": s}) for s in sweep.seeds]
+    selected = plan.select(options.only)
+    options.check()
+    refused: list[str] = []
+    if not options.report_only:
+        command = options.command()
+        runs = planned_runs(plan, selected, options)
         for i, (exp, run_root, kwargs) in enumerate(runs, 1):
             seed = kwargs.get("seed")
             logging.info(
@@ -405,32 +395,42 @@ def main(
                 run_root,
             )
             try:
-                run_experiment(exp, run_root, trainers, command=command, **kwargs)
+                run_experiment(exp, run_root, plan.trainers, command=command, **kwargs)
             except (ConfigError, WorkdirBusy) as e:  # refused: the others still run
                 logging.error("%s refused: %s", exp.name, e)
                 refused.append(f"{exp.name} in {report.display_path(run_root)}")
-        if iw_images > 0 and log_likelihood is not None:
-            roots = [root] + [os.path.join(root, report.FULL_SCALE_DIR)] * bool(full_scale_data)
-            for exp in selected:
-                if "log_likelihood" not in exp.show:
-                    continue
-                for run_root in roots:
-                    workdir = os.path.abspath(os.path.join(run_root, exp.name))
-                    run = report.load_run(workdir)
-                    if run is None:
-                        continue
-                    has_test = run.latest.get("has_test_set", True)
-                    try:
-                        evaluate_log_likelihood(workdir, iw_images, has_test, log_likelihood)
-                    except Exception as e:  # optional: the report must still be written
-                        logging.error("%s: log-likelihood evaluation failed: %s", workdir, e)
-    headlines = {kind: trainer.headline for kind, trainer in trainers.items()}
-    path = report.write_report(root, docs_dir, experiments, headlines, comparisons, sweeps)
+        if options.iw_images > 0 and plan.log_likelihood is not None:
+            log_likelihoods(plan.log_likelihood, selected, options)
+    path = report.write_report(plan, options.root, options.docs_dir)
     logging.info("Wrote %s.", path)
-    if not report_only and refused:
+    if refused:
         raise ConfigError(
             f"{len(refused)} run(s) refused their workdir ({'; '.join(refused)}): the log says "
             f"why; the report ({path}) covers the others. Move those workdirs away, or use "
             "another --root, to train them again"
         )
     return path
+
+
+def log_likelihoods(
+    evaluate_workdir: Callable[..., Any], selected: Sequence[Experiment], options: Options
+) -> None:
+    """The importance-weighted log-likelihood of the selected experiments that show it, on the
+    runs at the root and on the full-scale data; a failure is logged, not raised (the report
+    must still be written)."""
+    roots = [options.root]
+    if options.full_scale_data:
+        roots.append(registry.full_scale_root(options.root))
+    for exp in selected:
+        if "log_likelihood" not in exp.show:
+            continue
+        for run_root in roots:
+            workdir = os.path.abspath(registry.run_dir(run_root, exp.name))
+            run = workdir_lib.load_run(workdir)
+            if run is None:
+                continue
+            has_test = run.latest.get("has_test_set", True)
+            try:
+                evaluate_log_likelihood(workdir, options.iw_images, has_test, evaluate_workdir)
+            except Exception as e:  # optional: the report must still be written
+                logging.error("%s: log-likelihood evaluation failed: %s", workdir, e)

@@ -1,16 +1,19 @@
-"""A run's directory: what it holds, its lock, the checks before a run writes to it, `--fresh`.
+"""A run's directory: its lock, the checks before a run writes to it, `--fresh`, a full disk,
+and reading a run back.
 
-A workdir holds one run: `config.json` (the config it was started with), `metrics.jsonl`,
-TensorBoard events, `checkpoints/` and the pictures (RUN_FILES lists them all). Running again
-with the same workdir resumes the run. A run holds `run.lock` (`lock`) from its first check to
-its exit, so a second run on the same workdir stops at once; `prepare` refuses a config the run
-cannot resume with before anything is written.
+A workdir holds one run (common/run_files.py names every file in it). Running again with the same
+workdir resumes the run. A run holds `run.lock` (`lock`) from its first check to its exit, so a
+second run on the same workdir stops at once; `prepare` refuses a config the run cannot resume
+with before anything is written; `out_of_space_is_one_line` turns a full disk into one line.
+`load_run` reads a run back as the report and `common.reproduce` see it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
+import errno
 import fcntl
 import fnmatch
 import json
@@ -24,35 +27,8 @@ from typing import Any
 import ml_collections
 from absl import logging
 
-from common import checkpoint, config_rules, parallel
-from common.errors import CheckpointError, ConfigError, WorkdirBusy
-
-CONFIG_FILE = "config.json"
-LOCK_FILE = "run.lock"
-
-# Everything a run (and scripts/evaluate_vae.py, scripts/reproduce.py) writes into its workdir:
-# `--fresh` removes exactly these, so a fresh run starts from an empty set of artefacts and
-# nothing else in the folder is touched.
-RUN_FILES = (
-    CONFIG_FILE,
-    CONFIG_FILE + ".tmp",
-    "metrics.jsonl",
-    "metrics.jsonl.tmp",
-    "events.out.tfevents.*",
-    "checkpoints",
-    checkpoint.DAMAGED_DIR,
-    "samples",
-    "reconstructions",
-    "bpd_curve.png",
-    "loss_curve.png",
-    "manifold.png",
-    "latent_scatter.png",
-    "interpolation.png",
-    "log_likelihood.json",
-    "log_likelihood.md",
-    "proposal_variance.png",
-    "reproduce.json",
-)
+from common import checkpoint, config_rules, metric_writer, parallel, run_files
+from common.errors import CheckpointError, ConfigError, DiskFull, WorkdirBusy
 
 # Config fields a run cannot resume with other values that its train state does not show: the
 # data and the seed. Fields that shape the state (z_dim, num_filters, the update scheme, the
@@ -72,9 +48,9 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     Raises:
       CheckpointError: the workdir holds no run.
     """
-    path = os.path.join(workdir, CONFIG_FILE)
+    path = os.path.join(workdir, run_files.CONFIG)
     if not os.path.exists(path):
-        raise CheckpointError(f"{workdir} holds no run ({CONFIG_FILE} is missing)")
+        raise CheckpointError(f"{workdir} holds no run ({run_files.CONFIG} is missing)")
     try:
         with open(path) as f:
             saved = json.load(f)
@@ -107,11 +83,11 @@ def has_run(workdir: str) -> bool:
 
 
 def clear(workdir: str) -> None:
-    """Removes everything RUN_FILES names from `workdir` (`--fresh`); other files stay."""
+    """Removes everything run_files.RUN_FILES names from `workdir` (`--fresh`); other files stay."""
     if not os.path.isdir(workdir):
         return
     for name in os.listdir(workdir):
-        if any(fnmatch.fnmatch(name, pattern) for pattern in RUN_FILES):
+        if any(fnmatch.fnmatch(name, pattern) for pattern in run_files.RUN_FILES):
             path = os.path.join(workdir, name)
             if os.path.isdir(path):
                 shutil.rmtree(path)
@@ -192,10 +168,11 @@ def _array(shape_dtype: tuple) -> str:
 
 def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
     """Writes config.json atomically (readers never see half a file)."""
-    path = os.path.join(workdir, CONFIG_FILE)
-    with open(path + ".tmp", "w") as f:
+    path = os.path.join(workdir, run_files.CONFIG)
+    tmp = os.path.join(workdir, run_files.temporary(run_files.CONFIG))
+    with open(tmp, "w") as f:
         f.write(config.to_json_best_effort(indent=2, sort_keys=True))
-    os.replace(path + ".tmp", path)
+    os.replace(tmp, path)
 
 
 def prepare(
@@ -222,7 +199,7 @@ def prepare(
                 f"{workdir} holds a run trained to epoch {trained}, more than this config's "
                 f"num_epochs={config.num_epochs}; {_WAY_OUT}"
             )
-    if resume and os.path.exists(os.path.join(workdir, CONFIG_FILE)):
+    if resume and os.path.exists(os.path.join(workdir, run_files.CONFIG)):
         check_data_fields(config, workdir)
         check_state(config, workdir, state_shapes)
     parallel.sync("workdir checked")  # every process has read the workdir before it changes
@@ -256,7 +233,7 @@ def lock(workdir: str) -> Iterator[None]:
     if parallel.is_main_process():
         try:
             handle = _acquire(workdir)
-        except (WorkdirBusy, ConfigError) as e:
+        except (WorkdirBusy, ConfigError, DiskFull) as e:
             error = e
     if parallel.any_process(error is not None):
         raise error or WorkdirBusy(f"the first process could not lock {workdir}")
@@ -270,7 +247,7 @@ def lock(workdir: str) -> Iterator[None]:
 def _acquire(workdir: str) -> int:
     try:
         os.makedirs(workdir, exist_ok=True)
-        path = os.path.join(workdir, LOCK_FILE)
+        path = os.path.join(workdir, run_files.LOCK)
         while True:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -307,6 +284,8 @@ def _acquire(workdir: str) -> int:
             raise
         return fd
     except OSError as e:  # not a folder, no permission, read-only file system, ...
+        if e.errno in NO_SPACE:
+            raise disk_full(workdir, e) from None
         raise ConfigError(
             f"cannot use {workdir} as a workdir: {e.strerror or e} "
             f"({e.filename or workdir}); pick a folder you can write"
@@ -331,3 +310,112 @@ def _describe(holder: dict[str, Any] | None) -> str:
     if not holder:
         return "its holder is unknown"
     return f"pid {holder.get('pid')} on {holder.get('host')} since {holder.get('since')}"
+
+
+# ----------------------------------------------------------------------------- a full disk
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+# How tensorstore (orbax's writer) words ENOSPC in the ValueError it raises.
+_NO_SPACE_WORDS = ("No space left on device", "Disk quota exceeded")
+
+
+def _no_space(error: BaseException | None) -> BaseException | None:
+    """The exception in `error`'s chain (causes, contexts) that says the disk is full, or None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in NO_SPACE:
+            return error
+        if any(words in str(error) for words in _NO_SPACE_WORDS):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def disk_full(workdir: str, error: BaseException) -> DiskFull:
+    """The one-line error of a full disk under `workdir`: what was written, what is free."""
+    try:
+        free = f"{shutil.disk_usage(workdir).free / 1e6:.1f} MB free"
+    except OSError:
+        free = "free space unknown"
+    if isinstance(error, OSError) and error.filename:
+        what = f"writing {os.path.relpath(error.filename, workdir)}: {error.strerror}"
+    else:  # tensorstore's message names an internal file; a checkpoint is what was written
+        what = f"writing a checkpoint: {type(error).__name__}"
+    return DiskFull(
+        f"no space left on the device of {workdir} ({what}; {free}); free space and run the "
+        "same command to resume"
+    )
+
+
+@contextlib.contextmanager
+def out_of_space_is_one_line(workdir: str) -> Iterator[None]:
+    """Turns a full disk met in the body (a checkpoint, metrics, events, a picture) into DiskFull.
+
+    Complete checkpoints stay as they are; a checkpoint cut short is a temporary folder that the
+    next start removes (common.checkpoint), and the metrics are cut back to the checkpoint the
+    run resumes from (common.metric_writer), so the same command, once there is room, resumes.
+    """
+    try:
+        yield
+    except DiskFull:
+        raise
+    except Exception as e:
+        if _no_space(e) is None:
+            raise
+        raise disk_full(workdir, _no_space(e)) from e
+
+
+# ----------------------------------------------------------------------------- reading a run
+
+
+@dataclasses.dataclass
+class Run:
+    """A run as its workdir holds it: config, metric rows and `common.reproduce`'s record."""
+
+    workdir: str
+    config: dict[str, Any]
+    rows: list[dict[str, Any]]  # per-epoch rows, in order
+    final: dict[str, Any] | None  # the final row, once training finished
+    record: dict[str, Any]  # read_record
+
+    @property
+    def kind(self) -> str:
+        return self.config.get("model", "vae")
+
+    @property
+    def last_epoch(self) -> int | None:
+        return self.rows[-1]["epoch"] if self.rows else None
+
+    @property
+    def sessions(self) -> list[dict[str, Any]]:
+        return self.record.get("sessions", [])
+
+    @property
+    def latest(self) -> dict[str, Any]:
+        """The latest session's record (epoch scale, overrides, data), {} if none."""
+        return self.sessions[-1] if self.sessions else {}
+
+    def row(self, epoch: int) -> dict[str, Any] | None:
+        return next((r for r in self.rows if r["epoch"] == epoch), None)
+
+
+def read_record(workdir: str) -> dict[str, Any]:
+    """`common.reproduce`'s record of the sessions that trained `workdir`: {"sessions": [...]}."""
+    path = os.path.join(workdir, run_files.RECORD)
+    if not os.path.exists(path):
+        return {"sessions": []}
+    with open(path) as f:
+        return json.load(f)
+
+
+def load_run(workdir: str) -> Run | None:
+    """The run in `workdir`, or None when it holds none yet."""
+    needed = (run_files.CONFIG, run_files.METRICS)
+    if not all(os.path.exists(os.path.join(workdir, name)) for name in needed):
+        return None
+    all_rows = metric_writer.read_metrics(workdir)
+    rows = [r for r in all_rows if "epoch" in r]
+    final = all_rows[-1] if all_rows and "epoch" not in all_rows[-1] else None
+    config = json.loads(load_config(workdir).to_json_best_effort())  # older runs' fields filled
+    return Run(workdir, config, rows, final, read_record(workdir))

@@ -1,15 +1,31 @@
 """The assignment's experiments (one per config file) and the course's reference numbers.
 
-`scripts/reproduce.py` trains them all and writes docs/results.md (common/reproduce.py).
-`TRAINERS` maps a config's `model` to the trainer class that trains it.
+`scripts/reproduce.py` trains them all and writes docs/results.md (common/reproduce.py):
+`REGISTRY` holds everything it needs. `TRAINERS` maps a config's `model` to the trainer class
+that trains it, `HEADLINES` to the number that sums up its runs.
 """
 
 from aae.train import AAETrainer
-from common.report import Comparison, Experiment, Reference, Sweep, Variant
+from common.registry import (
+    Comparison,
+    Experiment,
+    Headline,
+    Reference,
+    Registry,
+    Sweep,
+    Variant,
+)
 from configs import aae, aae_z2, aae_z20, aae_z20_stochastic, ae_z2, ae_z8, vae, vae_z2
+from vae import evaluate
 from vae.train import VAETrainer
 
 TRAINERS = {"vae": VAETrainer, "aae": AAETrainer}
+HEADLINES = {
+    "vae": Headline(
+        "bpd", "bpd (negative ELBO)", ".3f", ("train_bpd", "val_bpd", "train_l_rec", "train_l_reg")
+    ),
+    "aae": Headline("recon_loss", "reconstruction MSE", ".4f", AAETrainer.curves.keys),
+}
 
 VAE_BPD = Reference(
     "train_bpd",
@@ -112,4 +128,13 @@ SWEEPS = (
             ),
         ),
     ),
+)
+
+REGISTRY = Registry(
+    experiments=EXPERIMENTS,
+    trainers=TRAINERS,
+    headlines=HEADLINES,
+    comparisons=COMPARISONS,
+    sweeps=SWEEPS,
+    log_likelihood=evaluate.evaluate_workdir,
 )

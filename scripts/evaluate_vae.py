@@ -3,7 +3,7 @@
     python scripts/evaluate_vae.py --workdir runs/vae [--epoch 80] [--ks 1,10,100,1000]
         [--num_images 1000] [--split test]
 
-Prints the table and writes WORKDIR/log_likelihood.{json,md} and proposal_variance.png (see
+Prints the table and writes it, its JSON and a plot of both proposals into the workdir (see
 vae/evaluate.py). K = 1000 decodes 1000 latents per image for each proposal: about a minute per
 100 images on a laptop CPU (hours for the whole test set: use --num_images there), seconds on a
 GPU. Progress is logged every 30 s.
@@ -33,6 +33,7 @@ def main(argv):
     del argv
     import os
 
+    from common import run_files
     from vae import evaluate
 
     cli.enable_compilation_cache()
@@ -46,10 +47,12 @@ def main(argv):
             split=FLAGS.split,
         )
         print(evaluate.markdown_table(result))
-        print(
-            f"wrote log_likelihood.json, log_likelihood.md, proposal_variance.png in "
-            f"{os.path.abspath(FLAGS.workdir)}"
+        names = (
+            run_files.LOG_LIKELIHOOD,
+            run_files.LOG_LIKELIHOOD_TABLE,
+            run_files.PROPOSAL_VARIANCE,
         )
+        print(f"wrote {', '.join(names)} in {os.path.abspath(FLAGS.workdir)}")
 
 
 if __name__ == "__main__":

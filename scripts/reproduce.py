@@ -60,28 +60,23 @@ def main(argv):
     del argv
     from common import reproduce
     from configs import experiments
-    from vae import evaluate
 
     cli.enable_compilation_cache()
+    options = reproduce.Options(
+        root=FLAGS.root,
+        docs_dir=FLAGS.docs,
+        epoch_scale=FLAGS.epoch_scale,
+        data_dir=FLAGS.data_dir,
+        limit=FLAGS.limit,
+        only=FLAGS.only or (),
+        report_only=FLAGS.report_only,
+        iw_images=FLAGS.iw_images,
+        seeds=[int(s) for s in FLAGS.seeds],
+        full_scale_data=FLAGS.full_scale_data,
+        run_sweeps=FLAGS.sweeps,
+    )
     with cli.one_line_errors():
-        reproduce.main(
-            FLAGS.root,
-            FLAGS.docs,
-            experiments.EXPERIMENTS,
-            experiments.TRAINERS,
-            epoch_scale=FLAGS.epoch_scale,
-            data_dir=FLAGS.data_dir,
-            limit=FLAGS.limit,
-            only=FLAGS.only,
-            report_only=FLAGS.report_only,
-            iw_images=FLAGS.iw_images,
-            log_likelihood=evaluate.evaluate_workdir,
-            seeds=[int(s) for s in FLAGS.seeds],
-            full_scale_data=FLAGS.full_scale_data,
-            comparisons=experiments.COMPARISONS,
-            sweeps=experiments.SWEEPS,
-            run_sweeps=FLAGS.sweeps,
-        )
+        reproduce.main(experiments.REGISTRY, options)
 
 
 if __name__ == "__main__":

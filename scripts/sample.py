@@ -7,11 +7,11 @@ import os
 
 from absl import app, flags
 
-from common import cli
+from common import cli, run_files
 
 flags.DEFINE_string("workdir", None, "Run directory written by train_vae.py / train_aae.py.")
 flags.DEFINE_integer("epoch", None, "Checkpoint epoch; default: the newest that restores.")
-flags.DEFINE_string("out", None, "PNG path; default: WORKDIR/samples/restored_epoch_N.png.")
+flags.DEFINE_string("out", None, f"PNG path; default: WORKDIR/{run_files.restored_samples('N')}.")
 flags.DEFINE_integer("num", 64, "Number of samples (8 per row).", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seed of the prior draws.")
 flags.mark_flag_as_required("workdir")
@@ -37,7 +37,7 @@ def main(argv):
         trainer, state, epoch = experiments.TRAINERS[kind].restore(FLAGS.workdir, FLAGS.epoch)
         key = jax.random.key(FLAGS.seed)
         samples = trainer.sample_grids(state.params, key, FLAGS.num)["samples"]
-        out = FLAGS.out or os.path.join(FLAGS.workdir, "samples", f"restored_epoch_{epoch}.png")
+        out = FLAGS.out or os.path.join(FLAGS.workdir, run_files.restored_samples(epoch))
         try:
             images.save_grid(jax.device_get(samples), out, title=f"{kind}, epoch {epoch}")
         except OSError as e:  # a folder that cannot be created or written

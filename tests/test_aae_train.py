@@ -12,6 +12,7 @@ from conftest import fake_digits, make_tiny_aae_config
 from aae import phases, train
 from common import checkpoint, input_pipeline, metric_writer
 from common.errors import ConfigError
+from common.trainer import setup_run
 
 
 def changed(a, b) -> dict[str, bool]:
@@ -215,13 +216,13 @@ def test_the_warm_up_keeps_the_plain_autoencoder_from_collapsing(rendered_dir):
         config.optimizers.ae.warmup_steps = warmup
         trainer = train.AAETrainer(config)
         data = input_pipeline.load_dataset(config.data)
-        trainer.setup_devices(len(data.train_images))
-        state = trainer.create_train_state(trainer.keys.init)
+        run = setup_run(config, len(data.train_images))
+        state = jax.jit(trainer.create_train_state)(run.keys.init)
         epoch_fn = jax.jit(trainer.train_epoch)
-        evaluate = trainer.evaluator(data.val_images)
+        evaluate = trainer.evaluator(data.val_images, run)
         images, val[warmup] = jax.device_put(data.train_images), []
         for epoch in range(1, 11):  # 15 steps each
-            state, _ = epoch_fn(state, images, epoch)
+            state, _ = epoch_fn(state, images, epoch, run)
             val[warmup].append(evaluate(state.params)["recon_loss"])
     collapsed, trained = val[0], val[100]
     assert collapsed[-1] == pytest.approx(collapsed[2], rel=1e-3), collapsed  # stuck

@@ -22,7 +22,7 @@ from common import checkpoint
 manager = checkpoint.make_manager({workdir!r}, milestones=range(1000))
 for step in range(1000):
     state = {{"w": np.full((4_000_000,), step, np.float32)}}  # 16 MB: a save takes a while
-    checkpoint.save(manager, step, state, {{"epoch": step}})
+    checkpoint.save(manager, state, checkpoint.Progress(step))
 """
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.DEVNULL)
     ckpt = checkpoint.checkpoint_dir(workdir)
@@ -36,8 +36,10 @@ for step in range(1000):
     steps = manager.all_steps()
     assert len(steps) >= 3
     for step in steps:
-        state, meta = checkpoint.restore(manager, step, {"w": np.zeros((4_000_000,), np.float32)})
-        assert meta["epoch"] == step and np.all(np.asarray(state["w"]) == step)
+        state, progress = checkpoint.restore(
+            manager, step, {"w": np.zeros((4_000_000,), np.float32)}
+        )
+        assert progress.epoch == step and np.all(np.asarray(state["w"]) == step)
     # A partial save, if the kill caught one, is a temporary folder that is never a step.
     finished = [name for name in os.listdir(ckpt) if name.isdigit()]
     assert sorted(map(int, finished)) == sorted(steps)
@@ -49,7 +51,8 @@ def test_the_two_newest_the_milestones_and_the_best_are_kept(tmp_path):
     values = {1: 0.9, 2: 0.1, 3: 0.8, 4: 0.7, 5: 0.6, 6: 0.5}  # epoch 2 is the best
     for epoch in range(7):
         metric = {"val_bpd": values[epoch]} if epoch in values else None
-        checkpoint.save(manager, epoch, {"w": np.full((3,), epoch, np.float32)}, {}, metric)
+        state = {"w": np.full((3,), epoch, np.float32)}
+        checkpoint.save(manager, state, checkpoint.Progress(epoch), metric)
     manager.wait_until_finished()
     assert checkpoint.epochs(str(tmp_path)) == [0, 2, 3, 5, 6]
     state, _ = checkpoint.restore(manager, 2, {"w": np.zeros((3,), np.float32)})

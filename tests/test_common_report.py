@@ -1,5 +1,6 @@
 """common.report: docs/results.md from fabricated workdirs (numbers, labels, figures, notes)."""
 
+import dataclasses
 import json
 import os
 import re
@@ -8,10 +9,11 @@ import numpy as np
 import pytest
 
 from common import images as image_utils
-from common import report
+from common import registry, report, run_files
 from configs import experiments
 
-HEADLINES = {kind: trainer.headline for kind, trainer in experiments.TRAINERS.items()}
+# The assignment's experiments without their comparisons and sweeps (tests add what they check).
+PLAN = dataclasses.replace(experiments.REGISTRY, comparisons=(), sweeps=())
 
 
 MACHINE = {
@@ -37,7 +39,7 @@ def _fake_workdir(workdir, model, rows, final, session, pngs, sample_epochs, num
     lines = [json.dumps(r) for r in rows] + ([json.dumps(final)] if final else [])
     (workdir / "metrics.jsonl").write_text("\n".join(lines) + "\n")
     if session is not None:
-        (workdir / report.RECORD_FILE).write_text(json.dumps({"sessions": [session]}))
+        (workdir / run_files.RECORD).write_text(json.dumps({"sessions": [session]}))
     for name in pngs:
         _png(workdir / name)
 
@@ -107,7 +109,7 @@ def test_report_from_fake_workdirs(fake_root, tmp_path):
     docs = tmp_path / "docs"
     _png(docs / "figures" / "vae" / "stale.png")  # from an earlier report: must go
     _png(docs / "figures" / "mine" / "keep.png")  # the user's own: must stay
-    path = report.write_report(str(fake_root), str(docs), experiments.EXPERIMENTS, HEADLINES)
+    path = report.write_report(PLAN, str(fake_root), str(docs))
     text = open(path).read()
 
     # The table of final numbers beside the course's reference, with data, machine and epochs.
@@ -150,9 +152,7 @@ def test_report_of_an_unfinished_run_without_a_record(tmp_path):
     root = tmp_path / "runs"
     rows = [{"epoch": 0, "train_bpd": 4.0, "val_bpd": 4.0}, {"epoch": 1, "train_bpd": 1.7}]
     _fake_workdir(root / "vae", "vae", rows, None, None, [], [0, 10, 80], num_epochs=80)
-    text = open(
-        report.write_report(str(root), str(tmp_path / "docs"), experiments.EXPERIMENTS, HEADLINES)
-    ).read()
+    text = open(report.write_report(PLAN, str(root), str(tmp_path / "docs"))).read()
     assert "- **Epochs**: 1 run of the assignment's 80; stopped after epoch 1 of 80" in text
     assert "not recorded (trained outside scripts/reproduce.py)" in text
     assert "epoch 10, not reached yet" in text
@@ -185,9 +185,7 @@ def test_a_run_that_stopped_learning_gets_a_note_and_one_that_learns_does_not(tm
     ]
     _fake_workdir(root / "ae_z8", "aae", flat, {"test_recon_loss": 0.45}, None, [], [0, 5])
     _fake_workdir(root / "ae_z2", "aae", falling, {"test_recon_loss": 0.04}, None, [], [0, 5])
-    text = open(
-        report.write_report(str(root), str(tmp_path / "docs"), experiments.EXPERIMENTS, HEADLINES)
-    ).read()
+    text = open(report.write_report(PLAN, str(root), str(tmp_path / "docs"))).read()
     ae_z8 = text[text.index("Autoencoder (lambda 1), z 8") : text.index("## 4.")]
     ae_z2 = text[text.index("Autoencoder (lambda 1), z 2") : text.index("## 6.")]
     assert "did not learn after its first epoch" in ae_z8 and "0.4533 at epoch 1" in ae_z8
@@ -236,23 +234,21 @@ def test_codes_seeds_and_full_scale_sections_are_computed_from_the_workdirs(fake
         (root / f"vae-seed{seed}" / "config.json").write_text(json.dumps(config | {"seed": seed}))
     # The wall clocks: seed 42 in a session that died before it recorded its time and one of
     # 3725 s (fake_root's); seed 1 in one session of 65 s; seed 2 in one of 600 s.
-    record = json.loads((root / "vae" / report.RECORD_FILE).read_text())
+    record = json.loads((root / "vae" / run_files.RECORD).read_text())
     record["sessions"].insert(0, {"status": "running"})
-    (root / "vae" / report.RECORD_FILE).write_text(json.dumps(record))
+    (root / "vae" / run_files.RECORD).write_text(json.dumps(record))
     for seed, seconds in ((1, 65.0), (2, 600.0)):
         record = {"sessions": [{"status": "finished", "wall_s": seconds}]}
-        (root / f"vae-seed{seed}" / report.RECORD_FILE).write_text(json.dumps(record))
+        (root / f"vae-seed{seed}" / run_files.RECORD).write_text(json.dumps(record))
     rows = [{"epoch": 80, "train_bpd": 0.7, "val_bpd": 0.71}]
     _fake_workdir(
         root / "full_scale" / "vae", "vae", rows, {"test_bpd": 0.72}, None, ["bpd_curve.png"], [80]
     )
     text = open(
         report.write_report(
+            dataclasses.replace(PLAN, comparisons=experiments.COMPARISONS),
             str(root),
             str(tmp_path / "docs"),
-            experiments.EXPERIMENTS,
-            HEADLINES,
-            experiments.COMPARISONS,
         )
     ).read()
     assert "| `ae_z2` | 3 | 0.4000 | 2.5000 | 3.0000 |" in text
@@ -282,8 +278,8 @@ def test_codes_seeds_and_full_scale_sections_are_computed_from_the_workdirs(fake
 
 def test_a_sweep_table_counts_the_seeds_that_learnt(tmp_path):
     root = tmp_path / "runs"
-    variants = (report.Variant("a", "variant A"), report.Variant("b", "variant B"))
-    sweep = report.Sweep("s", "A sweep", ("ae_z8",), (0, 1), 5, variants)
+    variants = (registry.Variant("a", "variant A"), registry.Variant("b", "variant B"))
+    sweep = registry.Sweep("s", "A sweep", ("ae_z8",), (0, 1), 5, variants)
     flat = [{"epoch": e, "val_recon_loss": 0.4533} for e in range(1, 6)]
     falling = [{"epoch": e, "val_recon_loss": 0.2 / e} for e in range(1, 6)]
     for variant, seed, rows in (
@@ -296,7 +292,7 @@ def test_a_sweep_table_counts_the_seeds_that_learnt(tmp_path):
         _fake_workdir(folder, "aae", rows, {}, None, [], [5])
     text = open(
         report.write_report(
-            str(root), str(tmp_path / "docs"), experiments.EXPERIMENTS, HEADLINES, sweeps=[sweep]
+            dataclasses.replace(PLAN, sweeps=(sweep,)), str(root), str(tmp_path / "docs")
         )
     ).read()
     assert "## A sweep" in text

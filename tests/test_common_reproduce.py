@@ -12,13 +12,39 @@ import sys
 import pytest
 from conftest import make_tiny_aae_config
 
-from common import report, reproduce
+from common import registry, reproduce, run_files
+from common import workdir as workdir_lib
 from common.errors import ConfigError
 from configs import experiments
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENTS = experiments.BY_NAME
-HEADLINES = {kind: trainer.headline for kind, trainer in experiments.TRAINERS.items()}
+
+
+def plan_of(experiment, trainers=experiments.TRAINERS, **fields):
+    """A registry of one experiment (and, in `fields`, sweeps), with the assignment's trainers."""
+    return registry.Registry((experiment,), trainers, experiments.HEADLINES, **fields)
+
+
+class FakeTrainer:
+    """Writes what a finished run leaves for the report (its config, metric rows and final
+    row), without training: its validation number falls with the epoch and grows with the seed."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def train_and_evaluate(self, workdir):
+        c = self.config
+        os.makedirs(workdir, exist_ok=True)
+        workdir_lib.write_config(c, workdir)
+        rows = [
+            {"epoch": e, "train_recon_loss": 0.1, "val_recon_loss": c.seed / 100 + 1 / (e + 1)}
+            for e in range(c.num_epochs + 1)
+        ]
+        final = {"test_recon_loss": rows[-1]["val_recon_loss"]}
+        with open(os.path.join(workdir, run_files.METRICS), "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in [*rows, final])
+        return final
 
 
 # ----------------------------------------------------------------------------- epochs and configs
@@ -85,15 +111,13 @@ def test_make_config_at_full_scale_changes_only_what_is_asked():
 
 
 def test_an_unknown_experiment_name_is_a_clear_error():
+    plan = experiments.REGISTRY
     with pytest.raises(
         ConfigError, match=r"unknown experiment 'vea' in --only; known: vae, vae_z2"
     ):
-        reproduce.select(["vae", "vea"], experiments.EXPERIMENTS)
-    assert [e.name for e in reproduce.select(["aae", "vae"], experiments.EXPERIMENTS)] == [
-        "vae",
-        "aae",
-    ]
-    assert len(reproduce.select(None, experiments.EXPERIMENTS)) == len(experiments.EXPERIMENTS)
+        plan.select(["vae", "vea"])
+    assert [e.name for e in plan.select(["aae", "vae"])] == ["vae", "aae"]
+    assert len(plan.select(None)) == len(experiments.EXPERIMENTS)
 
 
 def test_the_script_rejects_an_unknown_name_before_writing_anything(tmp_path):
@@ -157,7 +181,7 @@ def test_a_failed_session_is_recorded_and_a_refused_one_is_not(tmp_path, mnist_d
         reproduce.run_experiment(
             EXPERIMENTS["aae"], str(tmp_path), {"aae": Failing}, data_dir=mnist_dir
         )
-    path = tmp_path / "aae" / report.RECORD_FILE
+    path = tmp_path / "aae" / run_files.RECORD
     if left is None:
         assert not (tmp_path / "aae").exists()
     else:
@@ -176,7 +200,7 @@ def test_a_tiny_experiment_end_to_end_and_the_rerun_skips_it(tmp_path, mnist_dir
         config.checkpoint_epochs = (0, 4)
         return config
 
-    exp = report.Experiment(
+    exp = registry.Experiment(
         "tiny_ae",
         get_config,
         "Q2.6",
@@ -184,21 +208,21 @@ def test_a_tiny_experiment_end_to_end_and_the_rerun_skips_it(tmp_path, mnist_dir
         ("reconstructions", "samples", "latent_scatter", "loss_curve"),
     )
     root, docs = str(tmp_path / "runs"), str(tmp_path / "docs")
-    kwargs = dict(epoch_scale=0.5, data_dir=mnist_dir, limit=64)
-    path = reproduce.main(root, docs, [exp], experiments.TRAINERS, **kwargs)
+    options = reproduce.Options(root, docs, epoch_scale=0.5, data_dir=mnist_dir, limit=64)
+    path = reproduce.main(plan_of(exp), options)
     text = open(path).read()
     assert "epoch 1 (assignment: 2)" in text and "epoch 2 (assignment: 4)" in text
     assert "2 run of the assignment's 4 (epoch scale 0.5); complete" in text
     assert ": 64 train, 20 val, 50 test" in text  # the data's own description
     for name in ("latent_scatter.png", "samples_epoch_2.png", "reconstructions_epoch_1.png"):
         assert os.path.exists(os.path.join(docs, "figures", "tiny_ae", name)), name
-    record = json.load(open(os.path.join(root, "tiny_ae", report.RECORD_FILE)))
+    record = json.load(open(os.path.join(root, "tiny_ae", run_files.RECORD)))
     (session,) = record["sessions"]
     assert (session["from_epoch"], session["to_epoch"], session["status"]) == (None, 2, "finished")
     assert session["machine"]["backend"] == "cpu"
 
-    reproduce.main(root, docs, [exp], experiments.TRAINERS, **kwargs)  # finished: skipped
-    assert len(json.load(open(os.path.join(root, "tiny_ae", report.RECORD_FILE)))["sessions"]) == 1
+    reproduce.main(plan_of(exp), options)  # finished: skipped
+    assert len(json.load(open(os.path.join(root, "tiny_ae", run_files.RECORD)))["sessions"]) == 1
 
 
 def test_seeds_and_the_full_scale_data_train_into_their_own_workdirs(tmp_path, mnist_dir):
@@ -207,20 +231,14 @@ def test_seeds_and_the_full_scale_data_train_into_their_own_workdirs(tmp_path, m
         config.update(num_epochs=1, sample_epochs=(0, 1), checkpoint_epochs=(0, 1))
         return config
 
-    exp = report.Experiment(
+    exp = registry.Experiment(
         "tiny", get_config, "Q2.5", "tiny AAE", ("samples",), reference=experiments.AAE_RECON
     )
     root, docs = tmp_path / "runs", str(tmp_path / "docs")
-    path = reproduce.main(
-        str(root),
-        docs,
-        [exp],
-        experiments.TRAINERS,
-        data_dir=mnist_dir,
-        limit=64,
-        seeds=[42, 7],
-        full_scale_data=mnist_dir,
+    options = reproduce.Options(
+        str(root), docs, data_dir=mnist_dir, limit=64, seeds=[42, 7], full_scale_data=mnist_dir
     )
+    path = reproduce.main(plan_of(exp, {"aae": FakeTrainer}), options)
     assert sorted(os.listdir(root)) == ["full_scale", "tiny", "tiny-seed7"]  # 42 is the config's
     assert json.load(open(root / "tiny-seed7" / "config.json"))["seed"] == 7
     full = json.load(open(root / "full_scale" / "tiny" / "config.json"))
@@ -229,7 +247,7 @@ def test_seeds_and_the_full_scale_data_train_into_their_own_workdirs(tmp_path, m
     assert "## Seed spread of the headline numbers" in text
     # The row's validation cell is the mean ± sample standard deviation of the two runs' last
     # epochs, and its last cell the two runs' wall clocks.
-    runs = [report.load_run(str(root / d)) for d in ("tiny", "tiny-seed7")]
+    runs = [workdir_lib.load_run(str(root / d)) for d in ("tiny", "tiny-seed7")]
     last = [run.rows[-1]["val_recon_loss"] for run in runs]
     row = next(line for line in text.splitlines() if line.startswith("| `tiny` | 42, 7 |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
@@ -239,26 +257,20 @@ def test_seeds_and_the_full_scale_data_train_into_their_own_workdirs(tmp_path, m
 
 
 def test_sweeps_train_each_variant_and_seed_shortened(tmp_path, mnist_dir):
-    exp = report.Experiment("tiny", lambda: make_tiny_aae_config(""), "Q2.4", "tiny", ())
-    sweep = report.Sweep(
+    exp = registry.Experiment("tiny", lambda: make_tiny_aae_config(""), "Q2.4", "tiny", ())
+    sweep = registry.Sweep(
         "s",
         "tiny sweep",
         ("tiny",),
         (3, 4),
         1,
-        (report.Variant("v1", "one"), report.Variant("v2", "two", (("lambda_", 1.0),))),
+        (registry.Variant("v1", "one"), registry.Variant("v2", "two", (("lambda_", 1.0),))),
     )
     root = tmp_path / "runs"
-    reproduce.main(
-        str(root),
-        str(tmp_path / "docs"),
-        [exp],
-        experiments.TRAINERS,
-        data_dir=mnist_dir,
-        limit=32,
-        sweeps=[sweep],
-        run_sweeps=True,
+    options = reproduce.Options(
+        str(root), str(tmp_path / "docs"), data_dir=mnist_dir, limit=32, run_sweeps=True
     )
+    reproduce.main(plan_of(exp, {"aae": FakeTrainer}, sweeps=(sweep,)), options)
     for variant, lambda_ in (("v1", 0.995), ("v2", 1.0)):
         for seed in (3, 4):
             config = json.load(

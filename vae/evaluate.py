@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from common import input_pipeline, train_utils
+from common import input_pipeline, run_files, train_utils
 from common import workdir as workdir_lib
 from common.errors import ConfigError
 from vae import losses, models
@@ -213,10 +213,7 @@ def mean_and_se(values: np.ndarray) -> tuple[float, float]:
 
 
 def _elbo_bpd(params, images, key, *, model):
-    l_rec, l_reg = model.apply(
-        {"params": params}, images, key, method=models.VAE.per_example_losses
-    )
-    return losses.elbo_to_bpd(l_rec + l_reg, images.shape)
+    return model.apply({"params": params}, images, key, method=models.VAE.per_example_losses).bpd
 
 
 def markdown_table(result: dict[str, Any]) -> str:
@@ -272,7 +269,8 @@ def evaluate_workdir(
     seed: int = 0,
     split: str = "test",
 ) -> dict[str, Any]:
-    """Restores a VAE run and writes log_likelihood.{json,md} and proposal_variance.png into it.
+    """Restores a VAE run and writes its log-likelihood (run_files.LOG_LIKELIHOOD, its table and
+    the proposals' plot) into it.
 
     Args:
       workdir: a run of scripts/train_vae.py.
@@ -305,9 +303,9 @@ def evaluate_workdir(
     images = images[:num_images] if num_images is not None else images
     result = evaluate_images(trainer.model, state.params, images, jax.random.key(seed), ks=ks)
     result = {"epoch": int(epoch), "split": split, **result}
-    with open(os.path.join(workdir, "log_likelihood.json"), "w") as f:
+    with open(os.path.join(workdir, run_files.LOG_LIKELIHOOD), "w") as f:
         json.dump(result, f, indent=2)
-    with open(os.path.join(workdir, "log_likelihood.md"), "w") as f:
+    with open(os.path.join(workdir, run_files.LOG_LIKELIHOOD_TABLE), "w") as f:
         f.write(markdown_table(result))
-    plot_proposals(result, os.path.join(workdir, "proposal_variance.png"))
+    plot_proposals(result, os.path.join(workdir, run_files.PROPOSAL_VARIANCE))
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -63,3 +64,26 @@ def elbo_to_bpd(elbo: jax.Array, img_shape: tuple[int, ...]) -> jax.Array:
       [...] float, elbo * log2(e) / prod(img_shape[1:]).
     """
     return elbo * LOG2_E / math.prod(img_shape[1:])
+
+
+class ElboTerms(NamedTuple):
+    """The negative ELBO of each image and its two terms."""
+
+    l_rec: jax.Array  # [B] float32, nats: -log p(x | z), one z sample
+    l_reg: jax.Array  # [B] float32, nats: KL(q(z | x) || N(0, I))
+    bpd: jax.Array  # [B] float32, bits per dimension of l_rec + l_reg
+
+
+def elbo_terms(logits: jax.Array, x: jax.Array, mean: jax.Array, log_std: jax.Array) -> ElboTerms:
+    """The VAE's objective per image (Eq. 13), in nats and in bits per dimension.
+
+    Args:
+      logits: [B, H, W, K] float, the decoder's output for one z ~ q(z|x) per image.
+      x: [B, H, W, 1] int in 0..K-1, the images.
+      mean, log_std: [B, D] float, q(z|x).
+
+    Returns:
+      ElboTerms of [B] float32 each.
+    """
+    l_rec, l_reg = categorical_nll(logits, x), kld(mean, log_std)
+    return ElboTerms(l_rec, l_reg, elbo_to_bpd(l_rec + l_reg, x.shape))

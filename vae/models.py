@@ -16,7 +16,7 @@ class Encoder(nn.Module):
 
     num_filters: int
     z_dim: int
-    conv_impl: str  # see common.nets.Conv: the same function either way
+    conv_impl: str = "auto"  # see common.nets.Conv: the same function either way
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -30,8 +30,8 @@ class Decoder(nn.Module):
     """f_theta(z): [B, z_dim] float -> logits [B, 28, 28, num_values] float32, no softmax."""
 
     num_filters: int
-    num_values: int
-    conv_impl: str
+    num_values: int = NUM_VALUES
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:
@@ -43,29 +43,29 @@ class VAE(nn.Module):
 
     num_filters: int
     z_dim: int
-    conv_impl: str
+    conv_impl: str = "auto"  # see common.nets.Conv: the same function either way
     num_values: int = NUM_VALUES  # the 4-bit data's, not a setting
 
     def setup(self):
         self.encoder = Encoder(self.num_filters, self.z_dim, self.conv_impl)
         self.decoder = Decoder(self.num_filters, self.num_values, self.conv_impl)
 
-    def __call__(self, images: jax.Array, key: jax.Array):
+    def __call__(self, images: jax.Array, key: jax.Array) -> losses.ElboTerms:
         """images: [B, 28, 28, 1] int in 0..15; key: PRNG key for z ~ q(z|x).
 
         Returns:
-          (L_rec, L_reg, bpd): batch means; L_rec and L_reg in nats per image, bpd of the
+          ElboTerms of batch means (scalars): L_rec and L_reg in nats per image, bpd of the
           negative ELBO.
         """
-        l_rec, l_reg = self.per_example_losses(images, key)
-        bpd = losses.elbo_to_bpd(l_rec + l_reg, images.shape)
-        return jnp.mean(l_rec), jnp.mean(l_reg), jnp.mean(bpd)
+        return losses.ElboTerms(*map(jnp.mean, self.per_example_losses(images, key)))
 
-    def per_example_losses(self, images: jax.Array, key: jax.Array):
-        """Returns (L_rec, L_reg): [B] float32 each, nats per image (one z sample each)."""
+    def per_example_losses(self, images: jax.Array, key: jax.Array) -> losses.ElboTerms:
+        """The objective of each image with one z ~ q(z|x) drawn from `key`: ElboTerms of [B]
+        float32 (L_rec, L_reg in nats; bpd). Training, evaluation and vae.evaluate's ELBO all
+        call this."""
         mean, log_std = self.encoder(images)
         z = losses.sample_reparameterize(key, mean, jnp.exp(log_std))
-        return losses.categorical_nll(self.decoder(z), images), losses.kld(mean, log_std)
+        return losses.elbo_terms(self.decoder(z), images, mean, log_std)
 
     def encode(self, images: jax.Array) -> tuple[jax.Array, jax.Array]:
         return self.encoder(images)

@@ -6,8 +6,6 @@ The train step (the loss is in `train_step`), per-image evaluation in bits per d
 the VAE encodes, decodes and samples for the pictures; `common.trainer.Trainer` runs the rest.
 """
 
-import os
-
 import flax
 import jax
 import jax.numpy as jnp
@@ -17,7 +15,7 @@ import optax
 from clu import metrics as clu_metrics
 from flax.training import train_state
 
-from common import config_rules, images, input_pipeline, trainer
+from common import config_rules, input_pipeline, pictures, run_files, trainer
 from vae import losses, models, sampling
 
 
@@ -34,8 +32,8 @@ class VAETrainer(trainer.Trainer):
     kind = "vae"
     train_metrics = TrainMetrics
     monitor = "val_bpd"
-    curves = trainer.Curves(
-        file="bpd_curve.png",
+    curves = pictures.Curves(
+        file=run_files.BPD_CURVE,
         title="VAE: bpd per epoch",
         ylabel="bits per dimension (negative ELBO)",
         keys=("train_bpd", "val_bpd"),
@@ -46,9 +44,6 @@ class VAETrainer(trainer.Trainer):
         "learning_rate": config_rules.POSITIVE,
         "manifold_size": config_rules.integer(1),
     }
-    headline = trainer.Headline(
-        "bpd", "bpd (negative ELBO)", ".3f", ("train_bpd", "val_bpd", "train_l_rec", "train_l_reg")
-    )
 
     def make_model(self) -> models.VAE:
         c = self.config
@@ -78,24 +73,22 @@ class VAETrainer(trainer.Trainer):
         """
 
         def loss_fn(params):
-            l_rec, l_reg = self.model.apply(
+            terms = self.model.apply(
                 {"params": params}, batch, key, method=models.VAE.per_example_losses
             )
-            bpd = losses.elbo_to_bpd(l_rec + l_reg, batch.shape)
-            return jnp.mean(bpd), (jnp.mean(l_rec), jnp.mean(l_reg))
+            return jnp.mean(terms.bpd), terms
 
-        (bpd, (l_rec, l_reg)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        metrics = TrainMetrics.single_from_model_output(bpd=bpd, l_rec=l_rec, l_reg=l_reg)
+        (bpd, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        metrics = TrainMetrics.single_from_model_output(
+            bpd=bpd, l_rec=jnp.mean(terms.l_rec), l_reg=jnp.mean(terms.l_reg)
+        )
         return state.apply_gradients(grads=grads), metrics
 
     def example_metrics(self, params, images_u8: jax.Array, key: jax.Array):
         """Per image of uint8 [B, 28, 28, 1]: bpd, l_rec, l_reg (nats) and elbo (nats), each [B]."""
         x = self.preprocess(images_u8)
-        l_rec, l_reg = self.model.apply(
-            {"params": params}, x, key, method=models.VAE.per_example_losses
-        )
-        bpd = losses.elbo_to_bpd(l_rec + l_reg, x.shape)
-        return {"bpd": bpd, "l_rec": l_rec, "l_reg": l_reg, "elbo": -(l_rec + l_reg)}
+        terms = self.model.apply({"params": params}, x, key, method=models.VAE.per_example_losses)
+        return {**terms._asdict(), "elbo": -(terms.l_rec + terms.l_reg)}
 
     def encode(self, params, images_u8: jax.Array) -> jax.Array:
         mean, _ = self.model.apply(
@@ -120,15 +113,20 @@ class VAETrainer(trainer.Trainer):
         of the same z ~ N(0, I); [num, 28, 28, 1] float32 in [0, 1]."""
         draws, means = sampling.sample_images(self.model, params, key, num)
         scale = 1.0 / (input_pipeline.NUM_VALUES - 1)
-        return {"samples": draws.astype(jnp.float32) * scale, "samples_mean": means * scale}
+        return {
+            "samples": draws.astype(jnp.float32) * scale,
+            "samples" + run_files.PIXEL_MEANS: means * scale,
+        }
 
-    def write_final_pictures(self, params, shown, workdir: str, writer) -> None:
+    def model_pictures(self, params) -> dict[str, np.ndarray]:
         """With z_dim 2, the data manifold (Question 1.9)."""
         if self.config.z_dim != 2:
-            return
-        grid = sampling.visualize_manifold(self.model, params, self.config.manifold_size)
-        images.save_image(grid, os.path.join(workdir, "manifold.png"))
-        writer.write_image(0, "manifold", np.asarray(grid))
+            return {}
+        return {
+            run_files.MANIFOLD: sampling.visualize_manifold(
+                self.model, params, self.config.manifold_size
+            )
+        }
 
 
 def train_and_evaluate(

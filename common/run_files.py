@@ -1,0 +1,67 @@
+"""Every file and folder a workdir holds, named once: the rest of the project reads them here.
+
+One run lives in one workdir (README: "What a workdir holds"). The trainer writes the config,
+the metrics, the TensorBoard events, the checkpoints and the pictures; `vae.evaluate` adds the
+log-likelihood; `common.reproduce` adds its session record. `FILES` lists each entry with what it
+holds (README's list is tested against it); `RUN_FILES` is what `--fresh` removes: all of them but
+the lock, and their temporary twins.
+"""
+
+from __future__ import annotations
+
+FILES: dict[str, str] = {}  # name (or glob pattern) -> what it holds
+
+
+def _entry(name: str, what: str) -> str:
+    FILES[name] = what
+    return name
+
+
+CONFIG = _entry("config.json", "the config the run was started with")
+METRICS = _entry("metrics.jsonl", "one JSON object per epoch, then a final object")
+EVENTS = _entry("events.out.tfevents.*", "TensorBoard scalars and image grids")
+CHECKPOINTS = _entry("checkpoints", "orbax checkpoints, one folder per epoch")
+DAMAGED_CHECKPOINTS = _entry("damaged_checkpoints", "checkpoints that failed to restore")
+LOCK = _entry("run.lock", "held by the run in progress")
+SAMPLES = _entry("samples", "sample grids at the sample epochs")
+RECONSTRUCTIONS = _entry("reconstructions", "the shown digits over their reconstructions")
+BPD_CURVE = _entry("bpd_curve.png", "VAE: bpd per epoch")
+LOSS_CURVE = _entry("loss_curve.png", "AAE: losses and discriminator accuracy per epoch")
+MANIFOLD = _entry("manifold.png", "VAE with z_dim 2: decoded z on a grid")
+LATENT_SCATTER = _entry("latent_scatter.png", "z_dim 2: the encoded digits over the prior")
+INTERPOLATION = _entry("interpolation.png", "decoded codes between pairs of digits")
+LOG_LIKELIHOOD = _entry("log_likelihood.json", "vae.evaluate: importance-weighted log p(x)")
+LOG_LIKELIHOOD_TABLE = _entry("log_likelihood.md", "vae.evaluate: the same as a table")
+PROPOSAL_VARIANCE = _entry("proposal_variance.png", "vae.evaluate: both proposals against K")
+RECORD = _entry("reproduce.json", "common.reproduce: one record per session")
+
+# Files written whole to a temporary name, then renamed (readers never see half a file).
+_REPLACED_ATOMICALLY = (CONFIG, METRICS, RECORD)
+
+
+def temporary(name: str) -> str:
+    """The temporary name `name` is written to before it is renamed into place."""
+    return name + ".tmp"
+
+
+# What `--fresh` removes: everything a run writes but the lock (a waiting run may hold it).
+RUN_FILES = tuple(n for n in FILES if n != LOCK) + tuple(map(temporary, _REPLACED_ATOMICALLY))
+
+
+PIXEL_MEANS = "_mean"  # the variant of a VAE's sample grid that shows each pixel's mean
+
+
+def samples(epoch: int | str, variant: str = "") -> str:
+    """samples/epoch_N{variant}.png: the sample grid of `epoch` (variant PIXEL_MEANS: the VAE's
+    pixel means of the same draws)."""
+    return f"{SAMPLES}/epoch_{epoch}{variant}.png"
+
+
+def restored_samples(epoch: int) -> str:
+    """samples/restored_epoch_N.png: scripts/sample.py's grid of a restored checkpoint."""
+    return f"{SAMPLES}/restored_epoch_{epoch}.png"
+
+
+def reconstructions(epoch: int | str) -> str:
+    """reconstructions/epoch_N.png."""
+    return f"{RECONSTRUCTIONS}/epoch_{epoch}.png"
