@@ -1,5 +1,8 @@
 """Errors a user can act on. Scripts print their message on one line and exit non-zero."""
 
+import contextlib
+from collections.abc import Iterator
+
 
 class UserError(Exception):
     """Base class: the message alone tells the user what is wrong and how to fix it."""
@@ -35,3 +38,15 @@ class Interrupted(UserError):
     def __init__(self, message: str, signum: int):
         super().__init__(message)
         self.signum = signum
+
+
+@contextlib.contextmanager
+def writing(path: str) -> Iterator[None]:
+    """Gives an OSError raised while writing `path` that file's name, when it has none (a write
+    to a full disk raises ENOSPC without one; the one-line error then says which file)."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is not None or e.errno is None:
+            raise
+        raise type(e)(e.errno, e.strerror, path) from e

@@ -13,7 +13,7 @@ import matplotlib.image
 import numpy as np
 from matplotlib.figure import Figure
 
-from common import parallel
+from common import errors, parallel
 
 
 def new_figure(width: float, height: float, dpi: int = 100) -> Figure:
@@ -26,7 +26,8 @@ def save_figure(fig: Figure, path: str) -> None:
     if not parallel.is_main_process():
         return
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path)
+    with errors.writing(path):
+        fig.savefig(path)
 
 
 def make_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, pad_value: float = 1.0):
@@ -65,7 +66,8 @@ def save_image(grid: np.ndarray, path: str, title: str | None = None) -> None:
     pixels = grid[..., 0] if grid.shape[-1] == 1 else grid
     if title is None:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        matplotlib.image.imsave(path, pixels, cmap="gray", vmin=0, vmax=1)
+        with errors.writing(path):
+            matplotlib.image.imsave(path, pixels, cmap="gray", vmin=0, vmax=1)
         return
     h, w = grid.shape[:2]
     fig = new_figure(w / 50, h / 50 + 0.4)

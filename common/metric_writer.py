@@ -18,7 +18,7 @@ import numpy as np
 import tensorboardX
 from absl import logging
 
-from common import run_files
+from common import errors, run_files
 from common.errors import CheckpointError
 
 SPLITS = ("train", "val", "test")
@@ -84,7 +84,7 @@ class MetricWriter:
 
     def _rewrite(self, rows: list[dict[str, Any]]) -> None:
         tmp = os.path.join(self.workdir, run_files.temporary(run_files.METRICS))
-        with open(tmp, "w") as f:
+        with errors.writing(tmp), open(tmp, "w") as f:
             f.writelines(json.dumps(r) + "\n" for r in rows)
         os.replace(tmp, self.path)  # atomic: a kill never leaves half a file
 
@@ -100,7 +100,7 @@ class MetricWriter:
         if not self.enabled:
             return
         row.update({k: None if v is None else float(v) for k, v in scalars.items()})
-        with open(self.path, "a") as f:
+        with errors.writing(self.path), open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
         for key, value in scalars.items():
             tag = tensorboard_tag(key)

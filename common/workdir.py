@@ -27,7 +27,7 @@ from typing import Any
 import ml_collections
 from absl import logging
 
-from common import checkpoint, config_rules, metric_writer, parallel, run_files
+from common import checkpoint, config_rules, errors, metric_writer, parallel, run_files
 from common.errors import CheckpointError, ConfigError, DiskFull, WorkdirBusy
 
 # Config fields a run cannot resume with other values that its train state does not show: the
@@ -170,7 +170,7 @@ def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
     """Writes config.json atomically (readers never see half a file)."""
     path = os.path.join(workdir, run_files.CONFIG)
     tmp = os.path.join(workdir, run_files.temporary(run_files.CONFIG))
-    with open(tmp, "w") as f:
+    with errors.writing(tmp), open(tmp, "w") as f:
         f.write(config.to_json_best_effort(indent=2, sort_keys=True))
     os.replace(tmp, path)
 
@@ -340,8 +340,10 @@ def disk_full(workdir: str, error: BaseException) -> DiskFull:
         free = "free space unknown"
     if isinstance(error, OSError) and error.filename:
         what = f"writing {os.path.relpath(error.filename, workdir)}: {error.strerror}"
-    else:  # tensorstore's message names an internal file; a checkpoint is what was written
-        what = f"writing a checkpoint: {type(error).__name__}"
+    elif isinstance(error, OSError):
+        what = error.strerror or str(error)
+    else:  # orbax's writer (tensorstore) words it in a ValueError naming its internal files
+        what = "writing a checkpoint: No space left on device"
     return DiskFull(
         f"no space left on the device of {workdir} ({what}; {free}); free space and run the "
         "same command to resume"

@@ -296,3 +296,73 @@ def test_changing_what_shapes_the_state_on_resume_is_one_line_naming_the_field(m
     faster.optimizers.ae.learning_rate = 2e-3
     aae_train.train_and_evaluate(faster, str(tmp_path))
     assert epochs_in(str(tmp_path)) == [0, 1, 2]
+
+
+# What runs inside a private mount namespace (`unshare -rm`): a small tmpfs as the workdir's
+# file system, a run paused after epoch 2 while a file fills the rest, the failure, then the
+# file removed and the same command run again. Results go to OUT for the test to read.
+FULL_DISK = """
+import json, os, shutil, signal, subprocess, sys, time
+sys.path.insert(0, "tests")
+from conftest import tiny_flags
+disk, out = {disk!r}, {out!r}
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", disk], check=True)
+command = tiny_flags({data!r}, os.path.join(disk, "run"), 6)
+first = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+while not os.path.isdir(os.path.join(disk, "run", "checkpoints", "2")):
+    time.sleep(0.02)
+first.send_signal(signal.SIGSTOP)
+with open(os.path.join(disk, "filler"), "wb") as f:
+    try:
+        while True:
+            f.write(bytes(1 << 16))
+            f.flush()
+    except OSError:
+        pass
+first.send_signal(signal.SIGCONT)
+stderr = first.communicate()[1]
+shutil.copytree(os.path.join(disk, "run"), os.path.join(out, "after_failure"), symlinks=True)
+os.remove(os.path.join(disk, "filler"))
+second = subprocess.run(command, capture_output=True, text=True)
+shutil.copytree(os.path.join(disk, "run"), os.path.join(out, "resumed"), symlinks=True)
+json.dump([first.returncode, stderr, second.returncode, second.stderr],
+          open(os.path.join(out, "result.json"), "w"))
+"""
+
+
+def test_a_full_disk_is_one_line_and_the_same_command_resumes(mnist_dir, tmp_path):
+    import shutil
+    import sys
+
+    if shutil.which("unshare") is None or shutil.which("mount") is None:
+        pytest.skip("needs util-linux's unshare and mount for a private small file system")
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"unprivileged mount namespaces are off here: {probe.stderr.decode()[:200]}")
+    (tmp_path / "disk").mkdir()
+    code = FULL_DISK.format(disk=str(tmp_path / "disk"), out=str(tmp_path), data=mnist_dir)
+    done = subprocess.run(
+        ["unshare", "-rm", sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rc, stderr, rc_again, stderr_again = json.load(open(tmp_path / "result.json"))
+
+    assert rc == 1, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: no space left on the device of {tmp_path / 'disk' / 'run'} ")
+    assert last.endswith("; free space and run the same command to resume"), last
+    # Every complete checkpoint restores, and the epochs recorded are those trained.
+    failed = str(tmp_path / "after_failure")
+    kept = checkpoint.epochs(failed)
+    assert {0, 1, 2} <= set(kept) or {1, 2} <= set(kept), kept
+    for epoch in kept:
+        final_params(failed, epoch)
+    trained = epochs_in(failed)
+    assert trained == list(range(len(trained))) and max(kept) <= trained[-1]
+
+    # Room again: the same command resumes, each epoch once, nothing half-written left.
+    assert rc_again == 0, stderr_again[-3000:]
+    resumed = str(tmp_path / "resumed")
+    assert epochs_in(resumed) == list(range(7))
+    assert not [n for n in os.listdir(os.path.join(resumed, "checkpoints")) if not n.isdigit()]

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import pytest
 from conftest import make_tiny_aae_config, make_tiny_vae_config
@@ -91,3 +92,56 @@ def test_a_config_with_fewer_epochs_than_the_run_has_trained_is_refused(tmp_path
         ConfigError, match="trained to epoch 5, more than this config's num_epochs=3"
     ):
         workdir.prepare(config, str(tmp_path), None)
+
+
+def test_a_full_disk_becomes_one_line_naming_the_file_and_other_errors_stay(tmp_path):
+    import errno
+
+    from common.errors import DiskFull, writing
+
+    run = str(tmp_path)
+    with pytest.raises(DiskFull) as caught:
+        with workdir.out_of_space_is_one_line(run), writing(str(tmp_path / "metrics.jsonl")):
+            raise OSError(errno.ENOSPC, "No space left on device")  # as write() raises it
+    assert str(caught.value) == (
+        f"no space left on the device of {run} (writing metrics.jsonl: No space left on device; "
+        f"{shutil.disk_usage(run).free / 1e6:.1f} MB free); free space and run the same command "
+        "to resume"
+    )
+    # orbax's writer (tensorstore) says it in a ValueError, wrapped in other exceptions.
+    tensorstore = ValueError(
+        'RESOURCE_EXHAUSTED: Error writing "params.x/0": [OS error: No space left on device]'
+    )
+    with pytest.raises(DiskFull, match=r"\(writing a checkpoint: No space left on device; "):
+        with workdir.out_of_space_is_one_line(run):
+            try:
+                raise tensorstore
+            except ValueError as e:
+                raise RuntimeError("a save failed") from e
+    # Anything else is not a full disk and keeps its type (and its traceback).
+    for error in (OSError(errno.EACCES, "Permission denied", "x"), KeyError("bug")):
+        with pytest.raises(type(error)) as caught:
+            with workdir.out_of_space_is_one_line(run):
+                raise error
+        assert caught.value is error
+
+
+def test_a_checkpoint_that_does_not_fit_is_refused_before_orbax_writes(tmp_path, monkeypatch):
+    import errno
+
+    import numpy as np
+
+    from common import checkpoint
+
+    manager = checkpoint.make_manager(str(tmp_path))
+    state = {"w": np.zeros((1000,), np.float32)}
+    usage = shutil.disk_usage(str(tmp_path))
+    need = 2 * 4000 + checkpoint.SAVE_OVERHEAD
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=need - 1))
+    with pytest.raises(OSError) as caught:
+        checkpoint.save(manager, state, checkpoint.Progress(3))
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename.endswith("/3")
+    assert checkpoint.epochs(str(tmp_path)) == [] and os.listdir(tmp_path / "checkpoints") == []
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=need))
+    checkpoint.save(manager, state, checkpoint.Progress(3))
+    assert checkpoint.epochs(str(tmp_path)) == [3]
