@@ -1,11 +1,15 @@
 """Shared fixtures: CPU only, strict broadcasting, tiny IDX data sets and tiny configs."""
 
+import fcntl
 import gzip
+import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
 import tempfile
+from typing import Any, NamedTuple
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
@@ -68,6 +72,25 @@ def rendered_digits(num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return out, labels.astype(np.uint8)
 
 
+# Modules whose tests run whole commands or trainings, the longest first: collected first, so
+# pytest-xdist's workers start on them and finish together (the short tests fill the gaps).
+LONG_FIRST = (
+    "test_readme.py",
+    "test_notebooks_colab_vae.py",
+    "test_common_trainer.py",
+    "test_common_reproduce.py",
+    "test_common_cli.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.path.name
+        return LONG_FIRST.index(name) if name in LONG_FIRST else len(LONG_FIRST)
+
+    items.sort(key=rank)  # stable: the order within each module stays
+
+
 @pytest.fixture(scope="session")
 def rendered_dir(tmp_path_factory):
     """An IDX folder of rendered digits: 1,100 train (990 / 110 train / val), 100 test."""
@@ -105,9 +128,15 @@ def init_vae(num_filters: int, z_dim: int):
     """A VAE module and its parameters initialised from key 0: (model, params)."""
     from vae import models
 
-    model = models.VAE(num_filters=num_filters, z_dim=z_dim, conv_impl="auto")
+    model = models.VAE(num_filters=num_filters, z_dim=z_dim)
     x = jnp.zeros((1, 28, 28, 1), jnp.int32)
-    return model, model.init(jax.random.key(0), x, jax.random.key(1))["params"]
+    init = jax.jit(lambda key: model.init(key, x, jax.random.key(1))["params"])  # one compile
+    return model, init(jax.random.key(0))
+
+
+def initial_state(trainer):
+    """trainer.create_train_state(key 0), compiled once (op by op it compiles ~100 programs)."""
+    return jax.jit(trainer.create_train_state)(jax.random.key(0))
 
 
 def shrink(config, data_dir: str):
@@ -144,6 +173,60 @@ def tiny_vae_config(mnist_dir):
 @pytest.fixture
 def tiny_aae_config(mnist_dir):
     return make_tiny_aae_config(mnist_dir)
+
+
+class TrainedRun(NamedTuple):
+    config: Any  # the ConfigDict it was trained with
+    workdir: str
+    final: dict  # train_and_evaluate's final row
+
+
+def once_per_session(tmp_path_factory, name: str, make) -> Any:
+    """make(folder) -> a JSON value, computed by the first pytest-xdist worker that asks and
+    read back by the others: folder is shared by all of them (a run trains once per session)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, above each worker's own
+    result = root / f"{name}.json"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the others wait here while the first makes it
+        if not result.exists():
+            result.write_text(json.dumps(make(root / name)))
+    return json.loads(result.read_text())
+
+
+def _trained(kind: str, tmp_path_factory, mnist_dir) -> TrainedRun:
+    import importlib
+
+    make_config = {"vae": make_tiny_vae_config, "aae": make_tiny_aae_config}[kind]
+
+    def train(folder):
+        config = make_config(mnist_dir)
+        final = importlib.import_module(f"{kind}.train").train_and_evaluate(config, str(folder))
+        return {"data_dir": mnist_dir, "workdir": str(folder), "final": final}
+
+    made = once_per_session(tmp_path_factory, f"{kind}_run", train)
+    return TrainedRun(make_config(made["data_dir"]), made["workdir"], made["final"])
+
+
+@pytest.fixture(scope="session")
+def vae_run(tmp_path_factory, mnist_dir) -> TrainedRun:
+    """One tiny VAE run of 2 epochs (make_tiny_vae_config), trained once per session and shared
+    by every test that only reads a finished run; a test that changes it works on `copy_run`
+    of it. Its config names the data it read (another worker's mnist_dir, maybe)."""
+    return _trained("vae", tmp_path_factory, mnist_dir)
+
+
+@pytest.fixture(scope="session")
+def aae_run(tmp_path_factory, mnist_dir) -> TrainedRun:
+    """One tiny AAE run of 2 epochs (make_tiny_aae_config); see vae_run."""
+    return _trained("aae", tmp_path_factory, mnist_dir)
+
+
+def copy_run(run: TrainedRun, folder) -> str:
+    """A copy of `run`'s workdir in `folder` (which must not exist yet): its path."""
+    shutil.copytree(run.workdir, folder, symlinks=True)
+    return str(folder)
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -8,14 +8,18 @@ import pytest
 from aae import losses, models
 
 
+def init(model, key):
+    """The parameters of all three networks, compiled once."""
+    x = jnp.zeros((1, 28, 28, 1))
+    return jax.jit(lambda k: model.init(k, x, method=models.AdversarialAE.initialize))(key)[
+        "params"
+    ]
+
+
 @pytest.fixture(scope="module")
 def model_and_params():
-    model = models.AdversarialAE(
-        num_filters=32, z_dim=8, disc_hidden=512, stochastic=False, conv_impl="auto"
-    )
-    x = jnp.zeros((1, 28, 28, 1))
-    params = model.init(jax.random.key(0), x, method=models.AdversarialAE.initialize)["params"]
-    return model, params
+    model = models.AdversarialAE(num_filters=32, z_dim=8, disc_hidden=512)  # conv_impl: auto
+    return model, init(model, jax.random.key(0))
 
 
 def ae_loss(model, params, x, lambda_):
@@ -32,26 +36,26 @@ def test_parameter_count_matches_the_pytorch_reference(model_and_params):
 def test_shapes_and_decoder_range(model_and_params, key):
     model, params = model_and_params
     x = jax.random.uniform(key, (3, 28, 28, 1), minval=-1, maxval=1)
-    recon, z = model.apply({"params": params}, x)
+
+    @jax.jit
+    def outputs(params, x, z_far):
+        recon, z = model.apply({"params": params}, x)
+        logits = model.apply({"params": params}, z, method=models.AdversarialAE.discriminate)
+        return recon, z, logits, model.apply({"params": params}, z_far, method="decode")
+
+    recon, z, logits, far = outputs(params, x, jax.random.normal(key, (16, 8)) * 50)
     assert z.shape == (3, 8) and recon.shape == (3, 28, 28, 1)
-    logits = model.apply({"params": params}, z, method=models.AdversarialAE.discriminate)
     assert logits.shape == (3, 1)
-    far = model.apply(
-        {"params": params}, jax.random.normal(key, (16, 8)) * 50, method=models.AdversarialAE.decode
-    )
     assert float(jnp.min(far)) >= -1.0 and float(jnp.max(far)) <= 1.0
 
 
 def test_stochastic_encoder_draws_around_its_mean(key):
-    model = models.AdversarialAE(
-        num_filters=4, z_dim=3, disc_hidden=8, stochastic=True, conv_impl="auto"
-    )
+    model = models.AdversarialAE(num_filters=4, z_dim=3, disc_hidden=8, stochastic=True)
     x = jax.random.uniform(key, (2, 28, 28, 1), minval=-1, maxval=1)
-    params = model.init(key, x, method=models.AdversarialAE.initialize)["params"]
-    mean = model.apply({"params": params}, x, method=models.AdversarialAE.encode)
-    draws = jnp.stack(
-        [model.apply({"params": params}, x, jax.random.key(i), method="encode") for i in range(200)]
-    )
+    params = init(model, key)
+    encode = jax.jit(lambda x, k: model.apply({"params": params}, x, k, method="encode"))
+    mean = encode(x, None)
+    draws = jax.vmap(encode, in_axes=(None, 0))(x, jax.random.split(jax.random.key(1), 200))
     assert mean.shape == (2, 3) and not np.allclose(draws[0], draws[1])
     np.testing.assert_allclose(draws.mean(0), mean, atol=0.3)
 
@@ -61,7 +65,7 @@ def test_gradients_reach_the_right_networks(model_and_params, key):
     # the gradient checks use the random initialisation.
     model, params = model_and_params
     x = jax.random.uniform(key, (4, 28, 28, 1), minval=-1, maxval=1)
-    grads = jax.grad(lambda p: ae_loss(model, p, x, 0.0))(params)
+    grads = jax.jit(jax.grad(lambda p: ae_loss(model, p, x, 0.0)))(params)
     assert any(np.any(np.asarray(g) != 0) for g in jax.tree.leaves(grads["encoder"]))
     assert all(np.all(np.asarray(g) == 0) for g in jax.tree.leaves(grads["decoder"]))
 
@@ -72,5 +76,5 @@ def test_gradients_reach_the_right_networks(model_and_params, key):
         )
         return losses.discriminator_loss(d[:4], d[4:])[0]
 
-    grads = jax.grad(disc_loss)(params)
+    grads = jax.jit(jax.grad(disc_loss))(params)
     assert all(np.any(np.asarray(g) != 0) for g in jax.tree.leaves(grads["discriminator"]))

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import fake_digits, make_tiny_aae_config
+from conftest import fake_digits, initial_state
 
 from aae import phases, train
 from common import checkpoint, input_pipeline, metric_writer
@@ -38,13 +38,14 @@ def test_a_step_of_a_phase_changes_only_its_own_networks(tiny_aae_config, key, p
     for opt in tiny_aae_config.optimizers.values():
         opt.warmup_steps = 0  # a warm-up's first step has learning rate 0: nothing would move
     trainer = train.AAETrainer(tiny_aae_config)
-    state = trainer.create_train_state(key)
+    state = initial_state(trainer)
 
     def loss_fn(params):
         loss = sum(jnp.sum(leaf**2) for leaf in jax.tree.leaves(params))
         return loss, None
 
-    after, _ = phases.step(state, phase, loss_fn, trainer.txs[phase])
+    step = jax.jit(phases.step, static_argnums=(1, 2, 3))
+    after, _ = step(state, phase, loss_fn, trainer.txs[phase])
     moved = {name: name in phases.PHASE_NETWORKS[phase] for name in state.params}
     assert changed(state, after) == moved
 
@@ -55,14 +56,20 @@ def test_the_phase_functions_move_their_own_networks(tiny_aae_config, key):
         opt.warmup_steps = 0
     trainer = train.AAETrainer(tiny_aae_config)
     model, txs = trainer.model, trainer.txs
-    state = trainer.create_train_state(key)
+    state = initial_state(trainer)
     x = batch()
-    after_recon, _ = phases.reconstruction_phase(
-        state, x, key, model=model, tx=txs["recon"], weight=0.995
-    )
-    after_gen, _ = phases.generator_phase(state, x, key, model=model, tx=txs["gen"], weight=0.5)
-    z = model.apply({"params": state.params}, x, method="encode")
-    after_disc, _ = phases.discriminator_phase(state, z, key, model=model, tx=txs["disc"])
+
+    @jax.jit
+    def all_phases(state):  # each from the same state
+        recon, _ = phases.reconstruction_phase(
+            state, x, key, model=model, tx=txs["recon"], weight=0.995
+        )
+        gen, _ = phases.generator_phase(state, x, key, model=model, tx=txs["gen"], weight=0.5)
+        z = model.apply({"params": state.params}, x, method="encode")
+        disc, _ = phases.discriminator_phase(state, z, key, model=model, tx=txs["disc"])
+        return recon, gen, disc
+
+    after_recon, after_gen, after_disc = all_phases(state)
     assert changed(state, after_recon) == {"encoder": True, "decoder": True, "discriminator": False}
     assert changed(state, after_gen) == {"encoder": True, "decoder": False, "discriminator": False}
     assert changed(state, after_disc) == {"encoder": False, "decoder": False, "discriminator": True}
@@ -78,9 +85,9 @@ def test_three_phase_lambda_weighs_the_phases_updates(tiny_aae_config, key):
     for lambda_ in (0.5, 0.9, 1.0):
         tiny_aae_config.lambda_ = lambda_
         trainer = train.AAETrainer(tiny_aae_config)
-        state = trainer.create_train_state(key)
+        state = jax.jit(trainer.create_train_state)(key)
         states[lambda_], _ = jax.jit(trainer.train_step)(state, batch(), key)
-    start = train.AAETrainer(tiny_aae_config).create_train_state(key)
+    start = jax.jit(train.AAETrainer(tiny_aae_config).create_train_state)(key)
     delta = {
         lam: jax.tree.map(lambda a, b: np.asarray(a) - np.asarray(b), s.params, start.params)
         for lam, s in states.items()
@@ -92,14 +99,16 @@ def test_three_phase_lambda_weighs_the_phases_updates(tiny_aae_config, key):
         np.testing.assert_allclose(a / 0.5, b / 0.9, rtol=1e-4, atol=1e-7)
     assert changed(states[0.5], states[0.9])["encoder"]
     # With lambda 1 the generator's step is zero: the encoder moves as in reconstruction only.
-    recon_only, _ = phases.reconstruction_phase(
-        start,
-        batch(),
-        jax.random.split(key, 3)[0],
-        model=trainer.model,
-        tx=trainer.txs["recon"],
-        weight=1.0,
-    )
+    recon_only, _ = jax.jit(
+        lambda state: phases.reconstruction_phase(
+            state,
+            batch(),
+            jax.random.split(key, 3)[0],
+            model=trainer.model,
+            tx=trainer.txs["recon"],
+            weight=1.0,
+        )
+    )(start)
     for a, b in zip(
         jax.tree.leaves(states[1.0].params["encoder"]),
         jax.tree.leaves(recon_only.params["encoder"]),
@@ -137,7 +146,7 @@ GOLDEN = {
 
 def steps(config, num, key):
     trainer = train.AAETrainer(config)
-    state = trainer.create_train_state(key)
+    state = jax.jit(trainer.create_train_state)(key)
     step = jax.jit(trainer.train_step)
     out = []
     for i in range(num):
@@ -162,15 +171,8 @@ def test_steps_on_one_batch_lower_the_reconstruction_loss(tiny_aae_config, key):
     assert int(state.step) == 10
 
 
-@pytest.fixture(scope="module")
-def trained_workdir(tmp_path_factory, mnist_dir):
-    config = make_tiny_aae_config(mnist_dir)
-    workdir = str(tmp_path_factory.mktemp("aae_run"))
-    return config, workdir, train.train_and_evaluate(config, workdir)
-
-
-def test_run_writes_every_artefact(trained_workdir):
-    config, workdir, final = trained_workdir
+def test_run_writes_every_artefact(aae_run):
+    config, workdir, final = aae_run
     for name in (
         "config.json",
         "metrics.jsonl",
@@ -195,13 +197,14 @@ def test_run_writes_every_artefact(trained_workdir):
     assert set(manager.all_steps()) >= {0, 1, 2}
 
 
-def test_restore_an_aae_checkpoint(trained_workdir):
-    trainer, state, epoch = train.AAETrainer.restore(trained_workdir[1], 1)
+def test_restore_an_aae_checkpoint(aae_run):
+    trainer, state, epoch = train.AAETrainer.restore(aae_run.workdir, 1)
     assert (trainer.kind, epoch) == ("aae", 1)
     grid = trainer.sample_grids(state.params, jax.random.key(0), 4)["samples"]
     assert grid.shape == (4, 28, 28, 1) and float(grid.min()) >= 0 and float(grid.max()) <= 1
 
 
+@pytest.mark.slow  # 20 full-size epochs: README's second test command runs it
 def test_the_warm_up_keeps_the_plain_autoencoder_from_collapsing(rendered_dir):
     # On MNIST-like digits the course template's autoencoder (lambda 1, Adam lr 1e-3, b1 0.5, no
     # warm-up) collapses at seed 42 within its first steps: the validation MSE sticks at the

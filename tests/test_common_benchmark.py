@@ -1,7 +1,6 @@
 """The benchmarks: real epochs against the reference's, and the interleaved compiled steps."""
 
 import json
-import os
 import sys
 
 import pytest
@@ -77,13 +76,30 @@ for epoch in range(1, int(args[args.index("--epochs") + 1]) + 1):
 """
 
 
+# Our training script's stand-in: the log line the benchmark watches for, then the metric rows
+# (epoch 1 slower: it compiles). README's benchmark command runs the real one (test_readme.py).
+FAKE_OURS = """
+import json, os, sys, time
+flags = dict(a[2:].split("=", 1) for a in sys.argv[1:] if "=" in a)
+epochs = int(flags["config.num_epochs"])
+os.makedirs(flags["workdir"], exist_ok=True)
+with open(os.path.join(flags["workdir"], "metrics.jsonl"), "w") as f:
+    for epoch in range(epochs + 1):
+        time.sleep(0.05)
+        print(f"I0000 trainer.py:1] epoch {epoch}/{epochs} ", file=sys.stderr, flush=True)
+        f.write(json.dumps({"epoch": epoch, "seconds": 0.4 if epoch == 1 else 0.1}) + "\\n")
+"""
+
+
 def test_compare_epochs_runs_both_trainers_alternating_and_summarises(tmp_path, mnist_dir):
     script = tmp_path / "fake_torch.py"
     script.write_text(FAKE_TRAIN)
     rows = []
-    scripts = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts")
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "train_aae.py").write_text(FAKE_OURS)
     (summary,) = benchmark.compare_epochs(
-        scripts,
+        str(scripts),
         ["aae"],
         mnist_dir,
         rounds=2,
@@ -99,8 +115,7 @@ def test_compare_epochs_runs_both_trainers_alternating_and_summarises(tmp_path, 
         ("torch", 1),
     ]
     ours = rows[0]
-    assert len(ours["epoch_seconds"]) == 2 and 0 < ours["first_epoch_done_s"] < ours["wall_s"]
-    assert summary["torch_epoch_s"] == 0.2  # the first epoch of each run is left out
-    assert summary["speed_ratio_vs_torch"] == pytest.approx(0.2 / summary["epoch_s"], rel=0.02)
-    # The second run found the compiled programs in the cache the first one filled.
-    assert summary["first_epoch_done_s_later_runs"] < summary["first_epoch_done_s_first_run"]
+    assert ours["epoch_seconds"] == [0.4, 0.1] and 0 < ours["first_epoch_done_s"] < ours["wall_s"]
+    # The first epoch of each run is left out: medians of the others, and their ratio.
+    assert (summary["epoch_s"], summary["torch_epoch_s"]) == (0.1, 0.2)
+    assert summary["speed_ratio_vs_torch"] == 2.0

@@ -194,12 +194,11 @@ def test_default_data_path_downloads_trains_then_reuses_the_cache(
     cached = sorted(os.listdir(input_pipeline.download_dir()))
     assert sum(name.endswith(".gz") for name in cached) == 4
 
-    # The server is gone: the second run reads the cache and sees the same data.
+    # The server is gone: the next run's data comes from the cache, the same data.
     data = input_pipeline.load_dataset(config.data)
     assert (len(data.train_images), len(data.val_images), len(data.test_images)) == (90, 10, 40)
     images, _ = fake_digits(40, 1)  # what write_mnist_folder wrote as the test split
     np.testing.assert_array_equal(data.test_images[..., 0], images)
-    assert math.isfinite(train.train_and_evaluate(config, str(tmp_path / "run2"))["test_bpd"])
 
 
 def test_a_damaged_cached_file_is_fetched_again(served_mnist, monkeypatch, caplog):

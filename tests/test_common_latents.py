@@ -41,7 +41,7 @@ def test_code_statistics_of_the_prior_and_of_a_collapsed_encoder():
     assert float(stats["code_cov_dist"]) == pytest.approx(1.0)
     assert float(stats["code_mmd"]) > 0.5
     # Codes spread twice as wide: cov = 4 I, distance |3 I| / sqrt(4) = 3.
-    wide = latents.code_statistics(2.0 * jax.random.normal(key_a, (20000, 4)), prior)
+    wide = latents.code_statistics(2.0 * jax.random.normal(key_a, (5000, 4)), prior)
     assert float(wide["code_cov_dist"]) == pytest.approx(3.0, rel=0.05)
 
 

@@ -1,4 +1,8 @@
-"""Data parallel over 4 host CPU devices, or over 2 processes, computes what one device computes."""
+"""Data parallel over 4 host CPU devices, or over 2 processes, computes what one device computes.
+
+Each case trains in fresh processes (a process's device count is fixed when JAX starts), so the
+module is slow: README's second test command (`pytest -m slow`) runs it.
+"""
 
 import glob
 import json
@@ -82,7 +86,10 @@ def one_device_vae(mnist_dir, tmp_path_factory):
     return run("vae", 1, mnist_dir, tmp_path_factory.mktemp("one"))
 
 
-@pytest.mark.parametrize("model", ["vae", pytest.param("aae", marks=pytest.mark.slow)])
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("model", ["vae", "aae"])
 def test_four_devices_match_one(model, mnist_dir, tmp_path, request):
     one = request.getfixturevalue("one_device_vae") if model == "vae" else None
     one = one or run(model, 1, mnist_dir, tmp_path / "one")

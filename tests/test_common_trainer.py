@@ -12,7 +12,14 @@ import time
 import jax
 import numpy as np
 import pytest
-from conftest import ROOT, make_tiny_aae_config, make_tiny_vae_config, run_cli, tiny_flags
+from conftest import (
+    ROOT,
+    copy_run,
+    make_tiny_aae_config,
+    make_tiny_vae_config,
+    run_cli,
+    tiny_flags,
+)
 
 from aae import train as aae_train
 from common import checkpoint, metric_writer
@@ -38,11 +45,13 @@ def big_dir(tmp_path_factory):
     return write_mnist_folder(tmp_path_factory.mktemp("big"), num_train=1000, num_test=20)
 
 
+@pytest.mark.slow  # three runs to epoch 3 on 1,000 images: README's second test command
 def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(big_dir, tmp_path):
     epochs = 3
-    reference = str(tmp_path / "reference")
-    result = run_cli(tiny_flags(big_dir, reference, epochs))
-    assert result.returncode == 0, result.stderr[-3000:]
+    reference = str(tmp_path / "reference")  # trained here: what tiny_flags trains, unkilled
+    config = make_tiny_vae_config(big_dir)
+    config.update(num_epochs=epochs, checkpoint_epochs=(0,), sample_epochs=(0,))
+    train.train_and_evaluate(config, reference)
 
     killed = str(tmp_path / "killed")
     proc = subprocess.Popen(
@@ -68,34 +77,28 @@ def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(big_dir, tmp_path):
         np.testing.assert_array_equal(x, y)
 
 
-def test_shaping_config_change_is_refused_and_harmless_change_allowed(mnist_dir, tmp_path):
-    config = make_tiny_vae_config(mnist_dir)
-    config.num_epochs = 1
-    workdir = str(tmp_path / "run")
-    train.train_and_evaluate(config, workdir)
+def test_shaping_config_change_is_refused_and_harmless_change_allowed(vae_run, tmp_path):
+    workdir = copy_run(vae_run, tmp_path / "run")  # 2 epochs, z_dim 2
     before = sorted(os.listdir(workdir))
 
-    changed = make_tiny_vae_config(mnist_dir)
-    changed.num_epochs = 1
+    changed = make_tiny_vae_config(vae_run.config.data.dir)
     changed.z_dim = 3
     with pytest.raises(ConfigError, match="fields that differ: z_dim 2 -> 3; arrays that differ"):
         train.train_and_evaluate(changed, workdir)
     assert sorted(os.listdir(workdir)) == before
     assert json.load(open(os.path.join(workdir, "config.json")))["z_dim"] == 2
 
-    longer = make_tiny_vae_config(mnist_dir)  # num_epochs 2: train one more epoch
+    longer = make_tiny_vae_config(vae_run.config.data.dir)  # train one more epoch
+    longer.num_epochs = 3
     train.train_and_evaluate(longer, workdir)
-    assert epochs_in(workdir) == [0, 1, 2]
-
-    train.train_and_evaluate(changed, workdir, fresh=True)  # explicit fresh start
-    assert epochs_in(workdir) == [0, 1]
-    assert json.load(open(os.path.join(workdir, "config.json")))["z_dim"] == 3
+    assert epochs_in(workdir) == [0, 1, 2, 3]
+    # (--fresh with the changed config: test_fresh_starts_from_an_empty_set_of_artefacts)
 
 
 def test_non_finite_loss_stops_with_the_epoch_and_keeps_the_last_checkpoint(mnist_dir, tmp_path):
     config = make_tiny_vae_config(mnist_dir)
     config.learning_rate = 1e12
-    config.num_epochs = 5
+    config.num_epochs = 4
     workdir = str(tmp_path / "nan")
     with pytest.raises(NonFiniteError, match=r"epoch \d: non-finite loss .*last good checkpoint"):
         train.train_and_evaluate(config, workdir)
@@ -134,16 +137,14 @@ def test_config_values_out_of_range(mnist_dir, tmp_path, model, field, value, me
     assert not (tmp_path / "w").exists()
 
 
-def test_fresh_starts_from_an_empty_set_of_artefacts(mnist_dir, tmp_path):
+def test_fresh_starts_from_an_empty_set_of_artefacts(vae_run, tmp_path):
     workdir = tmp_path / "run"
-    config = make_tiny_vae_config(mnist_dir)  # z_dim 2: writes the manifold and the scatter
-    config.num_epochs = 1
-    train.train_and_evaluate(config, str(workdir))
+    copy_run(vae_run, workdir)  # z_dim 2: the manifold and the scatter are there
     (workdir / "log_likelihood.json").write_text("{}")  # what evaluate_vae.py would add
     (workdir / "notes.txt").write_text("mine")  # not the run's: stays
     assert (workdir / "manifold.png").exists() and (workdir / "latent_scatter.png").exists()
-    config.z_dim = 3
-    config.sample_epochs = (1,)
+    config = make_tiny_vae_config(vae_run.config.data.dir)
+    config.update(z_dim=3, num_epochs=1, sample_epochs=(1,))  # a state the run cannot resume
     train.train_and_evaluate(config, str(workdir), fresh=True)
     names = set(os.listdir(workdir))
     assert not {"manifold.png", "latent_scatter.png", "log_likelihood.json"} & names
@@ -151,6 +152,7 @@ def test_fresh_starts_from_an_empty_set_of_artefacts(mnist_dir, tmp_path):
     assert (workdir / "samples" / "epoch_1.png").exists() and "notes.txt" in names
     assert len([n for n in names if n.startswith("events.out")]) == 1
     assert [r["epoch"] for r in metric_writer.read_metrics(str(workdir)) if "epoch" in r] == [0, 1]
+    assert json.load(open(workdir / "config.json"))["z_dim"] == 3
 
 
 def test_a_validation_split_of_one_image_is_a_data_error(tmp_path):
@@ -164,12 +166,11 @@ def test_a_validation_split_of_one_image_is_a_data_error(tmp_path):
     assert not (tmp_path / "w").exists()
 
 
-def test_the_final_row_goes_to_tensorboard_at_the_last_epoch(mnist_dir, tmp_path):
+def test_the_final_row_goes_to_tensorboard_at_the_last_epoch(vae_run):
     import tensorboard.backend.event_processing.event_accumulator as ea
 
-    config = make_tiny_vae_config(mnist_dir)
-    final = train.train_and_evaluate(config, str(tmp_path))
-    events = ea.EventAccumulator(str(tmp_path))
+    config, workdir, final = vae_run
+    events = ea.EventAccumulator(workdir)
     events.Reload()
     (test_bpd,) = events.Scalars("test/bpd")
     assert test_bpd.step == config.num_epochs  # drawn at the last epoch, not at step 0
@@ -253,49 +254,48 @@ def damage(checkpoint_folder, how: str) -> None:
 
 @pytest.mark.parametrize("how", ["truncated", "no _METADATA", "empty meta"])
 def test_a_damaged_newest_checkpoint_is_set_aside_and_the_run_resumes_from_the_one_before(
-    mnist_dir, tmp_path, caplog, how
+    vae_run, tmp_path, caplog, how
 ):
-    config = make_tiny_vae_config(mnist_dir)
-    config.update(num_epochs=3, checkpoint_epochs=(0,))
-    workdir = str(tmp_path)
-    train.train_and_evaluate(config, workdir)
-    assert checkpoint.epochs(workdir) == [0, 2, 3]  # the two newest and the milestone
-    damage(tmp_path / "checkpoints" / "3", how)
+    workdir = copy_run(vae_run, tmp_path / "run")
+    assert checkpoint.epochs(workdir) == [0, 1, 2]
+    damage(tmp_path / "run" / "checkpoints" / "2", how)
 
     _, _, epoch = train.VAETrainer.restore(workdir)  # what sample.py does: the newest good
-    assert epoch == 2 and "Checkpoint of epoch 3 does not restore" in caplog.text
-    with pytest.raises(CheckpointError, match="epoch 3 .* does not restore"):
-        train.VAETrainer.restore(workdir, 3)
+    assert epoch == 1 and "Checkpoint of epoch 2 does not restore" in caplog.text
+    with pytest.raises(CheckpointError, match="epoch 2 .* does not restore"):
+        train.VAETrainer.restore(workdir, 2)
 
-    config.num_epochs = 4
+    config = make_tiny_vae_config(vae_run.config.data.dir)
+    config.num_epochs = 3
     train.train_and_evaluate(config, workdir)
-    assert epochs_in(workdir) == [0, 1, 2, 3, 4]  # epoch 3 trained again, each epoch once
-    assert {0, 3, 4} <= set(checkpoint.epochs(workdir))  # (and the best, if another)
-    (aside,) = os.listdir(tmp_path / "damaged_checkpoints")
-    assert aside.startswith("3-")
-    assert train.VAETrainer.restore(workdir)[2] == 4
+    assert epochs_in(workdir) == [0, 1, 2, 3]  # epoch 2 trained again, each epoch once
+    assert {0, 2, 3} <= set(checkpoint.epochs(workdir))  # (and the best, if another)
+    (aside,) = os.listdir(tmp_path / "run" / "damaged_checkpoints")
+    assert aside.startswith("2-")
+    assert train.VAETrainer.restore(workdir)[2] == 3
 
 
-def test_changing_what_shapes_the_state_on_resume_is_one_line_naming_the_field(mnist_dir, tmp_path):
-    config = make_tiny_aae_config(mnist_dir)
-    config.num_epochs = 1
-    aae_train.train_and_evaluate(config, str(tmp_path))
-    saved = (tmp_path / "config.json").read_text()
+def test_changing_what_shapes_the_state_on_resume_is_one_line_naming_the_field(aae_run, tmp_path):
+    workdir = copy_run(aae_run, tmp_path / "run")  # 2 epochs
+    saved = (tmp_path / "run" / "config.json").read_text()
+    data_dir = aae_run.config.data.dir
     for field, value, named in (
         ("update_scheme", "three_phase", "update_scheme 'combined' -> 'three_phase'"),
         ("optimizers.ae.name", "sgd", "optimizers.ae.name 'adam' -> 'sgd'"),
     ):
-        changed = make_tiny_aae_config(mnist_dir)
+        changed = make_tiny_aae_config(data_dir)
         *parents, leaf = field.split(".")
         functools.reduce(getattr, parents, changed)[leaf] = value
         with pytest.raises(ConfigError, match=f"fields that differ: .*{named}.*--fresh"):
-            aae_train.train_and_evaluate(changed, str(tmp_path))
-        assert (tmp_path / "config.json").read_text() == saved  # written only after the checks
+            aae_train.train_and_evaluate(changed, workdir)
+        # config.json is written only after the checks
+        assert (tmp_path / "run" / "config.json").read_text() == saved
     # A learning rate does not shape the state: the run trains on with it.
-    faster = make_tiny_aae_config(mnist_dir)
+    faster = make_tiny_aae_config(data_dir)
+    faster.update(num_epochs=3)
     faster.optimizers.ae.learning_rate = 2e-3
-    aae_train.train_and_evaluate(faster, str(tmp_path))
-    assert epochs_in(str(tmp_path)) == [0, 1, 2]
+    aae_train.train_and_evaluate(faster, workdir)
+    assert epochs_in(workdir) == [0, 1, 2, 3]
 
 
 # What runs inside a private mount namespace (`unshare -rm`): a small tmpfs as the workdir's

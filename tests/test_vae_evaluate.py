@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import fake_digits, make_tiny_vae_config
+from conftest import copy_run, fake_digits, initial_state, make_tiny_vae_config
 
 from common import input_pipeline
 from common.errors import ConfigError
@@ -21,7 +21,7 @@ def trained(z_dim: int, steps: int = 30):
     config = make_tiny_vae_config("")
     config.z_dim, config.learning_rate = z_dim, 3e-3
     trainer = train.VAETrainer(config)
-    state = trainer.create_train_state(jax.random.key(0))
+    state = initial_state(trainer)
     images = input_pipeline.quantize_4bit(fake_digits(64, 0)[0][..., None])
     step = jax.jit(trainer.train_step)
     for i in range(steps):
@@ -85,9 +85,10 @@ def test_chunks_cover_k_samples_even_when_k_is_not_a_multiple(vae_z2):
     model, params, images = vae_z2
     key = jax.random.key(5)
     log_px, ess = evaluate.estimate_log_px(params, images, key, model=model, num=25, chunk=10)
+    log_weights = jax.jit(evaluate.log_weights, static_argnums=(0, 4, 5))
     logw = jnp.concatenate(
         [
-            evaluate.log_weights(model, params, images, jax.random.fold_in(key, i), n, "posterior")
+            log_weights(model, params, images, jax.random.fold_in(key, i), n, "posterior")
             for i, n in enumerate((10, 10, 5))
         ],
         axis=1,
@@ -150,18 +151,10 @@ def test_effective_sample_size_and_running_sums():
     np.testing.assert_allclose(whole[0], expected, rtol=1e-5)
 
 
-@pytest.fixture(scope="module")
-def vae_workdir(mnist_dir, tmp_path_factory):
-    config = make_tiny_vae_config(mnist_dir)
-    config.num_epochs = 1
-    workdir = str(tmp_path_factory.mktemp("vae_run"))
-    train.train_and_evaluate(config, workdir)
-    return workdir
-
-
-def test_evaluate_workdir_writes_table_plot_and_json(vae_workdir):
+def test_evaluate_workdir_writes_table_plot_and_json(vae_run, tmp_path):
+    vae_workdir = copy_run(vae_run, tmp_path / "run")
     result = evaluate.evaluate_workdir(vae_workdir, ks=(1, 10), num_images=20)
-    assert (result["epoch"], result["split"], result["num_images"]) == (1, "test", 20)
+    assert (result["epoch"], result["split"], result["num_images"]) == (2, "test", 20)
     assert [r["k"] for r in result["rows"]] == [1, 10]
     with open(os.path.join(vae_workdir, "log_likelihood.json")) as f:
         assert json.load(f) == result

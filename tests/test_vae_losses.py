@@ -48,3 +48,31 @@ def test_categorical_nll_uniform_logits_is_four_bits_per_pixel():
     x = jnp.arange(2 * 28 * 28).reshape(2, 28, 28, 1) % 16
     nll = losses.categorical_nll(logits, x)
     np.testing.assert_allclose(losses.elbo_to_bpd(nll, x.shape), 4.0, rtol=1e-5)
+
+
+def test_elbo_terms_are_the_objective_and_its_bits_per_dimension(key):
+    logits = jax.random.normal(key, (3, 28, 28, 16))
+    x = jax.random.randint(key, (3, 28, 28, 1), 0, 16)
+    mean, log_std = jax.random.normal(key, (2, 3, 5)) * 0.5
+    terms = losses.elbo_terms(logits, x, mean, log_std)
+    np.testing.assert_allclose(terms.l_rec, losses.categorical_nll(logits, x), rtol=1e-6)
+    np.testing.assert_allclose(terms.l_reg, losses.kld(mean, log_std), rtol=1e-6)
+    bits = (np.asarray(terms.l_rec) + np.asarray(terms.l_reg)) / np.log(2) / 784
+    np.testing.assert_allclose(terms.bpd, bits, rtol=1e-5)
+
+
+def test_only_elbo_terms_turns_the_elbo_into_bits_per_dimension():
+    # README: the one place that turns nats into bpd; every other objective goes through it.
+    import pathlib
+
+    root = pathlib.Path(__file__).parent.parent
+    calls = [
+        (path.relative_to(root).as_posix(), line.strip())
+        for package in ("common", "vae", "aae", "scripts")
+        for path in sorted((root / package).glob("*.py"))
+        for line in path.read_text().splitlines()
+        if "elbo_to_bpd(" in line and not line.lstrip().startswith("def ")
+    ]
+    assert calls == [
+        ("vae/losses.py", "return ElboTerms(l_rec, l_reg, elbo_to_bpd(l_rec + l_reg, x.shape))")
+    ]

@@ -25,7 +25,7 @@ def test_zero_parameters_give_uniform_decoder_and_zero_kl(vae_and_params, key):
     model, params = vae_and_params
     zeros = jax.tree.map(jnp.zeros_like, params)
     x = jax.random.randint(key, (4, 28, 28, 1), 0, 16)
-    l_rec, l_reg, bpd = model.apply({"params": zeros}, x, key)
+    l_rec, l_reg, bpd = jax.jit(model.apply)({"params": zeros}, x, key)
     assert float(l_rec) == pytest.approx(-784 * math.log(1 / 16), rel=1e-5)
     assert float(l_reg) == 0.0
     assert float(bpd) == pytest.approx(4.0, abs=1e-4)
@@ -34,14 +34,20 @@ def test_zero_parameters_give_uniform_decoder_and_zero_kl(vae_and_params, key):
 def test_shapes_and_signs_at_init(vae_and_params, key):
     model, params = vae_and_params
     x = jax.random.randint(key, (3, 28, 28, 1), 0, 16)
-    mean, log_std = model.apply({"params": params}, x, method=models.VAE.encode)
+
+    @jax.jit
+    def outputs(params, x, key):
+        variables = {"params": params}
+        mean, log_std = model.apply(variables, x, method=models.VAE.encode)
+        logits = model.apply(variables, mean, method=models.VAE.decode)
+        return mean, log_std, logits, model.apply(variables, key, 5, method=models.VAE.sample)
+
+    mean, log_std, logits, (draws, means) = outputs(params, x, key)
     assert mean.shape == log_std.shape == (3, 20)
     assert np.any(mean > 0) and np.any(mean < 0)
     assert np.any(log_std > 0) and np.any(log_std < 0)
-    logits = model.apply({"params": params}, mean, method=models.VAE.decode)
     assert logits.shape == (3, 28, 28, 16)
     assert np.any(logits < 0)
-    draws, means = model.apply({"params": params}, key, 5, method=models.VAE.sample)
     assert draws.shape == means.shape == (5, 28, 28, 1)
     assert draws.dtype == jnp.int32 and 0 <= int(draws.min()) and int(draws.max()) <= 15
 

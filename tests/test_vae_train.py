@@ -7,10 +7,11 @@ import sys
 import jax
 import numpy as np
 import pytest
-from conftest import fake_digits, make_tiny_vae_config
+from conftest import copy_run, fake_digits
 
 from common import checkpoint, input_pipeline, metric_writer
 from common.errors import CheckpointError
+from common.trainer import setup_run
 from vae import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -19,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def steps(config, num, key):
     """`num` jitted train steps on one fixed batch of 16 fake digits; the metrics of each."""
     trainer = train.VAETrainer(config)
-    state = trainer.create_train_state(key)
+    state = jax.jit(trainer.create_train_state)(key)
     batch = input_pipeline.quantize_4bit(fake_digits(16, 0)[0][..., None])
     step = jax.jit(trainer.train_step)
     out = []
@@ -57,17 +58,8 @@ def test_steps_on_one_batch_lower_the_loss(tiny_vae_config, key):
     assert int(state.step) == 8
 
 
-@pytest.fixture(scope="module")
-def trained_workdir(tmp_path_factory, mnist_dir):
-    """One tiny 2-epoch run shared by the checks below (compiles once)."""
-    config = make_tiny_vae_config(mnist_dir)
-    workdir = str(tmp_path_factory.mktemp("vae_run"))
-    final = train.train_and_evaluate(config, workdir)
-    return config, workdir, final
-
-
-def test_run_writes_every_artefact(trained_workdir):
-    config, workdir, final = trained_workdir
+def test_run_writes_every_artefact(vae_run):
+    config, workdir, final = vae_run
     for name in (
         "config.json",
         "metrics.jsonl",
@@ -103,16 +95,17 @@ def test_run_writes_every_artefact(trained_workdir):
     assert set(manager.all_steps()) >= {0, 1, 2}
 
 
-def test_rerun_of_a_finished_run_resumes_and_trains_nothing(trained_workdir):
-    config, workdir, final = trained_workdir
+def test_rerun_of_a_finished_run_resumes_and_trains_nothing(vae_run, tmp_path):
+    config, _, final = vae_run
+    workdir = copy_run(vae_run, tmp_path / "run")
     again = train.train_and_evaluate(config, workdir)
     assert again["test_bpd"] == pytest.approx(final["test_bpd"])
     rows = metric_writer.read_metrics(workdir)
     assert [r["epoch"] for r in rows if "epoch" in r] == [0, 1, 2]
 
 
-def test_restore_gives_the_trainer_and_the_checkpoint(trained_workdir):
-    _, workdir, _ = trained_workdir
+def test_restore_gives_the_trainer_and_the_checkpoint(vae_run):
+    _, workdir, _ = vae_run
     trainer, state, epoch = train.VAETrainer.restore(workdir)
     assert (trainer.kind, epoch, int(state.step)) == ("vae", 2, 2 * (180 // 16))
     samples = trainer.sample_grids(state.params, jax.random.key(0), 4)
@@ -127,8 +120,8 @@ def test_restore_gives_the_trainer_and_the_checkpoint(trained_workdir):
         train.VAETrainer.restore(workdir, 9)
 
 
-def test_sample_script_restores_in_a_new_process(trained_workdir, tmp_path):
-    _, workdir, _ = trained_workdir
+def test_sample_script_restores_in_a_new_process(vae_run, tmp_path):
+    _, workdir, _ = vae_run
     out = tmp_path / "grid.png"
     cmd = [sys.executable, "scripts/sample.py", f"--workdir={workdir}", "--epoch=2", f"--out={out}"]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -141,3 +134,20 @@ def test_sample_script_restores_in_a_new_process(trained_workdir, tmp_path):
         "no checkpoint for epoch 7" in result.stderr
         and "available epochs: 0, 1, 2" in result.stderr
     )
+
+
+def test_the_compiled_epoch_needs_only_its_arguments_and_serves_every_seed(tiny_vae_config):
+    # Nothing set up on the trainer beforehand: the run's keys and devices come in a RunSetup.
+    images = fake_digits(48, 0)[0][..., None]  # 3 batches of 16
+    trainer = train.VAETrainer(tiny_vae_config)
+    state = jax.jit(trainer.create_train_state)(jax.random.key(0))
+    epoch = jax.jit(trainer.train_epoch)
+    out = []
+    for seed in (0, 1, 0):  # the same start, other shuffling and z draws
+        tiny_vae_config.seed = seed
+        out.append(epoch(state, images, 1, setup_run(tiny_vae_config, len(images))))
+    assert epoch._cache_size() == 1  # the keys are arguments: one program for every seed
+    (first, m1), (other, m2), (again, m3) = out
+    assert int(first.step) == 3 and float(m1["bpd"]) == float(m3["bpd"]) != float(m2["bpd"])
+    for a, b in zip(jax.tree.leaves(first.params), jax.tree.leaves(again.params), strict=True):
+        np.testing.assert_array_equal(a, b)
