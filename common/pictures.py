@@ -55,9 +55,10 @@ class Pictures:
 
     Args:
       trainer: whose hooks draw (common.trainer.Trainer).
-      shown: the split whose first digit of each label 0..7 (the "digits") is reconstructed at
-        the sample epochs and interpolated between at the end, and whose codes the latent
-        scatter shows.
+      data: the run's data; the pictures show its test split, or the validation split without
+        one (`Shown.of`): the first digit of each label 0..7 (the "digits") is reconstructed at
+        the sample epochs and interpolated between at the end; the latent scatter shows the
+        codes of the whole split.
       sample_key: the fixed prior draws of every epoch's sample grids.
       workdir: where the PNGs go.
       writer: where their TensorBoard copies go.
@@ -66,15 +67,15 @@ class Pictures:
     def __init__(
         self,
         trainer: Trainer,
-        shown: Shown,
+        data: input_pipeline.Dataset,
         sample_key: jax.Array,
         workdir: str,
         writer: MetricWriter,
     ):
         self.trainer, self.config = trainer, trainer.config
-        self.shown, self.sample_key = shown, sample_key
+        self.shown, self.sample_key = Shown.of(data), sample_key
         self.workdir, self.writer = workdir, writer
-        self.digits, _ = images.pick_digits(shown.images, shown.labels)  # uint8 [8, 28, 28, 1]
+        self.digits, _ = images.pick_digits(self.shown.images, self.shown.labels)  # uint8 [8, ...]
         self.sample_grids = jax.jit(trainer.sample_grids, static_argnums=2)
         self.encode = jax.jit(trainer.encode)
         self.decode = jax.jit(trainer.decode)

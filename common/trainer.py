@@ -4,9 +4,8 @@ A model subclasses `Trainer` and supplies, as named methods, only what differs: 
 train state, the train step (where the loss is), the per-image evaluation, and how to encode,
 decode and sample for the pictures (vae/train.py: VAETrainer, aae/train.py: AAETrainer).
 Everything else is here once: data, PRNG keys, the device mesh, the compiled epoch, evaluation,
-the workdir and resuming, checkpoints, metrics, signals and non-finite checks, and the final test
-on the best epoch. The pictures are common/pictures.py's, the codes' distance from the prior
-common/latents.py's.
+the workdir and resuming, checkpoints, metrics, signals, non-finite checks and the final test on
+the best epoch; the pictures are common/pictures.py's, the codes' statistics common/latents.py's.
 
 Metric names: `train_*` (means over an epoch's steps), `val_*` (the model after the epoch, on
 the validation split), `test_*` (the final row); one scheme for both models.
@@ -270,8 +269,7 @@ class Trainer(abc.ABC):
                 workdir, progress.epoch if resume else None, enabled=parallel.is_main_process()
             )
             held.callback(writer.close)
-            shown = pictures.Shown.of(data)
-            shows = pictures.Pictures(self, shown, run.keys.sample, workdir, writer)
+            shows = pictures.Pictures(self, data, run.keys.sample, workdir, writer)
             out = Outputs(manager, writer, shows)
             if not resume:
                 writer.write_hparams(config.to_dict())
@@ -311,12 +309,13 @@ class Trainer(abc.ABC):
                     # All processes stop together (a signal may reach only some hosts).
                     stopping = parallel.any_process(stop["signum"] is not None)
                     if stopping and epoch < config.num_epochs:
+                        signum = stop["signum"] or signal.SIGTERM  # the hosts the signal missed
                         if manager.latest_step() != epoch:
                             self.save(manager, state, progress, metrics)
                         raise Interrupted(
-                            f"stopped by signal {stop['signum'] or signal.SIGTERM} after epoch "
-                            f"{epoch}, checkpoint saved; run the same command again to resume",
-                            stop["signum"] or signal.SIGTERM,  # (the hosts the signal missed)
+                            f"stopped by signal {signum} after epoch {epoch}, checkpoint saved; "
+                            "run the same command again to resume",
+                            signum,
                         )
 
             # ------------------------------------------------------------------ test, best epoch

@@ -320,16 +320,16 @@ _NO_SPACE_WORDS = ("No space left on device", "Disk quota exceeded")
 
 
 def _no_space(error: BaseException | None) -> BaseException | None:
-    """The exception in `error`'s chain (causes, contexts) that says the disk is full, or None."""
-    seen = set()
+    """The first exception in `error`'s chain (causes, contexts) that says the disk is full, or
+    None. The first: closing files on the way out can meet the full disk again."""
+    found, seen = None, set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        if isinstance(error, OSError) and error.errno in NO_SPACE:
-            return error
-        if any(words in str(error) for words in _NO_SPACE_WORDS):
-            return error
+        is_oserror = isinstance(error, OSError) and error.errno in NO_SPACE
+        if is_oserror or any(words in str(error) for words in _NO_SPACE_WORDS):
+            found = error
         error = error.__cause__ or error.__context__
-    return None
+    return found
 
 
 def disk_full(workdir: str, error: BaseException) -> DiskFull:
@@ -363,9 +363,10 @@ def out_of_space_is_one_line(workdir: str) -> Iterator[None]:
     except DiskFull:
         raise
     except Exception as e:
-        if _no_space(e) is None:
+        full = _no_space(e)
+        if full is None:
             raise
-        raise disk_full(workdir, _no_space(e)) from e
+        raise disk_full(workdir, full) from e
 
 
 # ----------------------------------------------------------------------------- reading a run
