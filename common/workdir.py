@@ -322,12 +322,14 @@ _NO_SPACE_WORDS = ("No space left on device", "Disk quota exceeded")
 def _no_space(error: BaseException | None) -> BaseException | None:
     """The first exception in `error`'s chain (causes, contexts) that says the disk is full, or
     None. The first: closing files on the way out can meet the full disk again."""
-    found, seen = None, set()
+    found, seen, reworded = None, set(), False
     while error is not None and id(error) not in seen:
         seen.add(id(error))
         is_oserror = isinstance(error, OSError) and error.errno in NO_SPACE
-        if is_oserror or any(words in str(error) for words in _NO_SPACE_WORDS):
+        matches = is_oserror or any(words in str(error) for words in _NO_SPACE_WORDS)
+        if matches and not reworded:  # (`raise ... from` a match words the same failure anew)
             found = error
+        reworded = matches and error.__cause__ is not None
         error = error.__cause__ or error.__context__
     return found
 

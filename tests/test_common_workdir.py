@@ -108,6 +108,15 @@ def test_a_full_disk_becomes_one_line_naming_the_file_and_other_errors_stay(tmp_
         f"{shutil.disk_usage(run).free / 1e6:.1f} MB free); free space and run the same command "
         "to resume"
     )
+    # Closing files on the way out can meet the full disk again: the line names the first write.
+    with pytest.raises(DiskFull, match=r"\(writing metrics.jsonl: No space left on device; "):
+        with workdir.out_of_space_is_one_line(run):
+            try:
+                with writing(str(tmp_path / "metrics.jsonl")):
+                    raise OSError(errno.ENOSPC, "No space left on device")
+            finally:
+                with writing(str(tmp_path / "events.out.tfevents.1")):
+                    raise OSError(errno.ENOSPC, "No space left on device")
     # orbax's writer (tensorstore) says it in a ValueError, wrapped in other exceptions.
     tensorstore = ValueError(
         'RESOURCE_EXHAUSTED: Error writing "params.x/0": [OS error: No space left on device]'
