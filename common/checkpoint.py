@@ -28,7 +28,8 @@ from common import parallel, run_files
 from common.errors import CheckpointError
 
 KEEP_NEWEST = 2  # besides the milestones and the best: one damaged write costs one epoch
-# Room a checkpoint needs beyond twice its arrays (orbax's metadata, its temporary copy, the meta).
+# Room a checkpoint needs beyond its arrays (orbax writes them once, to a temporary folder it
+# renames): its metadata files and the meta, with a margin.
 SAVE_OVERHEAD = 1 << 20
 
 
@@ -102,7 +103,7 @@ def save(
         orbax writes: a save that fails half-way spills dozens of tracebacks from its threads.
     """
     state = jax.tree.map(_host_copy, state)
-    need = 2 * sum(np.asarray(x).nbytes for x in jax.tree.leaves(state)) + SAVE_OVERHEAD
+    need = sum(x.nbytes for x in jax.tree.leaves(state)) + SAVE_OVERHEAD
     free = shutil.disk_usage(manager.directory).free
     if free < need:
         raise OSError(
@@ -145,6 +146,26 @@ def restore(manager: ocp.CheckpointManager, epoch: int, target: Any) -> tuple[An
         ),
     )
     return restored.state, Progress.from_meta(restored.meta)
+
+
+def restore_best(
+    manager: ocp.CheckpointManager, state: Any, progress: Progress
+) -> tuple[Any, Progress]:
+    """The state of progress.best_epoch: `state` itself when that is the last epoch or there is
+    none; a best checkpoint damaged since it was written gives way to the last epoch's `state`,
+    and the progress then names the last epoch as the best."""
+    if progress.best_epoch in (None, progress.epoch):
+        return state, progress
+    try:
+        return restore(manager, progress.best_epoch, state)[0], progress
+    except Exception as e:  # damaged since it was written: test the last epoch
+        logging.warning(
+            "Checkpoint of the best epoch %d does not restore (%s); testing the last epoch's "
+            "model instead.",
+            progress.best_epoch,
+            describe_error(e),
+        )
+        return state, dataclasses.replace(progress, best_epoch=progress.epoch)
 
 
 def describe_error(e: BaseException) -> str:

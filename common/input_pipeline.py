@@ -130,7 +130,7 @@ def read_split(image_path: str, label_path: str | None) -> tuple[np.ndarray, np.
     return images[..., None], labels
 
 
-def _read_split(data_dir: str, split: str) -> tuple[np.ndarray, np.ndarray | None] | None:
+def _read_folder_split(data_dir: str, split: str) -> tuple[np.ndarray, np.ndarray | None] | None:
     """read_split of 'train' or 't10k' in an IDX folder; None if its images are absent."""
     image_path = _find(data_dir, split, "images", 3)
     if image_path is None:
@@ -142,7 +142,7 @@ def load_idx_folder(data_dir: str) -> tuple[tuple, tuple | None]:
     """Reads the train and t10k splits of an IDX folder: ((images, labels), test or None)."""
     if not os.path.isdir(data_dir):
         raise DataError(f"data folder {data_dir} does not exist")
-    train, test = _read_split(data_dir, "train"), _read_split(data_dir, "t10k")
+    train, test = _read_folder_split(data_dir, "train"), _read_folder_split(data_dir, "t10k")
     if train is None and test is None:
         raise DataError(
             f"{data_dir}: no IDX image files (train-images-idx3-ubyte[.gz] or "

@@ -95,7 +95,7 @@ class CodeStatistics:
         self.code_key = jax.random.fold_in(key, 2**31 - 2)
         self.images = parallel.replicate(images_u8, mesh)
         self.prior_z = jax.random.normal(prior_key, (len(images_u8), z_dim))
-        self.compare = jax.jit(functools.partial(_compare_codes, sample_codes))
+        self.compare = jax.jit(functools.partial(_statistics_of_codes, sample_codes))
 
     def __call__(self, params: Any) -> dict[str, float]:
         """{"code_mmd", "code_mean_norm", "code_cov_dist"} of the model `params`, as floats."""
@@ -103,7 +103,7 @@ class CodeStatistics:
         return {k: float(v) for k, v in jax.device_get(out).items()}
 
 
-def _compare_codes(sample_codes, params, images_u8, key, prior_z) -> dict[str, jax.Array]:
+def _statistics_of_codes(sample_codes, params, images_u8, key, prior_z) -> dict[str, jax.Array]:
     return code_statistics(sample_codes(params, images_u8, key), prior_z)
 
 

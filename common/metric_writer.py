@@ -1,8 +1,11 @@
 """One writer for metrics: TensorBoard event files plus `metrics.jsonl` in the workdir.
 
 clu's `metric_writers` imports TensorFlow, which this project does not depend on, so events are
-written with tensorboardX (no TensorFlow needed). `metrics.jsonl` holds one JSON object per
-epoch (and a final object without `epoch`), the record that resuming, plots and reports read.
+written with tensorboardX's event files and summaries (no TensorFlow needed), in this thread:
+tensorboardX's SummaryWriter writes from a thread of its own, which a full disk kills with a
+traceback, after which every write waits on its full queue for ever. `metrics.jsonl` holds one
+JSON object per epoch (and a final object without `epoch`), the record that resuming, plots and
+reports read.
 
 Keys carry their split: `train_*`, `val_*`, `test_*` (TensorBoard tags `train/*`, ...), and
 `seconds`, `best_epoch`, which TensorBoard does not get.
@@ -12,11 +15,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 import numpy as np
-import tensorboardX
 from absl import logging
+from tensorboardX import summary
+from tensorboardX.event_file_writer import EventsWriter
+from tensorboardX.proto.event_pb2 import Event, SessionLog
 
 from common import errors, run_files
 from common.errors import CheckpointError
@@ -80,7 +86,12 @@ class MetricWriter:
             purge_step = resume_epoch + 1
         elif os.path.exists(self.path):
             os.remove(self.path)
-        self._tb = tensorboardX.SummaryWriter(logdir=workdir, purge_step=purge_step)
+        self._events_path = os.path.join(workdir, run_files.EVENTS)  # (tensorboardX names it)
+        with errors.writing(self._events_path):
+            self._events = EventsWriter(os.path.join(workdir, run_files.EVENTS_PREFIX))
+            if purge_step is not None:  # TensorBoard hides what an interrupted run wrote later
+                start = SessionLog(status=SessionLog.START)
+                self._events.write_event(Event(step=purge_step, session_log=start))
 
     def _rewrite(self, rows: list[dict[str, Any]]) -> None:
         tmp = os.path.join(self.workdir, run_files.temporary(run_files.METRICS))
@@ -102,23 +113,29 @@ class MetricWriter:
         row.update({k: None if v is None else float(v) for k, v in scalars.items()})
         with errors.writing(self.path), open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
-        for key, value in scalars.items():
-            tag = tensorboard_tag(key)
-            if tag is not None and value is not None:
-                self._tb.add_scalar(tag, float(value), step)
-        self._tb.flush()
+        tagged = {tensorboard_tag(k): v for k, v in scalars.items() if v is not None}
+        self._add_events(
+            step, [summary.scalar(tag, float(v)) for tag, v in tagged.items() if tag is not None]
+        )
 
     def write_image(self, step: int, tag: str, image: np.ndarray) -> None:
         """image: [H, W, C] float in [0, 1]."""
         if not self.enabled:
             return
-        self._tb.add_image(tag, np.clip(image, 0, 1), step, dataformats="HWC")
+        self._add_events(step, [summary.image(tag, np.clip(image, 0, 1), dataformats="HWC")])
 
     def write_hparams(self, hparams: dict[str, Any]) -> None:
         if not self.enabled:
             return
         text = "\n".join(f"    {k}: {v}" for k, v in sorted(hparams.items()))
-        self._tb.add_text("config", text, 0)
+        self._add_events(0, [summary.text("config", text)])
+
+    def _add_events(self, step: int, summaries: list) -> None:
+        """Writes the summaries at `step` and flushes them to disk."""
+        with errors.writing(self._events_path):
+            for one in summaries:
+                self._events.write_event(Event(wall_time=time.time(), step=step, summary=one))
+            self._events.flush()
 
     def history(self) -> list[dict[str, Any]]:
         """The rows written so far; [] where disabled (other processes write nothing from it)."""
@@ -126,4 +143,5 @@ class MetricWriter:
 
     def close(self) -> None:
         if self.enabled:
-            self._tb.close()
+            with errors.writing(self._events_path):
+                self._events.close()

@@ -22,12 +22,12 @@ import os
 import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import ml_collections
 from absl import logging
 
-from common import registry, report, run_files
+from common import errors, registry, report, run_files
 from common import workdir as workdir_lib
 from common.errors import ConfigError, WorkdirBusy
 from common.registry import Experiment, Registry
@@ -154,7 +154,7 @@ def describe_data(name: str, data_dir: str, split_seed: int, limit: int) -> tupl
 def _write_record(workdir: str, record: dict[str, Any]) -> None:
     os.makedirs(workdir, exist_ok=True)
     tmp = os.path.join(workdir, run_files.temporary(run_files.RECORD))
-    with open(tmp, "w") as f:
+    with errors.writing(tmp), open(tmp, "w") as f:
         json.dump(record, f, indent=2)
     os.replace(tmp, os.path.join(workdir, run_files.RECORD))
 
@@ -339,29 +339,39 @@ class Options:
         return " ".join(["python scripts/reproduce.py", *flags])
 
 
+class PlannedRun(NamedTuple):
+    """One run `main` trains: run_experiment(experiment, root, trainers, **kwargs)."""
+
+    experiment: Experiment
+    root: str  # the folder its workdir lies in (common.registry)
+    kwargs: dict[str, Any]  # epoch_scale, data_dir, limit, seed, overrides
+
+
 def planned_runs(
     plan: Registry, selected: Sequence[Experiment], options: Options
-) -> list[tuple[Experiment, str, dict[str, Any]]]:
-    """Every run to train, in order: (experiment, root of its workdir, run_experiment's keyword
-    arguments). The selected experiments; the headline ones at other seeds and on the full-scale
-    data; the sweeps of `plan` (the registry) over the selected experiments."""
+) -> list[PlannedRun]:
+    """Every run to train, in order: the selected experiments; the headline ones (with a course
+    reference) at other seeds and on the full-scale data; the sweeps of `plan` (the registry)
+    over the selected experiments."""
     root = options.root
     base = dict(epoch_scale=options.epoch_scale, data_dir=options.data_dir, limit=options.limit)
-    runs = [(e, root, base) for e in selected]
-    headline = [e for e in selected if e.reference is not None]
-    for exp in headline:
+    runs = [PlannedRun(e, root, base) for e in selected]
+    with_reference = [e for e in selected if e.reference is not None]  # the headline ones
+    for exp in with_reference:
         default_seed = exp.get_config().seed
-        runs += [(exp, root, base | {"seed": s}) for s in options.seeds if s != default_seed]
+        runs += [
+            PlannedRun(exp, root, base | {"seed": s}) for s in options.seeds if s != default_seed
+        ]
     if options.full_scale_data:
         full = base | {"data_dir": options.full_scale_data, "limit": 0}
-        runs += [(e, registry.full_scale_root(root), full) for e in headline]
+        runs += [PlannedRun(e, registry.full_scale_root(root), full) for e in with_reference]
     for sweep in plan.sweeps if options.run_sweeps else ():
         for variant in sweep.variants:
             for exp in (e for e in selected if e.name in sweep.experiments):
                 scale = sweep.epochs / exp.get_config().num_epochs
                 kwargs = base | {"epoch_scale": scale, "overrides": dict(variant.overrides)}
                 sweep_root = registry.sweep_root(root, sweep, variant)
-                runs += [(exp, sweep_root, kwargs | {"seed": s}) for s in sweep.seeds]
+                runs += [PlannedRun(exp, sweep_root, kwargs | {"seed": s}) for s in sweep.seeds]
     return runs
 
 

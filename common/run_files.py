@@ -19,7 +19,8 @@ def _entry(name: str, what: str) -> str:
 
 CONFIG = _entry("config.json", "the config the run was started with")
 METRICS = _entry("metrics.jsonl", "one JSON object per epoch, then a final object")
-EVENTS = _entry("events.out.tfevents.*", "TensorBoard scalars and image grids")
+EVENTS_PREFIX = "events"  # tensorboardX names the file PREFIX.out.tfevents.TIME.HOST
+EVENTS = _entry(f"{EVENTS_PREFIX}.out.tfevents.*", "TensorBoard scalars and image grids")
 CHECKPOINTS = _entry("checkpoints", "orbax checkpoints, one folder per epoch")
 DAMAGED_CHECKPOINTS = _entry("damaged_checkpoints", "checkpoints that failed to restore")
 LOCK = _entry("run.lock", "held by the run in progress")
@@ -57,7 +58,7 @@ def samples(epoch: int | str, variant: str = "") -> str:
     return f"{SAMPLES}/epoch_{epoch}{variant}.png"
 
 
-def restored_samples(epoch: int) -> str:
+def restored_samples(epoch: int | str) -> str:
     """samples/restored_epoch_N.png: scripts/sample.py's grid of a restored checkpoint."""
     return f"{SAMPLES}/restored_epoch_{epoch}.png"
 

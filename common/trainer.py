@@ -232,27 +232,27 @@ class Trainer(abc.ABC):
             )
 
         # ---------------------------------------------------------------------- keys and mesh
-        run = setup_run(config, len(data.train_images))  # checks the batch against data, devices
+        setup = setup_run(config, len(data.train_images))  # checks the batch: data, devices
 
         # ---------------------------------------------------------------------- the workdir
         with workdir_lib.out_of_space_is_one_line(workdir), contextlib.ExitStack() as held:
             held.enter_context(workdir_lib.lock(workdir))  # a second run here stops at once
             create_state = jax.jit(self.create_train_state)  # one compile, not one per op
-            shapes = jax.eval_shape(create_state, run.keys.init)
+            shapes = jax.eval_shape(create_state, setup.keys.init)
             resume = workdir_lib.prepare(config, workdir, shapes, fresh)
 
             # ------------------------------------------------------------------ state, functions
-            state = parallel.replicate(create_state(run.keys.init), run.mesh)
+            state = parallel.replicate(create_state(setup.keys.init), setup.mesh)
             logging.info("\n%s", parameter_overview.get_parameter_overview(state.params))
-            train_images = parallel.replicate(data.train_images, run.mesh)
+            train_images = parallel.replicate(data.train_images, setup.mesh)
             train_epoch = jax.jit(self.train_epoch, donate_argnums=0)
-            val_eval = self.evaluator(data.val_images, run)
+            val_eval = self.evaluator(data.val_images, setup)
             codes = latents.CodeStatistics(
                 self.sample_codes,
                 data.val_images[:CODE_IMAGES],
-                run.keys.eval,
+                setup.keys.eval,
                 config.z_dim,
-                run.mesh,
+                setup.mesh,
             )
 
             # ------------------------------------------------------------------ resume
@@ -269,7 +269,7 @@ class Trainer(abc.ABC):
                 workdir, progress.epoch if resume else None, enabled=parallel.is_main_process()
             )
             held.callback(writer.close)
-            shows = pictures.Pictures(self, data, run.keys.sample, workdir, writer)
+            shows = pictures.Pictures(self, data, setup.keys.sample, workdir, writer)
             out = Outputs(manager, writer, shows)
             if not resume:
                 writer.write_hparams(config.to_dict())
@@ -287,7 +287,7 @@ class Trainer(abc.ABC):
             with train_utils.stop_requests() as stop:
                 for epoch in range(start_epoch + 1, config.num_epochs + 1):
                     t0 = time.perf_counter()
-                    state, train_metrics = train_epoch(state, train_images, epoch, run)
+                    state, train_metrics = train_epoch(state, train_images, epoch, setup)
                     train_metrics = _prefixed("train_", jax.device_get(train_metrics))
                     seconds = time.perf_counter() - t0
                     train_utils.check_finite(epoch, train_metrics, manager.latest_step())
@@ -301,7 +301,7 @@ class Trainer(abc.ABC):
                             epoch,
                             config.num_epochs,
                             metrics,
-                            run.images_per_epoch,
+                            setup.images_per_epoch,
                             time.perf_counter() - start_time,
                             epoch - start_epoch,
                         )
@@ -319,10 +319,12 @@ class Trainer(abc.ABC):
                         )
 
             # ------------------------------------------------------------------ test, best epoch
-            best_state, progress = self.best_state(manager, state, progress)
+            best_state, progress = checkpoint.restore_best(manager, state, progress)
             final = {}
             if data.test_images is not None:
-                final = _prefixed("test_", self.evaluator(data.test_images, run)(best_state.params))
+                final = _prefixed(
+                    "test_", self.evaluator(data.test_images, setup)(best_state.params)
+                )
             else:
                 logging.warning("No test set (t10k-only data): no test numbers.")
             if self.monitor:
@@ -334,42 +336,46 @@ class Trainer(abc.ABC):
 
     # ------------------------------------------------------------------------- pieces of the loop
 
-    def train_epoch(self, state: Any, images: jax.Array, epoch: jax.Array, run: RunSetup):
+    def train_epoch(self, state: Any, images: jax.Array, epoch: jax.Array, setup: RunSetup):
         """One epoch as one `lax.scan` of `train_step` over shuffled batches (jit it once).
 
-        The order of batches is a function of (run.keys.shuffle, epoch) and each step's key is
-        fold_in(run.keys.train, state.step), so a resumed run draws exactly what an
+        The order of batches is a function of (setup.keys.shuffle, epoch) and each step's key is
+        fold_in(setup.keys.train, state.step), so a resumed run draws exactly what an
         uninterrupted one does.
 
         Args:
           state: the train state.
           images: [N, 28, 28, 1] uint8 on the devices, the training split.
           epoch: int scalar (traced: one compilation serves every epoch).
-          run: the run's keys and devices (setup_run).
+          setup: the run's keys and devices (setup_run).
 
         Returns:
           (new state, {metric name: epoch mean}).
         """
         batches = input_pipeline.epoch_batches(
-            run.keys.shuffle, epoch, images.shape[0], self.config.batch_size
+            setup.keys.shuffle, epoch, images.shape[0], self.config.batch_size
         )
 
         def step(carry, idx):
             state, metrics = carry
             batch = jax.lax.with_sharding_constraint(
-                self.preprocess(images[idx]), run.batch_sharding
+                self.preprocess(images[idx]), setup.batch_sharding
             )
-            key = jax.random.fold_in(run.keys.train, state.step)
+            key = jax.random.fold_in(setup.keys.train, state.step)
             state, batch_metrics = self.train_step(state, batch, key)
             return (state, metrics.merge(batch_metrics)), None
 
         (state, metrics), _ = jax.lax.scan(step, (state, self.train_metrics.empty()), batches)
         return state, metrics.compute()
 
-    def evaluator(self, images_u8: np.ndarray, run: RunSetup) -> evaluation.Evaluator:
+    def evaluator(self, images_u8: np.ndarray, setup: RunSetup) -> evaluation.Evaluator:
         """`example_metrics` means over `images_u8`, compiled, the images kept on the devices."""
         return evaluation.Evaluator(
-            self.example_metrics, images_u8, self.config.eval_batch_size, run.keys.eval, run.mesh
+            self.example_metrics,
+            images_u8,
+            self.config.eval_batch_size,
+            setup.keys.eval,
+            setup.mesh,
         )
 
     def end_epoch(
@@ -380,12 +386,16 @@ class Trainer(abc.ABC):
         progress: Progress,
         out: Outputs,
     ) -> Progress:
-        """Records a finished epoch: its metrics row, a checkpoint when it is time, its pictures.
+        """Records a finished epoch: its metrics row, its pictures, a checkpoint when it is time.
+
+        The checkpoint comes last: a run stopped before it (a kill, a full disk) resumes from the
+        epoch before and writes this epoch's row and pictures again.
 
         Returns:
           The progress after it (the best epoch updated).
         """
         out.writer.write_scalars(epoch, metrics)
+        out.pictures.epoch_end(state.params, epoch)
         progress = progress.after(epoch, metrics.get(self.monitor) if self.monitor else None)
         if train_utils.is_checkpoint_epoch(
             epoch,
@@ -395,30 +405,15 @@ class Trainer(abc.ABC):
             best=progress.best_epoch,
         ):
             self.save(out.manager, state, progress, metrics)
-        out.pictures.epoch_end(state.params, epoch)
         return progress
 
-    def save(self, manager, state: Any, progress: Progress, metrics: dict) -> None:
+    def save(
+        self, manager: ocp.CheckpointManager, state: Any, progress: Progress, metrics: dict
+    ) -> None:
         """The checkpoint of epoch progress.epoch, with the monitored metric (for the best)."""
         value = metrics.get(self.monitor) if self.monitor else None
         monitored = None if value is None else {self.monitor: value}
         checkpoint.save(manager, state, progress, monitored)
-
-    def best_state(self, manager, state: Any, progress: Progress) -> tuple[Any, Progress]:
-        """The state of the best epoch (`state` itself without a monitor, or when it is the
-        last); a best checkpoint damaged since it was written gives way to the last epoch."""
-        if not self.monitor or progress.best_epoch in (None, progress.epoch):
-            return state, progress
-        try:
-            return checkpoint.restore(manager, progress.best_epoch, state)[0], progress
-        except Exception as e:  # damaged since it was written: test the last epoch
-            logging.warning(
-                "Checkpoint of the best epoch %d does not restore (%s); testing the last "
-                "epoch's model instead.",
-                progress.best_epoch,
-                checkpoint.describe_error(e),
-            )
-            return state, dataclasses.replace(progress, best_epoch=progress.epoch)
 
     # ------------------------------------------------------------------------- restoring
 

@@ -320,8 +320,9 @@ _NO_SPACE_WORDS = ("No space left on device", "Disk quota exceeded")
 
 
 def _no_space(error: BaseException | None) -> BaseException | None:
-    """The first exception in `error`'s chain (causes, contexts) that says the disk is full, or
-    None. The first: closing files on the way out can meet the full disk again."""
+    """Of the exceptions in `error`'s chain (causes, contexts) that say the disk is full, the
+    one raised first (closing files on the way out can meet the full disk again), as its writer
+    worded it last (`errors.writing` adds the file's name); None if none says so."""
     found, seen, reworded = None, set(), False
     while error is not None and id(error) not in seen:
         seen.add(id(error))
@@ -344,8 +345,8 @@ def disk_full(workdir: str, error: BaseException) -> DiskFull:
         what = f"writing {os.path.relpath(error.filename, workdir)}: {error.strerror}"
     elif isinstance(error, OSError):
         what = error.strerror or str(error)
-    else:  # orbax's writer (tensorstore) words it in a ValueError naming its internal files
-        what = "writing a checkpoint: No space left on device"
+    else:  # orbax's writer (tensorstore) words it in a ValueError about its internal files
+        what = f"{type(error).__name__}: No space left on device"
     return DiskFull(
         f"no space left on the device of {workdir} ({what}; {free}); free space and run the "
         "same command to resume"

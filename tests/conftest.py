@@ -181,18 +181,21 @@ class TrainedRun(NamedTuple):
     final: dict  # train_and_evaluate's final row
 
 
-def once_per_session(tmp_path_factory, name: str, make) -> Any:
-    """make(folder) -> a JSON value, computed by the first pytest-xdist worker that asks and
-    read back by the others: folder is shared by all of them (a run trains once per session)."""
+def once_per_session(tmp_path_factory, name: str, make) -> tuple[str, Any]:
+    """(folder, make(folder)) for a folder shared by all pytest-xdist workers of the session:
+    the first worker that asks makes it (a JSON value), the others read it back (a run trains
+    once per session). After a make that fails, the next worker starts it again from scratch."""
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent  # the session's folder, above each worker's own
-    result = root / f"{name}.json"
+    folder, result = root / name, root / f"{name}.json"
     with open(root / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the others wait here while the first makes it
         if not result.exists():
-            result.write_text(json.dumps(make(root / name)))
-    return json.loads(result.read_text())
+            shutil.rmtree(folder, ignore_errors=True)
+            value = make(folder)
+            result.write_text(json.dumps(value))
+    return str(folder), json.loads(result.read_text())
 
 
 def _trained(kind: str, tmp_path_factory, mnist_dir) -> TrainedRun:
@@ -203,10 +206,10 @@ def _trained(kind: str, tmp_path_factory, mnist_dir) -> TrainedRun:
     def train(folder):
         config = make_config(mnist_dir)
         final = importlib.import_module(f"{kind}.train").train_and_evaluate(config, str(folder))
-        return {"data_dir": mnist_dir, "workdir": str(folder), "final": final}
+        return {"data_dir": mnist_dir, "final": final}
 
-    made = once_per_session(tmp_path_factory, f"{kind}_run", train)
-    return TrainedRun(make_config(made["data_dir"]), made["workdir"], made["final"])
+    workdir, made = once_per_session(tmp_path_factory, f"{kind}_run", train)
+    return TrainedRun(make_config(made["data_dir"]), workdir, made["final"])
 
 
 @pytest.fixture(scope="session")

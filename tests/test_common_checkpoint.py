@@ -57,3 +57,20 @@ def test_the_two_newest_the_milestones_and_the_best_are_kept(tmp_path):
     assert checkpoint.epochs(str(tmp_path)) == [0, 2, 3, 5, 6]
     state, _ = checkpoint.restore(manager, 2, {"w": np.zeros((3,), np.float32)})
     np.testing.assert_array_equal(state["w"], 2.0)
+
+
+def test_the_best_state_is_restored_and_a_damaged_best_gives_way_to_the_last(tmp_path, caplog):
+    manager = checkpoint.make_manager(str(tmp_path), monitor="val_bpd")
+    for epoch, value in ((1, 0.5), (2, 0.9)):  # epoch 1 is the best
+        state = {"w": np.full((3,), epoch, np.float32)}
+        checkpoint.save(manager, state, checkpoint.Progress(epoch, 1, 0.5), {"val_bpd": value})
+    last = checkpoint.Progress(2, best_epoch=1, best_value=0.5)
+    best, progress = checkpoint.restore_best(manager, state, last)
+    np.testing.assert_array_equal(best["w"], 1.0)
+    assert progress == last
+    for path in (tmp_path / "checkpoints" / "1" / "state").rglob("*"):  # damaged since
+        if path.is_file():
+            path.write_bytes(b"")
+    best, progress = checkpoint.restore_best(manager, state, last)
+    np.testing.assert_array_equal(best["w"], 2.0)  # the last epoch's, tested instead
+    assert progress.best_epoch == 2 and "best epoch 1 does not restore" in caplog.text

@@ -61,8 +61,8 @@ def test_elbo_terms_are_the_objective_and_its_bits_per_dimension(key):
     np.testing.assert_allclose(terms.bpd, bits, rtol=1e-5)
 
 
-def test_only_elbo_terms_turns_the_elbo_into_bits_per_dimension():
-    # README: the one place that turns nats into bpd; every other objective goes through it.
+def test_elbo_terms_is_the_one_caller_of_elbo_to_bpd():
+    # README: training, evaluation and the log-likelihood's ELBO all go through elbo_terms.
     import pathlib
 
     root = pathlib.Path(__file__).parent.parent

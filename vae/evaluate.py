@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from common import input_pipeline, run_files, train_utils
+from common import errors, input_pipeline, run_files, train_utils
 from common import workdir as workdir_lib
 from common.errors import ConfigError
 from vae import losses, models
@@ -303,9 +303,12 @@ def evaluate_workdir(
     images = images[:num_images] if num_images is not None else images
     result = evaluate_images(trainer.model, state.params, images, jax.random.key(seed), ks=ks)
     result = {"epoch": int(epoch), "split": split, **result}
-    with open(os.path.join(workdir, run_files.LOG_LIKELIHOOD), "w") as f:
-        json.dump(result, f, indent=2)
-    with open(os.path.join(workdir, run_files.LOG_LIKELIHOOD_TABLE), "w") as f:
-        f.write(markdown_table(result))
-    plot_proposals(result, os.path.join(workdir, run_files.PROPOSAL_VARIANCE))
+    with workdir_lib.out_of_space_is_one_line(os.path.abspath(workdir)):
+        path = os.path.join(workdir, run_files.LOG_LIKELIHOOD)
+        with errors.writing(path), open(path, "w") as f:
+            json.dump(result, f, indent=2)
+        path = os.path.join(workdir, run_files.LOG_LIKELIHOOD_TABLE)
+        with errors.writing(path), open(path, "w") as f:
+            f.write(markdown_table(result))
+        plot_proposals(result, os.path.join(workdir, run_files.PROPOSAL_VARIANCE))
     return result
