@@ -129,7 +129,9 @@ def test_setup_commands_are_what_ci_runs():
         assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_train_sample_look(sandbox):
+def test_train_sample_look(sandbox, vae_run, aae_run):
+    # The session's tiny runs (conftest) compiled what these tiny commands compile: the
+    # commands find it in the compilation cache they share, as a user's second run does.
     data = "--config.data.dir=MNIST_FOLDER --config.num_epochs=1"
     sandbox(
         "python scripts/train_vae.py --config configs/vae.py --workdir runs/vae", data, TINY_VAE
