@@ -177,10 +177,10 @@ def test_the_final_row_goes_to_tensorboard_at_the_last_epoch(vae_run):
     assert test_bpd.value == pytest.approx(final["test_bpd"])
 
 
-def test_sigterm_saves_and_exits_with_a_resume_hint(big_dir, tmp_path):
+def test_sigterm_saves_and_exits_with_a_resume_hint(mnist_dir, tmp_path):
     workdir = str(tmp_path / "term")
     proc = subprocess.Popen(
-        tiny_flags(big_dir, workdir, 50),
+        tiny_flags(mnist_dir, workdir, 500),  # stopped long before its end
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -195,7 +195,7 @@ def test_sigterm_saves_and_exits_with_a_resume_hint(big_dir, tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM, stderr[-2000:]
     assert "run the same command again to resume" in stderr
     stopped = epochs_in(workdir)[-1]
-    assert 1 <= stopped < 50
+    assert 1 <= stopped < 500
     manager = checkpoint.make_manager(workdir, read_only=True)
     assert manager.latest_step() == stopped
 
@@ -211,11 +211,11 @@ def wait_for(condition, timeout=240):
 
 
 def test_a_second_run_on_a_busy_workdir_stops_at_once_then_a_dead_holder_is_taken_over(
-    big_dir, tmp_path
+    mnist_dir, tmp_path
 ):
     workdir = tmp_path / "run"
     first = subprocess.Popen(
-        tiny_flags(big_dir, str(workdir), 50),
+        tiny_flags(mnist_dir, str(workdir), 500),  # busy until it is killed
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -223,14 +223,14 @@ def test_a_second_run_on_a_busy_workdir_stops_at_once_then_a_dead_holder_is_take
     wait_for(lambda: (workdir / "checkpoints" / "1").exists())
     config_before = (workdir / "config.json").read_text()
     # The second run, even with another z_dim, is refused before it checks or writes anything.
-    second = run_cli(tiny_flags(big_dir, str(workdir), 2, extra=["--config.z_dim=3"]))
+    second = run_cli(tiny_flags(mnist_dir, str(workdir), 2, extra=["--config.z_dim=3"]))
     assert second.returncode == 1, second.stderr[-2000:]
     last = second.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: {workdir} is in use by another run (pid {first.pid} on ")
     assert (workdir / "config.json").read_text() == config_before
     first.send_signal(signal.SIGKILL)  # dies holding the lock
     first.wait()
-    third = run_cli(tiny_flags(big_dir, str(workdir), epochs_in(str(workdir))[-1] + 1))
+    third = run_cli(tiny_flags(mnist_dir, str(workdir), epochs_in(str(workdir))[-1] + 1))
     assert third.returncode == 0, third.stderr[-2000:]
     assert "Taking over" in third.stderr and f"pid {first.pid}" in third.stderr
     epochs = epochs_in(str(workdir))

@@ -28,8 +28,8 @@ def test_visualize_manifold_tiles_the_decoded_grid(tiny_vae):
     assert 0.0 <= grid.min() and grid.max() <= 1.0
     # The top-left tile is the decoded z = (ppf(1/6), ppf(5/6)): its pixel means over 15.
     z = sampling.manifold_latents(3)[:1]
-    logits = model.apply({"params": params}, z, method=models.VAE.decode)
-    expected = np.asarray(models.pixel_means(logits))[0] / 15
+    decode = jax.jit(lambda p, z: model.apply({"params": p}, z, method=models.VAE.decode))
+    expected = np.asarray(models.pixel_means(decode(params, z)))[0] / 15
     np.testing.assert_allclose(grid[2:30, 2:30], expected, rtol=1e-5)
     with pytest.raises(ValueError, match="z_dim == 2"):
         sampling.visualize_manifold(models.VAE(num_filters=4, z_dim=3, conv_impl="auto"), {}, 3)
@@ -37,7 +37,8 @@ def test_visualize_manifold_tiles_the_decoded_grid(tiny_vae):
 
 def test_sample_images_are_draws_and_means_of_the_same_z(tiny_vae):
     model, params = tiny_vae
-    draws, means = sampling.sample_images(model, params, jax.random.key(3), 6)
+    sample = jax.jit(sampling.sample_images, static_argnums=(0, 3))
+    draws, means = sample(model, params, jax.random.key(3), 6)
     assert draws.shape == means.shape == (6, 28, 28, 1)
     assert draws.dtype == jnp.int32 and means.dtype == jnp.float32
     # Pixel draws scatter around their categorical's mean.
