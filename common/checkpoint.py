@@ -108,7 +108,7 @@ def save(
     if free < need:
         raise OSError(
             errno.ENOSPC,
-            f"a checkpoint needs about {need / 1e6:.1f} MB, {free / 1e6:.1f} MB are free",
+            f"a checkpoint needs about {need / 1e6:.1f} MB",
             os.path.join(str(manager.directory), str(progress.epoch)),
         )
     manager.save(
