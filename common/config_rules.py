@@ -61,6 +61,7 @@ def one_of(values: Iterable[str]) -> Rule:
 
 POSITIVE = real(0.0, open_low=True)  # learning rates
 BETA = real(0.0, 1.0, open_high=True)  # Adam's b1, b2
+BOOLEAN = Rule(lambda v: isinstance(v, bool), "True or False")
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -1,0 +1,199 @@
+"""Priors p(z) the adversarial autoencoder can impose: any it can sample.
+
+The AAE's regulariser only ever sees draws of p(z) (the discriminator's "real" codes), never its
+density, so any prior it can sample will do (Makhzani et al. 2015, section 2.1, Figure 2); a
+VAE's KL term needs the prior's density instead. With labels (section 2.3, Figure 4) each of the
+10 labels owns a region of the prior (a mixture component, a stretch of the swiss roll) and the
+discriminator also sees a one-hot of 11 entries: the label, or NO_LABEL for an unlabelled image,
+whose real codes come from the whole prior.
+
+Each prior is a frozen dataclass (hashable: a flax module field, a static argument) with
+  sample(key, num) -> [num, z_dim] float32
+  sample_for_labels(key, labels int32 [N] in 0..NO_LABEL) -> [N, z_dim] float32
+  region(z [N, z_dim]) -> int32 [N] in 0..num_regions - 1 (priors with regions)
+all pure JAX. `from_config` builds one from a config's `prior` section (`prior_config`), and
+refuses settings it cannot honour in one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from common.errors import ConfigError
+
+NUM_LABELS = 10  # digit classes; a label-guided prior has one region per label
+NO_LABEL = NUM_LABELS  # the one-hot's last entry: an image without a label
+NUM_CONDITIONS = NUM_LABELS + 1  # the size of the one-hot the discriminator also receives
+ROLL_POINTS = 4096  # points on the swiss roll that `SwissRoll.region` measures distances to
+
+
+def prior_config(name: str = "gaussian", labels: bool = False) -> ml_collections.ConfigDict:
+    """A config's `prior` section: which prior, label guidance, and each prior's few numbers.
+
+    The defaults (the one place they are set): a mixture of 10 2-D Gaussians on a circle of
+    radius 2, each stretched along its radius (std 0.5 along it, 0.1 across), as in the paper's
+    Figure 2; a swiss roll of radius 3 winding twice around the origin (Figure 4).
+    """
+    return ml_collections.ConfigDict(
+        dict(
+            name=name,  # one of PRIORS
+            labels=labels,  # label-guided (the paper's section 2.3): needs a prior with regions
+            labelled_share=0.2,  # training images that keep their label (paper: 10k of 50k)
+            num_components=10,  # mixture
+            radius=2.0,  # mixture: distance of the components' means from the origin
+            radial_std=0.5,  # mixture: each component's spread along its radius
+            tangential_std=0.1,  # mixture: ... and across it
+            roll_radius=3.0,  # swiss_roll: distance of its outer end from the origin
+            roll_turns=2.0,  # swiss_roll: how many times it winds around the origin
+        )
+    )
+
+
+def _one_hot_or_all(key: jax.Array, labels: jax.Array, num_regions: int) -> jax.Array:
+    """labels [N] with NO_LABEL replaced by a region drawn uniformly: int32 [N]."""
+    anywhere = jax.random.randint(key, labels.shape, 0, num_regions)
+    return jnp.where(labels == NO_LABEL, anywhere, labels)
+
+
+@dataclasses.dataclass(frozen=True)
+class Gaussian:
+    """N(0, I) in z_dim dimensions: the assignment's prior. No regions (no label guidance)."""
+
+    z_dim: int
+    name = "gaussian"
+    num_regions = 0
+
+    def sample(self, key: jax.Array, num: int) -> jax.Array:
+        # The draws the AAE made before priors were configurable, bit for bit.
+        return jax.random.normal(key, (num, self.z_dim), jnp.float32)
+
+    def sample_for_labels(self, key: jax.Array, labels: jax.Array) -> jax.Array:
+        raise ValueError("the Gaussian prior has no region per label")
+
+    def region(self, z: jax.Array) -> jax.Array:
+        raise ValueError("the Gaussian prior has no regions")
+
+
+@dataclasses.dataclass(frozen=True)
+class Mixture:
+    """Equal-weight 2-D Gaussians whose means lie evenly on a circle, each stretched along its
+    radius: component k is centred at radius * (cos a_k, sin a_k), a_k = 2 pi k / K, with std
+    radial_std along that direction and tangential_std across it.
+
+    For K >= 3 its mean is 0 and its covariance (radius^2 + radial_std^2 + tangential_std^2) / 2
+    times I.
+    """
+
+    num_components: int = 10
+    radius: float = 2.0
+    radial_std: float = 0.5
+    tangential_std: float = 0.1
+    name = "mixture"
+    z_dim = 2
+
+    @property
+    def num_regions(self) -> int:
+        return self.num_components
+
+    def means(self) -> jax.Array:
+        """The components' means: [K, 2] float32."""
+        angle = 2.0 * jnp.pi * jnp.arange(self.num_components) / self.num_components
+        return self.radius * jnp.stack([jnp.cos(angle), jnp.sin(angle)], -1)
+
+    def _draw(self, key: jax.Array, component: jax.Array) -> jax.Array:
+        """One draw of each component in `component` (int [N]): [N, 2] float32."""
+        along, across = jax.random.normal(key, (2, *component.shape))
+        angle = 2.0 * jnp.pi * component / self.num_components
+        r = self.radius + self.radial_std * along
+        t = self.tangential_std * across
+        cos, sin = jnp.cos(angle), jnp.sin(angle)
+        return jnp.stack([r * cos - t * sin, r * sin + t * cos], -1)
+
+    def sample(self, key: jax.Array, num: int) -> jax.Array:
+        pick, draw = jax.random.split(key)
+        return self._draw(draw, jax.random.randint(pick, (num,), 0, self.num_components))
+
+    def sample_for_labels(self, key: jax.Array, labels: jax.Array) -> jax.Array:
+        """Label k's draws from component k; NO_LABEL's from the whole mixture."""
+        pick, draw = jax.random.split(key)
+        return self._draw(draw, _one_hot_or_all(pick, labels, self.num_components))
+
+    def region(self, z: jax.Array) -> jax.Array:
+        """The component whose mean is nearest each code: int32 [N]."""
+        sq = jnp.sum((z[:, None, :] - self.means()[None]) ** 2, -1)
+        return jnp.argmin(sq, -1).astype(jnp.int32)
+
+
+@dataclasses.dataclass(frozen=True)
+class SwissRoll:
+    """A 2-D spiral: at t = sqrt(u), u ~ U(0, 1), the point at radius roll_radius * t and angle
+    2 pi roll_turns * t. Its NUM_LABELS stretches are the equal slices of u, so the radius grows
+    from stretch 0 (at the centre) to the last (at the outer end)."""
+
+    roll_radius: float = 3.0
+    roll_turns: float = 2.0
+    name = "swiss_roll"
+    z_dim = 2
+    num_regions = NUM_LABELS
+
+    def point(self, u: jax.Array) -> jax.Array:
+        """The roll at positions u [N] in [0, 1]: [N, 2] float32."""
+        t = jnp.sqrt(u)
+        angle = 2.0 * jnp.pi * self.roll_turns * t
+        return self.roll_radius * t[:, None] * jnp.stack([jnp.cos(angle), jnp.sin(angle)], -1)
+
+    def _draw(self, key: jax.Array, stretch: jax.Array) -> jax.Array:
+        u = (stretch + jax.random.uniform(key, stretch.shape)) / self.num_regions
+        return self.point(u)
+
+    def sample(self, key: jax.Array, num: int) -> jax.Array:
+        return self.point(jax.random.uniform(key, (num,)))
+
+    def sample_for_labels(self, key: jax.Array, labels: jax.Array) -> jax.Array:
+        """Label k's draws from stretch k; NO_LABEL's from the whole roll."""
+        pick, draw = jax.random.split(key)
+        return self._draw(draw, _one_hot_or_all(pick, labels, self.num_regions))
+
+    def region(self, z: jax.Array) -> jax.Array:
+        """The stretch of the roll's point nearest each code (ROLL_POINTS of them): int32 [N]."""
+        u = (jnp.arange(ROLL_POINTS) + 0.5) / ROLL_POINTS
+        sq = jnp.sum((z[:, None, :] - self.point(u)[None]) ** 2, -1)  # [N, ROLL_POINTS]
+        return jnp.floor(u[jnp.argmin(sq, -1)] * self.num_regions).astype(jnp.int32)
+
+
+Prior = Gaussian | Mixture | SwissRoll
+PRIORS = {p.name: p for p in (Gaussian, Mixture, SwissRoll)}
+
+
+def from_config(prior: ml_collections.ConfigDict, z_dim: int) -> Prior:
+    """The prior a config's `prior` section (see `prior_config`) describes, for codes of z_dim.
+
+    Raises:
+      ConfigError: an unknown name, a 2-D prior with another z_dim, or labels on a prior without
+        a region per label. (The numbers' ranges are the trainer's config rules.)
+    """
+    name = prior.name
+    if name not in PRIORS:
+        raise ConfigError(f"config.prior.name={name!r} must be one of {', '.join(PRIORS)}")
+    if name == Gaussian.name:
+        built = Gaussian(z_dim)
+    else:
+        if z_dim != 2:
+            raise ConfigError(
+                f"config.prior.name={name!r} is a 2-D prior, but config.z_dim={z_dim}; "
+                "set config.z_dim=2 or use the gaussian prior"
+            )
+        fields = [f.name for f in dataclasses.fields(PRIORS[name])]
+        built = PRIORS[name](**{field: prior[field] for field in fields})
+    if prior.labels and built.num_regions != NUM_LABELS:
+        needs = (
+            "a prior with a region per label (mixture or swiss_roll)"
+            if built.num_regions == 0
+            else f"one component per label: config.prior.num_components={NUM_LABELS}"
+        )
+        raise ConfigError(f"config.prior.labels=True needs {needs}")
+    return built
