@@ -6,7 +6,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from common import nets
+from common import nets, priors
 
 
 class Encoder(nn.Module):
@@ -44,12 +44,18 @@ class Decoder(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """z [B, z_dim] float -> logits [B, 1] float32 of "z came from the prior"; no sigmoid."""
+    """z [B, z_dim] float -> logits [B, 1] float32 of "z came from the prior"; no sigmoid.
+
+    Label-guided (priors.py), it also receives each code's condition [B, 11] float (the one-hot
+    of its label or of "no label"), concatenated to the code.
+    """
 
     hidden: int
 
     @nn.compact
-    def __call__(self, z: jax.Array) -> jax.Array:
+    def __call__(self, z: jax.Array, condition: jax.Array | None = None) -> jax.Array:
+        if condition is not None:
+            z = jnp.concatenate([z, condition.astype(z.dtype)], -1)
         h = nn.leaky_relu(nn.Dense(self.hidden)(z), negative_slope=0.2)
         h = nn.leaky_relu(nn.Dense(self.hidden)(h), negative_slope=0.2)
         return nn.Dense(1)(h)
@@ -63,8 +69,12 @@ class AdversarialAE(nn.Module):
     disc_hidden: int
     stochastic: bool = False  # True: z drawn from q(z|x) by reparameterisation
     conv_impl: str = "auto"  # see common.nets.Conv: the same function either way
+    prior: priors.Prior | None = None  # what `sample` decodes; None: N(0, I) of z_dim
+    num_conditions: int = 0  # label-guided: priors.NUM_CONDITIONS (the discriminator's one-hot)
 
     def setup(self):
+        if self.prior is not None and self.prior.z_dim != self.z_dim:
+            raise ValueError(f"a {self.prior.z_dim}-D prior for codes of z_dim {self.z_dim}")
         self.encoder = Encoder(self.num_filters, self.z_dim, self.stochastic, self.conv_impl)
         self.decoder = Decoder(self.num_filters, self.conv_impl)
         self.discriminator = Discriminator(self.disc_hidden)
@@ -77,7 +87,10 @@ class AdversarialAE(nn.Module):
     def initialize(self, x: jax.Array) -> jax.Array:
         """Touches all three networks, for `init`. Returns discriminator logits [B, 1]."""
         _, z = self(x)
-        return self.discriminator(z)
+        condition = None
+        if self.num_conditions:
+            condition = jnp.zeros((x.shape[0], self.num_conditions), z.dtype)
+        return self.discriminator(z, condition)
 
     def encode(self, x: jax.Array, key: jax.Array | None = None) -> jax.Array:
         return self.encoder(x, key)
@@ -85,9 +98,11 @@ class AdversarialAE(nn.Module):
     def decode(self, z: jax.Array) -> jax.Array:
         return self.decoder(z)
 
-    def discriminate(self, z: jax.Array) -> jax.Array:
-        return self.discriminator(z)
+    def discriminate(self, z: jax.Array, condition: jax.Array | None = None) -> jax.Array:
+        """z [B, z_dim] (and, label-guided, the one-hots [B, num_conditions]) -> logits [B, 1]."""
+        return self.discriminator(z, condition)
 
     def sample(self, key: jax.Array, num: int) -> jax.Array:
-        """Decodes z ~ N(0, I): [num, 28, 28, 1] float32 in [-1, 1]."""
-        return self.decoder(jax.random.normal(key, (num, self.z_dim)))
+        """Decodes draws of the prior: [num, 28, 28, 1] float32 in [-1, 1]."""
+        prior = self.prior or priors.Gaussian(self.z_dim)
+        return self.decoder(prior.sample(key, num))

@@ -65,25 +65,28 @@ def reconstruction_phase(state: AAEState, x, key, *, model, tx, weight: float):
     return step(state, "recon", loss_fn, tx, weight)
 
 
-def discriminator_phase(state: AAEState, z_fake, key, *, model, tx):
-    """Discriminator step: prior samples z ~ N(0, I) are "real", the encoder's codes "fake".
+def discriminator_phase(state: AAEState, z_real, z_fake, condition, *, model, tx):
+    """Discriminator step: the prior's draws z_real are "real", the encoder's codes z_fake
+    (both [B, z_dim]) "fake"; label-guided, each is judged with the same one-hots `condition`
+    [B, 11] (None: unguided).
 
     Returns:
       (new state, {"disc_loss", "loss_real", "loss_fake", "accuracy"}).
     """
-    z_real = jax.random.normal(key, z_fake.shape, z_fake.dtype)
+    both = None if condition is None else jnp.concatenate([condition, condition])
 
     def loss_fn(params):
         z = jnp.concatenate([z_real, z_fake])
-        d = model.apply({"params": params}, z, method=models.AdversarialAE.discriminate)
+        d = model.apply({"params": params}, z, both, method=models.AdversarialAE.discriminate)
         return losses.discriminator_loss(d[: len(z_real)], d[len(z_real) :])
 
     return step(state, "disc", loss_fn, tx)
 
 
-def generator_phase(state: AAEState, x, key, *, model, tx, weight: float):
+def generator_phase(state: AAEState, x, key, condition, *, model, tx, weight: float):
     """ "three_phase": encoder step on the generator loss (the codes should look like prior
-    samples to the discriminator), its update x `weight`.
+    samples to the discriminator, label-guided: with their images' one-hots `condition`), its
+    update x `weight`.
 
     Returns:
       (new state, gen_loss: float32 scalar of the params before the step).
@@ -91,7 +94,9 @@ def generator_phase(state: AAEState, x, key, *, model, tx, weight: float):
 
     def loss_fn(params):
         z = model.apply({"params": params}, x, key, method=models.AdversarialAE.encode)
-        d_fake = model.apply({"params": params}, z, method=models.AdversarialAE.discriminate)
+        d_fake = model.apply(
+            {"params": params}, z, condition, method=models.AdversarialAE.discriminate
+        )
         gen_loss = losses.generator_loss(d_fake)
         return gen_loss, gen_loss
 

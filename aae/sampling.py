@@ -8,5 +8,5 @@ from aae import models
 
 
 def sample_images(model: models.AdversarialAE, params, key: jax.Array, num: int) -> jax.Array:
-    """Decodes z ~ N(0, I): [num, 28, 28, 1] float32 in [-1, 1]."""
+    """Decodes draws of the model's prior: [num, 28, 28, 1] float32 in [-1, 1]."""
     return model.apply({"params": params}, key, num, method=models.AdversarialAE.sample)

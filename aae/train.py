@@ -14,19 +14,28 @@ schemes (`config.update_scheme`):
   *updates* instead: the reconstruction step is scaled by lambda_, the generator step by
   1 - lambda_ (as a learning rate would be). lambda_ = 1 leaves the encoder to reconstruction
   alone.
+
+The prior (`config.prior`, common/priors.py) is whatever the discriminator's "real" codes are
+drawn from: N(0, I) by default, a mixture of 2-D Gaussians or a swiss roll. With
+`config.prior.labels` a share of the training images keeps its label (`train_labels`), and the
+discriminator judges every code, real or fake, with the one-hot of that label (or of "no
+label"); the real code for label k is drawn from the prior's region k.
 """
 
 import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 from clu import metrics as clu_metrics
 
 from aae import losses, models, phases, sampling
-from common import config_rules, input_pipeline, pictures, run_files, trainer
+from common import config_rules, input_pipeline, pictures, priors, run_files, trainer
+from common.errors import DataError
 
 OPTIMIZERS = ("adam", "sgd")
+SAMPLES_PER_REGION = 8  # columns of the per-region sample grid (a row per region)
 
 
 @flax.struct.dataclass
@@ -84,11 +93,29 @@ class AAETrainer(trainer.Trainer):
         "optimizers.*.b1": config_rules.BETA,
         "optimizers.*.b2": config_rules.BETA,
         "optimizers.*.warmup_steps": config_rules.integer(0),
+        "prior.name": config_rules.one_of(priors.PRIORS),
+        "prior.labels": config_rules.BOOLEAN,
+        "prior.labelled_share": config_rules.real(0.0, 1.0, open_low=True),
+        "prior.num_components": config_rules.integer(2),
+        "prior.radius": config_rules.POSITIVE,
+        "prior.radial_std": config_rules.real(0.0),
+        "prior.tangential_std": config_rules.real(0.0),
+        "prior.roll_radius": config_rules.POSITIVE,
+        "prior.roll_turns": config_rules.POSITIVE,
     }
 
     def __init__(self, config: ml_collections.ConfigDict):
         super().__init__(config)
         self.txs = make_optimizers(config)
+
+    @classmethod
+    def validate_config(cls, config: ml_collections.ConfigDict) -> None:
+        """The rules, then what the prior needs of the rest (a 2-D prior needs z_dim 2)."""
+        super().validate_config(config)
+        priors.from_config(config.prior, config.z_dim)
+
+    def make_prior(self) -> priors.Prior:
+        return priors.from_config(self.config.prior, self.config.z_dim)
 
     def make_model(self) -> models.AdversarialAE:
         c = self.config
@@ -98,7 +125,33 @@ class AAETrainer(trainer.Trainer):
             disc_hidden=c.disc_hidden,
             stochastic=c.stochastic_encoder,
             conv_impl=c.conv_impl,
+            prior=self.prior,
+            num_conditions=priors.NUM_CONDITIONS if c.prior.labels else 0,
         )
+
+    def train_labels(self, data: input_pipeline.Dataset, keys: trainer.Keys) -> np.ndarray | None:
+        """Label-guided: each training image's label, or priors.NO_LABEL for all but a share
+        (config.prior.labelled_share) of them; int32 [N]. The labelled images are a function of
+        config.seed alone (the shuffle key folded with a number no epoch reaches), so every
+        epoch and every resumed session sees the same ones. None when not label-guided.
+
+        Raises:
+          DataError: label-guided, but the training split has no labels.
+        """
+        if not self.config.prior.labels:
+            return None
+        if data.train_labels is None:
+            raise DataError(
+                f"{data.describe()}: config.prior.labels=True needs the training images' labels "
+                "(the train-labels-idx1-ubyte file), and the data has none"
+            )
+        num = len(data.train_labels)
+        keep = round(self.config.prior.labelled_share * num)
+        order = jax.random.permutation(jax.random.fold_in(keys.shuffle, 2**31 - 1), num)
+        labels = np.full(num, priors.NO_LABEL, np.int32)
+        kept = np.asarray(order[:keep])
+        labels[kept] = data.train_labels[kept]
+        return labels
 
     def create_train_state(self, key: jax.Array) -> phases.AAEState:
         """The three networks' params initialised from `key`, one optimizer state per phase."""
@@ -113,25 +166,31 @@ class AAETrainer(trainer.Trainer):
     def preprocess(self, images_u8: jax.Array) -> jax.Array:
         return input_pipeline.to_tanh_range(images_u8)
 
-    def train_step(self, state: phases.AAEState, batch: jax.Array, key: jax.Array):
+    def train_step(self, state: phases.AAEState, batch: jax.Array, key: jax.Array, labels=None):
         """One AAE step in the order of config.update_scheme (see the module docstring).
 
         Args:
           state: the train state.
           batch: [B, 28, 28, 1] float32 in [-1, 1].
           key: PRNG key (encoder noise if stochastic, prior samples).
+          labels: label-guided: int32 [B] in 0..priors.NO_LABEL (`train_labels`); else None.
 
         Returns:
           (new state, TrainMetrics of this batch).
         """
         model, txs, lambda_ = self.model, self.txs, self.config.lambda_
         enc_key, prior_key, gen_key = jax.random.split(key, 3)
+        if labels is None:
+            condition, z_real = None, self.prior.sample(prior_key, batch.shape[0])
+        else:
+            condition = jax.nn.one_hot(labels, priors.NUM_CONDITIONS)
+            z_real = self.prior.sample_for_labels(prior_key, labels)
         if self.config.update_scheme == "combined":
 
             def loss_fn(params):  # Eq. 15: lambda_ * recon + (1 - lambda_) * gen
                 recon_x, z = model.apply({"params": params}, batch, enc_key)
                 d_fake = model.apply(
-                    {"params": params}, z, method=models.AdversarialAE.discriminate
+                    {"params": params}, z, condition, method=models.AdversarialAE.discriminate
                 )
                 loss, aux = losses.autoencoder_loss(batch, recon_x, d_fake, lambda_)
                 return loss, (aux, z)
@@ -149,11 +208,11 @@ class AAETrainer(trainer.Trainer):
                 {"params": state.params}, batch, enc_key, method=models.AdversarialAE.encode
             )
         state, d_aux = phases.discriminator_phase(
-            state, jax.lax.stop_gradient(z), prior_key, model=model, tx=txs["disc"]
+            state, z_real, jax.lax.stop_gradient(z), condition, model=model, tx=txs["disc"]
         )
         if self.config.update_scheme == "three_phase":
             state, gen_loss = phases.generator_phase(
-                state, batch, gen_key, model=model, tx=txs["gen"], weight=1.0 - lambda_
+                state, batch, gen_key, condition, model=model, tx=txs["gen"], weight=1.0 - lambda_
             )
         metrics = TrainMetrics.single_from_model_output(
             recon_loss=recon_loss,
@@ -186,8 +245,16 @@ class AAETrainer(trainer.Trainer):
         return (x + 1.0) / 2.0
 
     def sample_grids(self, params, key: jax.Array, num: int) -> dict[str, jax.Array]:
-        """{"samples": decoded z ~ N(0, I), [num, 28, 28, 1] float32 in [0, 1]}."""
-        return {"samples": (sampling.sample_images(self.model, params, key, num) + 1.0) / 2.0}
+        """{"samples": decoded draws of the prior, [num, 28, 28, 1] float32 in [0, 1]}; a prior
+        with regions adds "samples_by_region": SAMPLES_PER_REGION draws of each region in turn
+        (a row each), [regions * SAMPLES_PER_REGION, 28, 28, 1]."""
+        grids = {"samples": sampling.sample_images(self.model, params, key, num)}
+        if self.prior.num_regions:
+            regions = jnp.repeat(jnp.arange(self.prior.num_regions), SAMPLES_PER_REGION)
+            z = self.prior.sample_for_labels(jax.random.fold_in(key, 1), regions)
+            x = self.model.apply({"params": params}, z, method=models.AdversarialAE.decode)
+            grids["samples" + run_files.BY_REGION] = x
+        return {tag: (x + 1.0) / 2.0 for tag, x in grids.items()}
 
 
 def train_and_evaluate(

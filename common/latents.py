@@ -1,9 +1,11 @@
-"""The codes z of a model: how far they are from the prior N(0, I), and interpolation between them.
+"""The codes z of a model: how far they are from the prior, and interpolation between them.
 
 How well the encoder's codes match the prior decides whether decoded prior samples look like
-data (Questions 2.6 and 2.7): `code_statistics` measures it three ways, each 0 for a perfect
-match: the squared maximum mean discrepancy (MMD) between the codes and prior draws, the norm of
-the codes' mean, and the distance of their covariance from the identity.
+data (Questions 2.6 and 2.7): `code_statistics` measures it, each number 0 for a perfect match:
+the squared maximum mean discrepancy (MMD) between the codes and the prior's draws (any prior),
+and for N(0, I) also the norm of the codes' mean and the distance of their covariance from the
+identity (the other priors of common/priors.py are not fixed by two moments: only the MMD is
+kept for them). A label-guided prior adds the share of codes in their own label's region.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from common import parallel
+from common import parallel, priors
 
 
 def imq_kernel(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -44,18 +46,21 @@ def mmd2(x: jax.Array, y: jax.Array) -> jax.Array:
     return kxx + kyy - 2.0 * jnp.mean(imq_kernel(x, y))
 
 
-def code_statistics(z: jax.Array, prior_z: jax.Array) -> dict[str, jax.Array]:
-    """How far codes are from N(0, I).
+def code_statistics(z: jax.Array, prior_z: jax.Array, moments: bool = True) -> dict[str, jax.Array]:
+    """How far codes are from the prior.
 
     Args:
       z: [N, D] float32, codes of N images.
-      prior_z: [M, D] float32, draws of N(0, I).
+      prior_z: [M, D] float32, draws of the prior.
+      moments: whether the prior is N(0, I), whose mean and covariance are compared too.
 
     Returns:
-      {"code_mmd": MMD^2 of z and prior_z (IMQ kernel), "code_mean_norm": |mean of z|,
-      "code_cov_dist": the Frobenius norm of cov(z) - I divided by sqrt(D) (0 for N(0, I); 1 for
-      codes that all sit at one point)}, float32 scalars.
+      {"code_mmd": MMD^2 of z and prior_z (IMQ kernel)}, with `moments` also "code_mean_norm":
+      |mean of z| and "code_cov_dist": the Frobenius norm of cov(z) - I divided by sqrt(D) (0 for
+      N(0, I); 1 for codes that all sit at one point); float32 scalars.
     """
+    if not moments:
+        return {"code_mmd": mmd2(z, prior_z)}
     mean = jnp.mean(z, axis=0, keepdims=True)  # [1, D]
     centred = z - mean
     cov = centred.T @ centred / (z.shape[0] - 1)
@@ -65,6 +70,12 @@ def code_statistics(z: jax.Array, prior_z: jax.Array) -> dict[str, jax.Array]:
         "code_mean_norm": jnp.linalg.norm(mean[0]),
         "code_cov_dist": jnp.linalg.norm(cov - eye) / jnp.sqrt(z.shape[1]),
     }
+
+
+def own_region_share(prior: priors.Prior, z: jax.Array, labels: jax.Array) -> jax.Array:
+    """The share of codes z [N, D] in their own label's region of `prior` (labels int [N] in
+    0..9): float32 scalar in [0, 1]; 0.1 by chance."""
+    return jnp.mean(prior.region(z) == labels)
 
 
 class CodeStatistics:
@@ -79,8 +90,10 @@ class CodeStatistics:
       images_u8: uint8 [N, 28, 28, 1], N >= 2, kept on the devices.
       key: the run's evaluation key; the codes' noise and the prior draws fold in numbers no
         epoch reaches (the evaluation of epoch e folds in e).
-      z_dim: the codes' size.
+      prior: the run's prior (common/priors.py); N images' codes meet N of its draws.
       mesh: the devices the images are replicated over.
+      labels: int [N], the images' labels, for a label-guided prior (adds "code_own_region");
+        None: not label-guided.
     """
 
     def __init__(
@@ -88,23 +101,32 @@ class CodeStatistics:
         sample_codes: Callable[[Any, jax.Array, jax.Array], jax.Array],
         images_u8: np.ndarray,
         key: jax.Array,
-        z_dim: int,
+        prior: priors.Prior,
         mesh: Mesh,
+        labels: np.ndarray | None = None,
     ):
         prior_key = jax.random.fold_in(key, 2**31 - 1)
         self.code_key = jax.random.fold_in(key, 2**31 - 2)
         self.images = parallel.replicate(images_u8, mesh)
-        self.prior_z = jax.random.normal(prior_key, (len(images_u8), z_dim))
-        self.compare = jax.jit(functools.partial(_statistics_of_codes, sample_codes))
+        self.labels = None if labels is None else parallel.replicate(labels, mesh)
+        self.prior_z = prior.sample(prior_key, len(images_u8))
+        self.compare = jax.jit(functools.partial(_statistics_of_codes, sample_codes, prior))
 
     def __call__(self, params: Any) -> dict[str, float]:
-        """{"code_mmd", "code_mean_norm", "code_cov_dist"} of the model `params`, as floats."""
-        out = self.compare(params, self.images, self.code_key, self.prior_z)
+        """{"code_mmd", with N(0, I) "code_mean_norm", "code_cov_dist", label-guided
+        "code_own_region"} of the model `params`, as floats."""
+        out = self.compare(params, self.images, self.labels, self.code_key, self.prior_z)
         return {k: float(v) for k, v in jax.device_get(out).items()}
 
 
-def _statistics_of_codes(sample_codes, params, images_u8, key, prior_z) -> dict[str, jax.Array]:
-    return code_statistics(sample_codes(params, images_u8, key), prior_z)
+def _statistics_of_codes(
+    sample_codes, prior, params, images_u8, labels, key, prior_z
+) -> dict[str, jax.Array]:
+    z = sample_codes(params, images_u8, key)
+    out = code_statistics(z, prior_z, moments=prior.name == priors.Gaussian.name)
+    if labels is not None:
+        out["code_own_region"] = own_region_share(prior, z, labels)
+    return out
 
 
 def interpolate(z_from: jax.Array, z_to: jax.Array, num: int) -> jax.Array:

@@ -43,6 +43,7 @@ from common import (
     nets,
     parallel,
     pictures,
+    priors,
     train_utils,
 )
 from common import workdir as workdir_lib
@@ -141,9 +142,11 @@ class Trainer(abc.ABC):
     }
 
     def __init__(self, config: ml_collections.ConfigDict):
-        """Validates `config` (ConfigError names the first bad field) and builds the model."""
+        """Validates `config` (ConfigError names the first bad field), then builds the prior and
+        the model."""
         self.validate_config(config)
         self.config = config
+        self.prior = self.make_prior()
         self.model = self.make_model()
 
     # ------------------------------------------------------------------------- what a model adds
@@ -157,9 +160,14 @@ class Trainer(abc.ABC):
             )
         config_rules.check(config, cls.rules)
 
+    def make_prior(self) -> priors.Prior:
+        """The prior p(z) the codes are compared with and the samples decode: N(0, I) by default
+        (the VAE's, whose KL term is written for it)."""
+        return priors.Gaussian(self.config.z_dim)
+
     @abc.abstractmethod
     def make_model(self) -> nn.Module:
-        """The flax module of self.config."""
+        """The flax module of self.config (self.prior is built)."""
 
     @abc.abstractmethod
     def create_train_state(self, key: jax.Array) -> Any:
@@ -169,9 +177,20 @@ class Trainer(abc.ABC):
     def preprocess(self, images: jax.Array) -> jax.Array:
         """uint8 [B, 28, 28, 1] in 0..255 -> the model's input (inside the compiled step)."""
 
+    def train_labels(self, data: input_pipeline.Dataset, keys: Keys) -> np.ndarray | None:
+        """Per-image labels the train step receives (int32 [N], the training split's order), or
+        None: none (the default; the AAE's label-guided priors give some).
+
+        Raises:
+          DataError: the model needs labels the data does not have.
+        """
+        del data, keys
+        return None
+
     @abc.abstractmethod
-    def train_step(self, state: Any, batch: jax.Array, key: jax.Array):
-        """One optimisation step: (state, preprocessed batch, key) -> (state, train_metrics)."""
+    def train_step(self, state: Any, batch: jax.Array, key: jax.Array, labels=None):
+        """One optimisation step: (state, preprocessed batch, key, the batch's `train_labels`
+        int32 [B] or None) -> (state, train_metrics)."""
 
     @abc.abstractmethod
     def example_metrics(self, params: Any, images: jax.Array, key: jax.Array) -> dict:
@@ -233,6 +252,7 @@ class Trainer(abc.ABC):
 
         # ---------------------------------------------------------------------- keys and mesh
         setup = setup_run(config, len(data.train_images))  # checks the batch: data, devices
+        labels = self.train_labels(data, setup.keys)  # None, or what the steps see of them
 
         # ---------------------------------------------------------------------- the workdir
         with workdir_lib.out_of_space_is_one_line(workdir), contextlib.ExitStack() as held:
@@ -245,14 +265,18 @@ class Trainer(abc.ABC):
             state = parallel.replicate(create_state(setup.keys.init), setup.mesh)
             logging.info("\n%s", parameter_overview.get_parameter_overview(state.params))
             train_images = parallel.replicate(data.train_images, setup.mesh)
+            if labels is not None:
+                labels = parallel.replicate(labels, setup.mesh)
             train_epoch = jax.jit(self.train_epoch, donate_argnums=0)
             val_eval = self.evaluator(data.val_images, setup)
             codes = latents.CodeStatistics(
                 self.sample_codes,
                 data.val_images[:CODE_IMAGES],
                 setup.keys.eval,
-                config.z_dim,
+                self.prior,
                 setup.mesh,
+                # Label-guided: how many codes fall in their own label's region of the prior.
+                None if labels is None else data.val_labels[:CODE_IMAGES],
             )
 
             # ------------------------------------------------------------------ resume
@@ -287,7 +311,7 @@ class Trainer(abc.ABC):
             with train_utils.stop_requests() as stop:
                 for epoch in range(start_epoch + 1, config.num_epochs + 1):
                     t0 = time.perf_counter()
-                    state, train_metrics = train_epoch(state, train_images, epoch, setup)
+                    state, train_metrics = train_epoch(state, train_images, epoch, setup, labels)
                     train_metrics = _prefixed("train_", jax.device_get(train_metrics))
                     seconds = time.perf_counter() - t0
                     train_utils.check_finite(epoch, train_metrics, manager.latest_step())
@@ -336,7 +360,14 @@ class Trainer(abc.ABC):
 
     # ------------------------------------------------------------------------- pieces of the loop
 
-    def train_epoch(self, state: Any, images: jax.Array, epoch: jax.Array, setup: RunSetup):
+    def train_epoch(
+        self,
+        state: Any,
+        images: jax.Array,
+        epoch: jax.Array,
+        setup: RunSetup,
+        labels: jax.Array | None = None,
+    ):
         """One epoch as one `lax.scan` of `train_step` over shuffled batches (jit it once).
 
         The order of batches is a function of (setup.keys.shuffle, epoch) and each step's key is
@@ -348,6 +379,8 @@ class Trainer(abc.ABC):
           images: [N, 28, 28, 1] uint8 on the devices, the training split.
           epoch: int scalar (traced: one compilation serves every epoch).
           setup: the run's keys and devices (setup_run).
+          labels: int32 [N] on the devices, `train_labels` (None: none); each step receives its
+            batch's.
 
         Returns:
           (new state, {metric name: epoch mean}).
@@ -361,8 +394,11 @@ class Trainer(abc.ABC):
             batch = jax.lax.with_sharding_constraint(
                 self.preprocess(images[idx]), setup.batch_sharding
             )
+            batch_labels = None
+            if labels is not None:
+                batch_labels = jax.lax.with_sharding_constraint(labels[idx], setup.batch_sharding)
             key = jax.random.fold_in(setup.keys.train, state.step)
-            state, batch_metrics = self.train_step(state, batch, key)
+            state, batch_metrics = self.train_step(state, batch, key, batch_labels)
             return (state, metrics.merge(batch_metrics)), None
 
         (state, metrics), _ = jax.lax.scan(step, (state, self.train_metrics.empty()), batches)

@@ -11,6 +11,7 @@ with before anything is written; `out_of_space_is_one_line` turns a full disk in
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import datetime
 import errno
@@ -27,19 +28,31 @@ from typing import Any
 import ml_collections
 from absl import logging
 
-from common import checkpoint, config_rules, errors, metric_writer, parallel, run_files
+from common import checkpoint, config_rules, errors, metric_writer, parallel, priors, run_files
 from common.errors import CheckpointError, ConfigError, DiskFull, WorkdirBusy
 
 # Config fields a run cannot resume with other values that its train state does not show: the
-# data and the seed. Fields that shape the state (z_dim, num_filters, the update scheme, the
-# optimizers, ...) are found by comparing the state itself (check_state).
-DATA_FIELDS = ("model", "data.name", "data.dir", "data.split_seed", "data.limit", "seed")
+# data, the seed, the AAE's prior and which of its images keep their labels. Fields that shape
+# the state (z_dim, num_filters, the update scheme, the optimizers, ...) are found by comparing
+# the state itself (check_state).
+DATA_FIELDS = (
+    "model",
+    "data.name",
+    "data.dir",
+    "data.split_seed",
+    "data.limit",
+    "seed",
+    "prior.name",
+    "prior.labelled_share",
+)
 
 # Fields added to the configs after runs were saved without them, with the value that reproduces
 # those runs (the one place that knows about older workdirs; `*` is any key): conv_impl only
 # picks how the convolutions are computed (the same function); the AAE optimizers' warm-up came
 # with the fix of the plain autoencoder's collapse.
 ADDED_FIELDS = {"conv_impl": "auto", "optimizers.*.warmup_steps": 0}
+# The same for one model kind: the AAE's prior was N(0, I) before it was configurable.
+ADDED_FIELDS_OF = {"aae": {"prior": priors.prior_config("gaussian").to_dict()}}
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -58,7 +71,7 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
         raise CheckpointError(f"{path} is not a config this project wrote ({e})") from e
     if not isinstance(saved, dict):
         raise CheckpointError(f"{path} is not a config this project wrote (not a JSON object)")
-    for field, value in ADDED_FIELDS.items():
+    for field, value in {**ADDED_FIELDS, **ADDED_FIELDS_OF.get(saved.get("model"), {})}.items():
         _fill(saved, field.split("."), value)
     return ml_collections.ConfigDict(saved)
 
@@ -71,7 +84,7 @@ def _fill(tree: dict, parts: list[str], value: Any) -> None:
             if isinstance(child, dict):
                 _fill(child, rest, value)
     elif not rest:
-        tree.setdefault(head, value)
+        tree.setdefault(head, copy.deepcopy(value))
     elif isinstance(tree.get(head), dict):
         _fill(tree[head], rest, value)
 

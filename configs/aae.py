@@ -8,6 +8,8 @@ below 100% (a game, not a collapse). Writes reconstructions/ and samples/ at epo
 
 import ml_collections
 
+from common import priors
+
 WARMUP = 100  # steps of the encoder + decoder's learning-rate warm-up
 
 
@@ -28,6 +30,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.num_filters = 32
     config.disc_hidden = 512
     config.stochastic_encoder = False  # Question 2.7 recommends True above 8 latent dimensions
+    # The prior the codes are pushed to: N(0, I) (the assignment's); common/priors.py has the
+    # paper's others (a mixture of 2-D Gaussians, a swiss roll) and label guidance.
+    config.prior = priors.prior_config("gaussian")
     # "auto": convolutions written for XLA:CPU on the CPU, XLA's own elsewhere; "cpu" or "xla"
     # force one (the same function and parameters; see common/nets.py).
     config.conv_impl = "auto"

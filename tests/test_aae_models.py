@@ -78,3 +78,22 @@ def test_gradients_reach_the_right_networks(model_and_params, key):
 
     grads = jax.jit(jax.grad(disc_loss))(params)
     assert all(np.any(np.asarray(g) != 0) for g in jax.tree.leaves(grads["discriminator"]))
+
+
+def test_a_label_guided_discriminator_judges_a_code_with_its_one_hot(key):
+    from common import priors
+
+    model = models.AdversarialAE(
+        num_filters=4, z_dim=2, disc_hidden=16, num_conditions=priors.NUM_CONDITIONS
+    )
+    params = init(model, key)
+    kernel = params["discriminator"]["Dense_0"]["kernel"]
+    assert kernel.shape == (2 + priors.NUM_CONDITIONS, 16)  # the code, then the one-hot
+    z = jnp.ones((3, 2))
+    one_hots = jax.nn.one_hot(jnp.array([0, 4, priors.NO_LABEL]), priors.NUM_CONDITIONS)
+    discriminate = jax.jit(model.apply, static_argnames="method")
+    logits = discriminate({"params": params}, z, one_hots, method=models.AdversarialAE.discriminate)
+    assert logits.shape == (3, 1)
+    assert len(np.unique(np.asarray(logits))) == 3  # the same code, three verdicts
+    with pytest.raises(ValueError, match="a 2-D prior for codes of z_dim 8"):
+        init(models.AdversarialAE(4, 8, 16, prior=priors.Mixture()), key)

@@ -1,16 +1,17 @@
 """AAETrainer: phases that touch only their own params, lambda in both schemes, golden values,
 descent, the run's artefacts, restore."""
 
+import json
 import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import fake_digits, initial_state
+from conftest import copy_run, fake_digits, initial_state
 
 from aae import phases, train
-from common import checkpoint, input_pipeline, metric_writer
+from common import checkpoint, input_pipeline, latents, metric_writer, priors, run_files
 from common.errors import ConfigError
 from common.trainer import setup_run
 
@@ -64,9 +65,10 @@ def test_the_phase_functions_move_their_own_networks(tiny_aae_config, key):
         recon, _ = phases.reconstruction_phase(
             state, x, key, model=model, tx=txs["recon"], weight=0.995
         )
-        gen, _ = phases.generator_phase(state, x, key, model=model, tx=txs["gen"], weight=0.5)
+        gen, _ = phases.generator_phase(state, x, key, None, model=model, tx=txs["gen"], weight=0.5)
         z = model.apply({"params": state.params}, x, method="encode")
-        disc, _ = phases.discriminator_phase(state, z, key, model=model, tx=txs["disc"])
+        z_real = trainer.prior.sample(key, len(z))
+        disc, _ = phases.discriminator_phase(state, z_real, z, None, model=model, tx=txs["disc"])
         return recon, gen, disc
 
     after_recon, after_gen, after_disc = all_phases(state)
@@ -230,3 +232,106 @@ def test_the_warm_up_keeps_the_plain_autoencoder_from_collapsing(rendered_dir):
     collapsed, trained = val[0], val[100]
     assert collapsed[-1] == pytest.approx(collapsed[2], rel=1e-3), collapsed  # stuck
     assert trained[-1] < 0.5 * collapsed[-1] and trained[-1] < trained[2], (collapsed, trained)
+
+
+@pytest.mark.slow  # 2 x 30 short epochs: README's second test command runs it
+def test_label_guided_codes_land_in_their_own_component(rendered_dir):
+    # The paper's section 2.3 on the tests' rendered digits: with each image's label shown to
+    # the discriminator (and the label's real codes drawn from its own component), most
+    # validation codes land in their own label's component; the same run without labels puts
+    # the digits in components with no relation to their labels. Every image keeps its label
+    # and lambda is 0.5 with an Adam discriminator, so ~900 steps suffice (the course's 0.995 and
+    # SGD discriminator need thousands; configs/aae_z2_mixture_labels.py measures those).
+    from configs import aae_z2_mixture_labels
+
+    own = {}
+    for labels_on in (True, False):
+        config = aae_z2_mixture_labels.get_config()
+        config.update(num_filters=16, disc_hidden=64, lambda_=0.5, batch_size=32, seed=0)
+        config.optimizers.ae.warmup_steps = 0
+        config.optimizers.disc.update(name="adam", learning_rate=1e-3, b1=0.5)
+        config.prior.update(labels=labels_on, labelled_share=1.0)
+        config.data.dir = rendered_dir
+        trainer = train.AAETrainer(config)
+        data = input_pipeline.load_dataset(config.data)
+        run = setup_run(config, len(data.train_images))
+        labels = trainer.train_labels(data, run.keys)
+        assert (labels is not None) == labels_on
+        state = jax.jit(trainer.create_train_state)(run.keys.init)
+        epoch_fn = jax.jit(trainer.train_epoch)
+        images = jax.device_put(data.train_images)
+        for epoch in range(1, 31):  # 30 steps each
+            state, _ = epoch_fn(state, images, epoch, run, labels)
+        statistics = latents.CodeStatistics(
+            trainer.sample_codes,
+            data.val_images,
+            run.keys.eval,
+            trainer.prior,
+            run.mesh,
+            data.val_labels,
+        )
+        own[labels_on] = statistics(state.params)["code_own_region"]
+    assert own[True] > 0.5 > own[False], own  # chance: 0.1
+
+
+def test_a_label_guided_run_measures_its_codes_against_its_own_prior(tiny_aae_config, tmp_path):
+    tiny_aae_config.prior = priors.prior_config("mixture", labels=True)
+    workdir = str(tmp_path / "run")
+    train.train_and_evaluate(tiny_aae_config, workdir)
+    rows = [r for r in metric_writer.read_metrics(workdir) if "epoch" in r]
+    for row in rows:
+        assert 0.0 <= row["val_code_own_region"] <= 1.0 and np.isfinite(row["val_code_mmd"])
+        # N(0, I)'s moments mean nothing for a mixture: they are not written.
+        assert "val_code_mean_norm" not in row and "val_code_cov_dist" not in row
+    for name in (run_files.samples(0, run_files.BY_REGION), run_files.LATENT_SCATTER):
+        assert os.path.exists(os.path.join(workdir, name)), name
+
+
+def test_the_labelled_images_are_a_function_of_the_seed(tiny_aae_config):
+    tiny_aae_config.prior = priors.prior_config("swiss_roll", labels=True)
+    data = input_pipeline.load_dataset(tiny_aae_config.data)
+
+    def labels_of(seed):
+        tiny_aae_config.seed = seed
+        trainer = train.AAETrainer(tiny_aae_config)
+        return trainer.train_labels(data, setup_run(tiny_aae_config, 180).keys)
+
+    labels = labels_of(42)
+    kept = labels != priors.NO_LABEL
+    assert labels.dtype == np.int32 and kept.sum() == round(0.2 * 180)  # labelled_share
+    np.testing.assert_array_equal(labels[kept], data.train_labels[kept])
+    np.testing.assert_array_equal(labels_of(42), labels)  # every epoch, every session
+    assert np.any(labels_of(7) != labels)  # another seed, other images
+
+
+def test_a_run_written_before_priors_resumes_unchanged_with_the_gaussian(aae_run, tmp_path):
+    # config.json of a run written before priors were configurable has no `prior`: it resumes
+    # as N(0, I), bit for bit as the same run whose config names the Gaussian.
+    finals = {}
+    for name in ("named", "older"):
+        workdir = copy_run(aae_run, tmp_path / name)
+        if name == "older":
+            path = os.path.join(workdir, "config.json")
+            with open(path) as f:
+                saved = json.load(f)
+            del saved["prior"]
+            with open(path, "w") as f:
+                json.dump(saved, f)
+        config = aae_run.config
+        config.num_epochs = 3
+        finals[name] = train.train_and_evaluate(config, workdir)
+        trainer, state, epoch = train.AAETrainer.restore(workdir)
+        assert epoch == 3 and trainer.prior.name == "gaussian"
+        finals[name] = (metric_writer.read_metrics(workdir), jax.device_get(state.params))
+    (rows_a, params_a), (rows_b, params_b) = finals["named"], finals["older"]
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(rows_a) == strip(rows_b)
+    jax.tree.map(np.testing.assert_array_equal, params_a, params_b)
+
+
+def test_resuming_with_another_prior_is_refused(aae_run, tmp_path):
+    workdir = copy_run(aae_run, tmp_path / "run")
+    config = aae_run.config
+    config.update(num_epochs=3, prior=priors.prior_config("mixture"))
+    with pytest.raises(ConfigError, match="prior.name='gaussian', but this config has"):
+        train.train_and_evaluate(config, workdir)

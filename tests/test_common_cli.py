@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_cli, tiny_flags, write_idx
+from conftest import ROOT, fake_digits, run_cli, tiny_flags, write_idx
 
 
 def assert_one_line_error(result, message: str, code: int) -> None:
@@ -130,3 +130,29 @@ def test_more_bad_arguments_are_one_line(tmp_path, args, message, code):
     args = [a.replace("WD", str(tmp_path)).replace("BROKEN", broken) for a in args]
     assert_one_line_error(run_cli([sys.executable, f"scripts/{args[0]}", *args[1:]]), message, code)
     assert sorted(os.listdir(tmp_path)) == ["broken", "config.json"]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (
+            ["--config.prior.name=mixture", "--config.z_dim=8"],
+            "config.prior.name='mixture' is a 2-D prior, but config.z_dim=8",
+        ),
+        (["--config.prior.name=cauchy"], "config.prior.name='cauchy' must be one of gaussian"),
+        (
+            ["--config.prior.name=swiss_roll", "--config.prior.labels=True"],
+            "config.prior.labels=True needs the training images' labels",
+        ),
+    ],
+)
+def test_bad_prior_settings_are_one_line_and_write_nothing(tmp_path, extra, message):
+    # A folder of images without their label files: fine for the unguided priors, not for labels.
+    unlabelled = tmp_path / "unlabelled"
+    unlabelled.mkdir()
+    images, _ = fake_digits(120, 0)
+    write_idx(str(unlabelled / "train-images-idx3-ubyte.gz"), images)
+    workdir = tmp_path / "run"
+    args = tiny_flags(str(unlabelled), str(workdir), 1, "train_aae.py", extra)
+    assert_one_line_error(run_cli(args), message, 1)
+    assert not workdir.exists()

@@ -60,17 +60,22 @@ class VAETrainer(trainer.Trainer):
     def preprocess(self, images_u8: jax.Array) -> jax.Array:
         return input_pipeline.quantize_4bit(images_u8)
 
-    def train_step(self, state: train_state.TrainState, batch: jax.Array, key: jax.Array):
+    def train_step(
+        self, state: train_state.TrainState, batch: jax.Array, key: jax.Array, labels=None
+    ):
         """One Adam step on the mean negative ELBO in bits per dimension.
 
         Args:
           state: the train state.
           batch: [B, 28, 28, 1] int32 in 0..15.
           key: PRNG key of the reparameterised z.
+          labels: always None (the VAE trains without labels).
 
         Returns:
           (new state, TrainMetrics of this batch: bpd, L_rec and L_reg in nats per image).
         """
+
+        del labels
 
         def loss_fn(params):
             terms = self.model.apply(
