@@ -130,14 +130,26 @@ def pick_digits(
     return images[picked], labels[picked]
 
 
-def write_latent_scatter(path: str, z: np.ndarray, labels: np.ndarray | None, title: str) -> None:
-    """Codes z [N, 2] coloured by label over the N(0, I) prior's density contours."""
+def write_latent_scatter(
+    path: str, z: np.ndarray, labels: np.ndarray | None, title: str, prior_z: np.ndarray
+) -> None:
+    """Codes z [N, 2] coloured by label over the prior's density: grey, the histogram of its
+    draws prior_z [M, 2] (any prior the model can sample; common/priors.py)."""
     fig = new_figure(6, 6)
     ax = fig.subplots()
-    lim = max(4.0, float(np.percentile(np.abs(z), 99.5)))
-    g = np.linspace(-lim, lim, 200)
-    gx, gy = np.meshgrid(g, g)
-    ax.contour(gx, gy, np.exp(-(gx**2 + gy**2) / 2), levels=6, colors="k", alpha=0.4)
+    lim = max(4.0, float(np.percentile(np.abs(z), 99.5)), float(np.max(np.abs(prior_z))))
+    density, _, _ = np.histogram2d(
+        prior_z[:, 0], prior_z[:, 1], bins=120, range=[[-lim, lim], [-lim, lim]]
+    )
+    ax.imshow(
+        density.T,  # histogram2d's first axis is x; imshow's rows are y
+        origin="lower",
+        extent=(-lim, lim, -lim, lim),
+        cmap="Greys",
+        vmax=max(1.0, float(np.percentile(density[density > 0], 95))),
+        alpha=0.6,
+        interpolation="bilinear",
+    )
     sc = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=2, alpha=0.6)
     if labels is not None:
         fig.colorbar(sc, ax=ax, ticks=range(10), label="label")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from common.trainer import Trainer
 
 INTERPOLATION_STEPS = 10  # columns of the interpolation grid
+PRIOR_DRAWS = 20_000  # the latent scatter's picture of the prior's density
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +101,8 @@ class Pictures:
     def run_end(self, params: Any, epoch: int) -> None:
         """The curves with the final row; the interpolation grid (rows: digit pairs 0 -> 1,
         2 -> 3, ...; columns: the decoded codes on the straight line between theirs); with z_dim
-        2 the latent scatter of the shown split; then the model's own pictures."""
+        2 the latent scatter of the shown split over the prior's density; then the model's own
+        pictures."""
         self.write_curves()
         z = np.asarray(self.encode(params, self.digits))
         line = latents.interpolate(z[0::2], z[1::2], INTERPOLATION_STEPS)
@@ -108,11 +110,13 @@ class Pictures:
         path = self.path(run_files.INTERPOLATION)
         images.write_grid(decoded, path, self.writer, "interpolation", epoch, INTERPOLATION_STEPS)
         if self.config.z_dim == 2:
+            prior = self.trainer.prior
             images.write_latent_scatter(
                 self.path(run_files.LATENT_SCATTER),
                 batched(self.encode, params, self.shown.images),
                 self.shown.labels,
-                f"{self.trainer.kind}: codes of the {self.shown.split} images, z_dim 2",
+                f"{self.trainer.kind}: codes of the {self.shown.split} images, {prior.name} prior",
+                np.asarray(prior.sample(jax.random.fold_in(self.sample_key, 2), PRIOR_DRAWS)),
             )
         for name, picture in self.trainer.model_pictures(params).items():
             images.save_image(picture, self.path(name))

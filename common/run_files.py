@@ -50,11 +50,12 @@ RUN_FILES = tuple(n for n in FILES if n != LOCK) + tuple(map(temporary, _REPLACE
 
 
 PIXEL_MEANS = "_mean"  # the variant of a VAE's sample grid that shows each pixel's mean
+BY_REGION = "_by_region"  # the AAE's grid of each prior region's draws (mixture, swiss roll)
 
 
 def samples(epoch: int | str, variant: str = "") -> str:
     """samples/epoch_N{variant}.png: the sample grid of `epoch` (variant PIXEL_MEANS: the VAE's
-    pixel means of the same draws)."""
+    pixel means of the same draws; BY_REGION: a row per region of the AAE's prior)."""
     return f"{SAMPLES}/epoch_{epoch}{variant}.png"
 
 
