@@ -113,8 +113,18 @@ class Headline:
 
 
 @dataclasses.dataclass(frozen=True)
+class Gallery:
+    """Experiments whose latent scatters the report shows side by side, with their codes'
+    numbers against each one's own prior (e.g. the AAE paper's Figures 2 and 4)."""
+
+    title: str
+    text: str  # what to look for, one paragraph
+    experiments: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class Registry:
-    """Everything `common.reproduce` trains and `common.report` shows.
+    """Everything `common.reproduce` trains and `common.report` shows: one plan, one report.
 
     Attributes:
       experiments: in the report's order.
@@ -124,6 +134,12 @@ class Registry:
       sweeps: short runs over seeds and variants (trained with --sweeps).
       log_likelihood: vae.evaluate.evaluate_workdir, run on the experiments that show
         "log_likelihood"; None: never.
+      galleries: scatters side by side with their numbers.
+      name: the plan's name (`scripts/reproduce.py --plan`).
+      title: the report's heading.
+      report_file: the report's file name in the docs folder.
+      figures: the folder, under the docs folder, its figures are copied to (one per
+        experiment; two plans may share experiments, not this folder).
     """
 
     experiments: tuple[Experiment, ...]
@@ -132,6 +148,11 @@ class Registry:
     comparisons: tuple[Comparison, ...] = ()
     sweeps: tuple[Sweep, ...] = ()
     log_likelihood: Callable[..., Any] | None = None
+    galleries: tuple[Gallery, ...] = ()
+    name: str = "assignment"
+    title: str = "Results: every experiment of the assignment"
+    report_file: str = "results.md"
+    figures: str = "figures"
 
     def select(self, names: Sequence[str] | None) -> list[Experiment]:
         """The experiments named (all when `names` is empty), in the registry's order.

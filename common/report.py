@@ -12,6 +12,7 @@ DOCS/figures/EXPERIMENT/ so that the markdown links stay valid in the repository
 from __future__ import annotations
 
 import datetime
+import functools
 import glob
 import json
 import os
@@ -21,7 +22,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from common import registry, run_files, train_utils
-from common.registry import Comparison, Experiment, Headline, Reference, Registry, Sweep
+from common.registry import (
+    Comparison,
+    Experiment,
+    Gallery,
+    Headline,
+    Reference,
+    Registry,
+    Sweep,
+)
 from common.workdir import Run, load_run
 
 INTERPOLATION_CAPTION = (
@@ -33,8 +42,6 @@ CODE_COLUMNS = (
     ("val_code_mean_norm", "norm of the mean"),
     ("val_code_cov_dist", "distance of the covariance from I"),
 )
-REPORT_FILE = "results.md"
-FIGURES_DIR = "figures"
 
 
 def display_path(path: str) -> str:
@@ -121,11 +128,11 @@ def copy_png(src: str, dst: str) -> None:
 
 
 class _Figures:
-    """Copies a workdir's PNGs into DOCS/figures/EXPERIMENT/ and returns markdown links."""
+    """Copies a workdir's PNGs into DOCS/FIGURES/EXPERIMENT/ and returns markdown links."""
 
-    def __init__(self, docs_dir: str, name: str, workdir: str):
+    def __init__(self, docs_dir: str, figures: str, name: str, workdir: str):
         self.docs_dir, self.workdir = docs_dir, workdir
-        self.folder = os.path.join(docs_dir, FIGURES_DIR, name)
+        self.folder = os.path.join(docs_dir, figures, name)
 
     def link(self, rel_path: str, alt: str) -> str | None:
         src = os.path.join(self.workdir, rel_path)
@@ -389,6 +396,7 @@ def _section(
     docs_dir: str,
     labels: dict[str, dict[str, str]],
     headline: Headline | None,
+    figures_root: str,
     figures_name: str | None = None,
     compare: bool = True,
 ) -> list[str]:
@@ -397,7 +405,7 @@ def _section(
     if run is None:
         return lines + [f"`{config_file}`: not run yet.", ""]
     latest = run.latest
-    figures = _Figures(docs_dir, figures_name or exp.name, run.workdir)
+    figures = _Figures(docs_dir, figures_root, figures_name or exp.name, run.workdir)
     target = assignment_epochs(run)
     scale = latest.get("epoch_scale")
     epochs = f"{run.last_epoch} run of the assignment's {target}"
@@ -429,9 +437,14 @@ def _section(
         rows = []
         if "samples" in exp.show:
             rows.append(("samples", run_files.samples))
-            means = run_files.samples("*", run_files.PIXEL_MEANS)
-            if glob.glob(os.path.join(glob.escape(run.workdir), means)):
-                rows.append(("pixel means", lambda e: run_files.samples(e, run_files.PIXEL_MEANS)))
+            for variant, what in (
+                (run_files.PIXEL_MEANS, "pixel means"),
+                (run_files.BY_REGION, "a row per region of the prior"),
+            ):
+                if glob.glob(
+                    os.path.join(glob.escape(run.workdir), run_files.samples("*", variant))
+                ):
+                    rows.append((what, functools.partial(run_files.samples, variant=variant)))
         if "reconstructions" in exp.show:
             rows.append(("inputs over reconstructions", run_files.reconstructions))
         pictures += _grid_table(run, figures, rows)
@@ -514,6 +527,90 @@ def _code_section(
         if c.first in numbers and c.second in numbers:
             lines += [f"- {_compare_codes(c, numbers[c.first], numbers[c.second])}"]
     return lines + [""]
+
+
+def prior_label(config: Mapping[str, Any]) -> str:
+    """The prior a run's config imposes, in words (a VAE's is N(0, I))."""
+    prior = config.get("prior")
+    if prior is None or prior.get("name", "gaussian") == "gaussian":
+        return f"N(0, I), z {config.get('z_dim')}"
+    if prior["name"] == "mixture":
+        text = (
+            f"mixture of {prior['num_components']} Gaussians (radius {prior['radius']:g}, "
+            f"std {prior['radial_std']:g} along it, {prior['tangential_std']:g} across)"
+        )
+    else:
+        text = f"swiss roll (radius {prior['roll_radius']:g}, {prior['roll_turns']:g} turns)"
+    if prior.get("labels"):
+        text += f", label-guided ({prior['labelled_share']:.0%} of the training images labelled)"
+    return text
+
+
+def _gallery_section(
+    gallery: Gallery, runs: dict[str, Run | None], docs_dir: str, figures_root: str
+) -> list[str]:
+    """The gallery's latent scatters side by side, then a table of their codes' numbers and
+    the per-region sample grids, all from the runs' last epochs."""
+    shown = [(name, runs.get(name)) for name in gallery.experiments]
+    shown = [(name, run) for name, run in shown if run is not None and run.rows]
+    if not shown:
+        return []
+    lines = [f"## {gallery.title}", "", gallery.text, ""]
+    figures = {name: _Figures(docs_dir, figures_root, name, run.workdir) for name, run in shown}
+    cells = [
+        figures[name].link(run_files.LATENT_SCATTER, f"codes of {name}") or "(not written yet)"
+        for name, _ in shown
+    ]
+    lines += _table([f"`{name}`" for name, _ in shown], [cells]) + [""]
+    body = []
+    for name, run in shown:
+        last = run.rows[-1]
+        own = last.get("val_code_own_region")
+        body.append(
+            [
+                f"`{name}`",
+                prior_label(run.config),
+                str(run.last_epoch),
+                _fmt(last.get("val_code_mmd")),
+                "-" if own is None else f"{own:.3f}",
+            ]
+        )
+    lines += _table(
+        ["experiment", "prior", "epoch", "MMD² to its prior", "codes in their label's region"],
+        body,
+    )
+    lines += [
+        "",
+        "MMD²: the validation images' codes (1,000) against as many draws of the run's own prior "
+        "(inverse multiquadratic kernel; 0 for a perfect match). Label-guided runs: the share "
+        "of the same codes whose nearest component mean (mixture) or stretch of the roll is "
+        "their own label's, 0.1 by chance.",
+        "",
+    ]
+    grids = []
+    for name, run in shown:
+        found = [
+            e
+            for e in sorted(run.config.get("sample_epochs", ()))
+            if os.path.exists(os.path.join(run.workdir, run_files.samples(e, run_files.BY_REGION)))
+        ]
+        if found:
+            link = figures[name].link(
+                run_files.samples(found[-1], run_files.BY_REGION), f"{name}: samples per region"
+            )
+            grids.append((name, found[-1], link))
+    if grids:
+        lines += [
+            "Decoded draws of each region of the prior, a row per region (component k or the "
+            "roll's stretch k from the top; label k's region for the label-guided runs):",
+            "",
+        ]
+        lines += _table(
+            [f"`{name}`, epoch {epoch}" for name, epoch, _ in grids],
+            [[link for _, _, link in grids]],
+        )
+        lines += [""]
+    return lines
 
 
 def _compare_codes(c: Comparison, a: dict[str, float], b: dict[str, float]) -> str:
@@ -672,7 +769,7 @@ def write_report(plan: Registry, root: str, docs_dir: str) -> str:
     # (DOCS may be a folder of the user's own: nothing else in it is touched).
     for exp in experiments:
         for name in (exp.name, _full_scale_figures(exp.name)):
-            shutil.rmtree(os.path.join(docs_dir, FIGURES_DIR, name), ignore_errors=True)
+            shutil.rmtree(os.path.join(docs_dir, plan.figures, name), ignore_errors=True)
     runs = {exp.name: load_run(registry.run_dir(root, exp.name)) for exp in experiments}
     full_root = registry.full_scale_root(root)
     full = {exp.name: load_run(registry.run_dir(full_root, exp.name)) for exp in experiments}
@@ -693,7 +790,7 @@ def write_report(plan: Registry, root: str, docs_dir: str) -> str:
     scales = sorted({r.latest.get("epoch_scale", 1.0) for r in runs.values() if r is not None})
     today = datetime.date.today().isoformat()
     lines = [
-        "# Results: every experiment of the assignment",
+        f"# {plan.title}",
         "",
         f"Written {today} by `scripts/reproduce.py` from the workdirs under "
         f"`{display_path(os.path.abspath(root))}`. Rewrite it from the same workdirs, without "
@@ -726,10 +823,12 @@ def write_report(plan: Registry, root: str, docs_dir: str) -> str:
     lines += _seed_section(root, experiments, runs, headlines)
     lines += _sweep_section(root, plan.sweeps, headlines)
     lines += _code_section(experiments, runs, plan.comparisons)
+    for gallery in plan.galleries:
+        lines += _gallery_section(gallery, runs, docs_dir, plan.figures)
     for i, exp in enumerate(experiments, 1):
         run = runs[exp.name]
         headline = headlines[run.kind] if run is not None else None
-        lines += _section(f"{i}.", exp, run, docs_dir, labels, headline)
+        lines += _section(f"{i}.", exp, run, docs_dir, labels, headline, plan.figures)
     if full:
         data = sorted({r.latest.get("data", "not recorded") for r in full.values()})
         lines += [
@@ -751,11 +850,12 @@ def write_report(plan: Registry, root: str, docs_dir: str) -> str:
                 docs_dir,
                 labels,
                 headlines[run.kind],
+                plan.figures,
                 figures_name=_full_scale_figures(exp.name),
                 compare=False,
             )
 
-    path = os.path.join(docs_dir, REPORT_FILE)
+    path = os.path.join(docs_dir, plan.report_file)
     with open(path, "w") as f:
         f.write("\n".join(lines).rstrip() + "\n")
     return path

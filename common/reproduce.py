@@ -321,9 +321,11 @@ class Options:
         if self.limit is not None and self.limit < 0:
             raise ConfigError(f"--limit={self.limit} must be >= 0 (0 = all)")
 
-    def command(self) -> str:
-        """The command line these options stand for, as the report cites it."""
-        flags = [f"--root={report.display_path(os.path.abspath(self.root))}"]
+    def command(self, plan: str = "assignment") -> str:
+        """The command line these options stand for with the plan named `plan`, as the report
+        cites it."""
+        flags = [] if plan == "assignment" else [f"--plan={plan}"]
+        flags.append(f"--root={report.display_path(os.path.abspath(self.root))}")
         if self.data_dir:
             flags.append(f"--data_dir={report.display_path(os.path.abspath(self.data_dir))}")
         flags.append(f"--epoch_scale={self.epoch_scale}")
@@ -379,8 +381,8 @@ def main(plan: Registry, options: Options) -> str:
     """Trains the runs of `plan` that `options` ask for (planned_runs), then writes the report.
 
     Returns:
-      The path of the report (DOCS/results.md). It covers every workdir under the root, whichever
-      were trained now.
+      The path of the report (DOCS/plan.report_file). It covers every workdir of the plan under
+      the root, whichever were trained now.
 
     Raises:
       ConfigError: bad options, or runs that refused their workdir (the others still ran and
@@ -390,7 +392,7 @@ def main(plan: Registry, options: Options) -> str:
     options.check()
     refused: list[str] = []
     if not options.report_only:
-        command = options.command()
+        command = options.command(plan.name)
         runs = planned_runs(plan, selected, options)
         for i, (exp, run_root, kwargs) in enumerate(runs, 1):
             seed = kwargs.get("seed")

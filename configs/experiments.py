@@ -1,21 +1,36 @@
-"""The assignment's experiments (one per config file) and the course's reference numbers.
+"""The experiments (one per config file), the course's reference numbers, and the plans.
 
-`scripts/reproduce.py` trains them all and writes docs/results.md (common/reproduce.py):
-`REGISTRY` holds everything it needs. `TRAINERS` maps a config's `model` to the trainer class
-that trains it, `HEADLINES` to the number that sums up its runs.
+`scripts/reproduce.py` trains a plan and writes its report (common/reproduce.py): `REGISTRY`
+(the default plan, "assignment") is every experiment of the assignment and docs/results.md;
+`PRIORS` (`--plan priors`) the AAE paper's other priors beside the z 2 models and
+docs/priors.md. `PLANS` names them. `TRAINERS` maps a config's `model` to the trainer class that
+trains it, `HEADLINES` to the number that sums up its runs.
 """
 
 from aae.train import AAETrainer
 from common.registry import (
     Comparison,
     Experiment,
+    Gallery,
     Headline,
     Reference,
     Registry,
     Sweep,
     Variant,
 )
-from configs import aae, aae_z2, aae_z20, aae_z20_stochastic, ae_z2, ae_z8, vae, vae_z2
+from configs import (
+    aae,
+    aae_z2,
+    aae_z2_mixture,
+    aae_z2_mixture_labels,
+    aae_z2_swiss_roll_labels,
+    aae_z20,
+    aae_z20_stochastic,
+    ae_z2,
+    ae_z8,
+    vae,
+    vae_z2,
+)
 from vae import evaluate
 from vae.train import VAETrainer
 
@@ -138,3 +153,59 @@ REGISTRY = Registry(
     sweeps=SWEEPS,
     log_likelihood=evaluate.evaluate_workdir,
 )
+
+# Beyond the assignment: the AAE paper's other priors (its Figures 2 and 4), beside the
+# assignment's z 2 models with N(0, I) (the same runs as the assignment plan's, when both plans
+# share a root).
+PRIOR_EXPERIMENTS = (
+    Experiment(
+        "aae_z2_mixture",
+        aae_z2_mixture.get_config,
+        "paper Fig. 2",
+        "AAE, z 2, a mixture of 10 Gaussians as the prior",
+        ("samples", "latent_scatter"),
+    ),
+    Experiment(
+        "aae_z2_mixture_labels",
+        aae_z2_mixture_labels.get_config,
+        "paper Fig. 4",
+        "AAE, z 2, a mixture of 10 Gaussians, label-guided",
+        ("samples", "latent_scatter"),
+    ),
+    Experiment(
+        "aae_z2_swiss_roll_labels",
+        aae_z2_swiss_roll_labels.get_config,
+        "paper Fig. 4",
+        "AAE, z 2, a swiss roll, label-guided",
+        ("samples", "latent_scatter"),
+    ),
+)
+
+PRIORS = Registry(
+    experiments=(BY_NAME["vae_z2"], BY_NAME["aae_z2"], *PRIOR_EXPERIMENTS),
+    trainers=TRAINERS,
+    headlines=HEADLINES,
+    galleries=(
+        Gallery(
+            "The codes under each prior (the AAE paper's Figures 2 and 4)",
+            "The validation digits' codes, coloured by label, over the density of each run's "
+            "prior (grey). The AAE imposes any prior it can sample with no change to its loss; "
+            "label-guided, a fifth of the training labels (and the discriminator's one-hot) "
+            "tell each digit which region of the prior is its own. The VAE z 2 (N(0, I), its "
+            "KL term) is shown for comparison.",
+            experiments=(
+                "aae_z2",
+                "aae_z2_mixture",
+                "aae_z2_mixture_labels",
+                "aae_z2_swiss_roll_labels",
+                "vae_z2",
+            ),
+        ),
+    ),
+    name="priors",
+    title="Results: the AAE's other priors (beyond the assignment)",
+    report_file="priors.md",
+    figures="figures/priors",
+)
+
+PLANS = {plan.name: plan for plan in (REGISTRY, PRIORS)}

@@ -298,3 +298,61 @@ def test_a_sweep_table_counts_the_seeds_that_learnt(tmp_path):
     assert "## A sweep" in text
     assert "| `ae_z8` | variant B | 0.2000 -> 0.0400 | 0.4533 -> 0.4533 | 1 of 2 |" in text
     assert "`ae_z8` with variant A: 2 of 2; `ae_z8` with variant B: 1 of 2." in text
+
+
+def test_the_priors_gallery_shows_each_runs_scatter_and_numbers_against_its_own_prior(tmp_path):
+    root = tmp_path / "runs"
+    priors_of = {
+        "aae_z2": None,  # written before priors were configurable: N(0, I)
+        "aae_z2_mixture": {"name": "mixture", "labels": False},
+        "aae_z2_mixture_labels": {"name": "mixture", "labels": True},
+        "aae_z2_swiss_roll_labels": {"name": "swiss_roll", "labels": True},
+    }
+    for i, (name, prior) in enumerate(priors_of.items()):
+        row = {"epoch": 3, "train_recon_loss": 0.1, "val_recon_loss": 0.1, "val_code_mmd": i / 100}
+        if prior is not None and prior["labels"]:
+            row["val_code_own_region"] = 0.5 + i / 10
+        pngs = [run_files.LATENT_SCATTER]
+        if prior is not None:
+            pngs += [run_files.samples(e, run_files.BY_REGION) for e in (0, 2)]
+        _fake_workdir(root / name, "aae", [row], {}, None, pngs, [0, 2])
+        config = json.loads((root / name / "config.json").read_text())
+        config["z_dim"] = 2
+        if prior is not None:  # the section's words come from config.json's prior
+            full = experiments.BY_NAME.get(name) or next(
+                e for e in experiments.PRIOR_EXPERIMENTS if e.name == name
+            )
+            config["prior"] = full.get_config().prior.to_dict()
+            assert config["prior"]["name"] == prior["name"]
+        (root / name / "config.json").write_text(json.dumps(config))
+    docs = tmp_path / "docs"
+    path = report.write_report(experiments.PRIORS, str(root), str(docs))
+    assert path == str(docs / "priors.md")
+    text = open(path).read()
+    assert text.startswith("# Results: the AAE's other priors (beyond the assignment)")
+    section = text.split("## The codes under each prior")[1].split("\n## ")[0]
+    # The scatters side by side, copied into the plan's own figures folder; vae_z2 has no run.
+    for name in priors_of:
+        assert f"![codes of {name}](figures/priors/{name}/latent_scatter.png)" in section
+        assert (docs / "figures" / "priors" / name / "latent_scatter.png").exists()
+    assert "codes of vae_z2" not in section
+    rows = {
+        line.split(" | ")[0].strip("| `"): line for line in section.splitlines() if "| `" in line
+    }
+    assert rows["aae_z2"].endswith("| N(0, I), z 2 | 3 | 0.0000 | - |")
+    assert (
+        "| mixture of 10 Gaussians (radius 2, std 0.5 along it, 0.1 across) | 3 | 0.0100 | - |"
+        in (rows["aae_z2_mixture"])
+    )
+    assert (
+        "label-guided (20% of the training images labelled) | 3 | 0.0200 | 0.700 |"
+        in (rows["aae_z2_mixture_labels"])
+    )
+    assert "swiss roll (radius 3, 2 turns), label-guided" in rows["aae_z2_swiss_roll_labels"]
+    assert rows["aae_z2_swiss_roll_labels"].endswith("| 0.0300 | 0.800 |")
+    # The last sample epoch's per-region grid of each prior with regions.
+    assert "`aae_z2_mixture_labels`, epoch 2" in section
+    by_region = "figures/priors/aae_z2_mixture/samples_epoch_2_by_region.png"
+    assert f"![aae_z2_mixture: samples per region]({by_region})" in section
+    # The assignment's report and figures are not touched.
+    assert not (docs / "results.md").exists() and not (docs / "figures" / "aae_z2").exists()

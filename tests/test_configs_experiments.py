@@ -60,3 +60,34 @@ def test_variants_set_only_what_differs_from_their_base():
             ):
                 field = node.targets[0].attr
                 assert base[field] != node.value.value, f"{path} restates {field}"
+
+
+def test_the_priors_plan_trains_the_papers_priors_beside_the_z2_models():
+    # scripts/reproduce.py lists the plans for --plan without importing them (a usage error
+    # stays fast): the same names.
+    script = ast.parse(open(os.path.join(ROOT, "scripts", "reproduce.py")).read())
+    define = next(
+        n
+        for n in ast.walk(script)
+        if isinstance(n, ast.Call)
+        and getattr(n.func, "attr", "") == "DEFINE_enum"
+        and n.args[0].value == "plan"
+    )
+    assert sorted(ast.literal_eval(define.args[2])) == sorted(experiments.PLANS)
+    plan = experiments.PLANS["priors"]
+    names = [e.name for e in plan.experiments]
+    assert names[:2] == ["vae_z2", "aae_z2"]  # the same experiments as the assignment's
+    assert {e.name for e in experiments.EXPERIMENTS}.isdisjoint(names[2:])
+    assert plan.report_file != experiments.REGISTRY.report_file
+    assert not plan.figures.startswith(experiments.REGISTRY.figures + "/aae")
+    for gallery in plan.galleries:
+        assert set(gallery.experiments) <= set(names)
+    configs = {e.name: e.get_config() for e in experiments.PRIOR_EXPERIMENTS}
+    assert {n: (c.prior.name, c.prior.labels, c.z_dim) for n, c in configs.items()} == {
+        "aae_z2_mixture": ("mixture", False, 2),
+        "aae_z2_mixture_labels": ("mixture", True, 2),
+        "aae_z2_swiss_roll_labels": ("swiss_roll", True, 2),
+    }
+    for config in configs.values():  # each builds: the trainer checks the prior against z_dim
+        experiments.TRAINERS[config.model](config)
+    assert experiments.BY_NAME["aae"].get_config().prior.name == "gaussian"  # the assignment's

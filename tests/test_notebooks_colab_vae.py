@@ -31,16 +31,29 @@ def test_notebook_runs_and_shows_every_figure(tmp_path, mnist_dir, vae_run):
     # kernel finds its programs in the compilation cache the session shares.
     nb = nbformat.read(NOTEBOOK, as_version=4)
     defaults = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    for name in ("PACKAGE", "NUM_EPOCHS", "NUM_EPOCHS_Z2", "DATA_DIR", "LIMIT", "WORKDIR"):
+    for name in (
+        "PACKAGE",
+        "NUM_EPOCHS",
+        "NUM_EPOCHS_Z2",
+        "NUM_EPOCHS_AAE",
+        "DATA_DIR",
+        "LIMIT",
+        "WORKDIR",
+        "WORKDIR_AAE",
+        "WORKDIR_AAE_MIXTURE",
+    ):
         assert re.search(rf"^{name} = ", defaults.source, re.M), name
     with_parameters(
         nb,
         NUM_EPOCHS=1,
         NUM_EPOCHS_Z2=1,
+        NUM_EPOCHS_AAE=1,
         DATA_DIR=mnist_dir,
         LIMIT=180,  # all of mnist_dir's training split
         WORKDIR=str(tmp_path / "vae"),
         WORKDIR_Z2=str(tmp_path / "vae_z2"),
+        WORKDIR_AAE=str(tmp_path / "aae_z2"),
+        WORKDIR_AAE_MIXTURE=str(tmp_path / "aae_z2_mixture_labels"),
         CONFIG_OVERRIDES=TINY,
     )
     env_cwd = str(tmp_path)
@@ -49,7 +62,7 @@ def test_notebook_runs_and_shows_every_figure(tmp_path, mnist_dir, vae_run):
     ).execute()
 
     drawing = [c for c in nb.cells if c.cell_type == "code" and DRAWS.search(c.source)]
-    assert len(drawing) >= 4
+    assert len(drawing) >= 6  # the VAE's four, the AAEs' scatters and samples
     for cell in drawing:
         assert image_outputs(cell) >= 1, f"no figure shown by:\n{cell.source}"
     install = next(c for c in nb.cells if "importlib.metadata" in c.source)
@@ -59,6 +72,9 @@ def test_notebook_runs_and_shows_every_figure(tmp_path, mnist_dir, vae_run):
     text = "".join(out.get("text", "") for out in accelerator.outputs)
     assert "runs on: CPU," in text and "Change runtime type" in text
     assert os.path.exists(tmp_path / "vae_z2" / "manifold.png")
+    aae = next(c for c in nb.cells if "aae_train.train_and_evaluate" in c.source)
+    printed = "".join(out.get("text", "") for out in aae.outputs)
+    assert "val_code_own_region" in printed and "val_code_mean_norm" in printed  # each prior's
 
 
 def test_the_install_cell_refuses_the_placeholder_with_instructions():

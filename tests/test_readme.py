@@ -62,6 +62,7 @@ TESTS = {
         "python scripts/reproduce.py",
         "python scripts/reproduce.py --epoch_scale 0.1",
         "python scripts/reproduce.py --report_only",
+        "python scripts/reproduce.py --plan priors",
         "python scripts/reproduce.py --data_dir MNIST_T10K_FOLDER --iw_images 500 --seeds 42,1,2 "
         "--sweeps --full_scale_data FASHION_MNIST_FOLDER",
     ),
@@ -174,6 +175,17 @@ def test_reproduce_commands(sandbox):
     assert "results.md" in out
     text = (sandbox.path / "docs" / "results.md").read_text()
     assert "# Full scale" in text and "Importance-weighted" in text
+    # The other plan: its own report and figures beside the assignment's, which stays as it was.
+    sandbox(
+        "python scripts/reproduce.py --plan priors",
+        "--only aae_z2_mixture_labels --data_dir MNIST_FOLDER --epoch_scale 0.01 --docs docs",
+    )
+    priors = (sandbox.path / "docs" / "priors.md").read_text()
+    assert "## 4. AAE, z 2, a mixture of 10 Gaussians, label-guided (paper Fig. 4)" in priors
+    assert "`configs/aae_z2_swiss_roll_labels.py`: not run yet." in priors
+    assert "figures/priors/aae_z2_mixture_labels/latent_scatter.png" in priors
+    assert "--plan=priors" in priors  # the command the run was trained with
+    assert (sandbox.path / "docs" / "results.md").read_text() == text
 
 
 @pytest.mark.slow  # several trainings of the full-size AAE: README's second test command
