@@ -161,7 +161,9 @@ class SwissRoll:
     def region(self, z: jax.Array) -> jax.Array:
         """The stretch of the roll's point nearest each code (ROLL_POINTS of them): int32 [N]."""
         u = (jnp.arange(ROLL_POINTS) + 0.5) / ROLL_POINTS
-        sq = jnp.sum((z[:, None, :] - self.point(u)[None]) ** 2, -1)  # [N, ROLL_POINTS]
+        points = self.point(u)
+        # |z - p|^2 up to |z|^2 (the same for every p): [N, ROLL_POINTS], no [N, P, 2] temporary.
+        sq = jnp.sum(points**2, -1)[None, :] - 2.0 * z @ points.T
         return jnp.floor(u[jnp.argmin(sq, -1)] * self.num_regions).astype(jnp.int32)
 
 

@@ -464,8 +464,8 @@ def _section(
         pictures += [
             "The data manifold (left: decoded z on a grid of normal percentiles, z_1 to the "
             "right and z_2 upwards) beside the codes (means of q(z|x)) of the test digits (the "
-            "validation digits without a test set) coloured by label over the prior's contours "
-            "(right):",
+            "validation digits without a test set) coloured by label over the prior's density "
+            "(grey; right):",
             "",
         ]
         pictures += _table(
@@ -477,7 +477,7 @@ def _section(
         (
             "latent_scatter",
             run_files.LATENT_SCATTER,
-            "Codes of the test (or validation) set over the prior's contours",
+            "Codes of the test (or validation) set over the prior's density (grey)",
         ),
         ("interpolation", run_files.INTERPOLATION, INTERPOLATION_CAPTION),
         ("bpd_curve", run_files.BPD_CURVE, "bpd per epoch"),

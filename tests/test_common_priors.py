@@ -69,9 +69,9 @@ def test_label_k_draws_land_in_region_k_and_no_label_anywhere(prior):
     # across but 0.5 along); the roll's stretches only at their ends (its region is measured on
     # ROLL_POINTS points).
     assert own > (0.97 if prior.name == "mixture" else 0.995)
-    anywhere = prior.sample_for_labels(jax.random.key(1), jnp.full((N,), priors.NO_LABEL))
+    anywhere = prior.sample_for_labels(jax.random.key(1), jnp.full((5000,), priors.NO_LABEL))
     counts = np.bincount(np.asarray(prior.region(anywhere)), minlength=priors.NUM_LABELS)
-    np.testing.assert_allclose(counts / N, 0.1, atol=0.015)
+    np.testing.assert_allclose(counts / 5000, 0.1, atol=0.015)
     assert abs(float(latents.own_region_share(prior, z, jnp.roll(labels, 1000))) - 0.0) < 0.05
 
 
