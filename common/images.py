@@ -146,11 +146,12 @@ def write_latent_scatter(
         origin="lower",
         extent=(-lim, lim, -lim, lim),
         cmap="Greys",
-        vmax=max(1.0, float(np.percentile(density[density > 0], 95))),
-        alpha=0.6,
+        # Light: the codes drawn over it (label 7's tab10 colour is a grey too) stay visible.
+        vmax=max(1.0, float(np.percentile(density[density > 0], 99))),
+        alpha=0.3,
         interpolation="bilinear",
     )
-    sc = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=2, alpha=0.6)
+    sc = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=4, alpha=0.8, linewidths=0)
     if labels is not None:
         fig.colorbar(sc, ax=ax, ticks=range(10), label="label")
     ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xlabel="z1", ylabel="z2", title=title)
