@@ -87,6 +87,8 @@ class Experiment:
         "last_reconstructions" (the last epoch's only), "manifold", "latent_scatter",
         "interpolation", "log_likelihood" (also: `common.reproduce` computes it for the run).
       reference: the course's number for this experiment, or None.
+      spread: also trained at other seeds (--seeds) and on the full-scale data without a
+        course reference (those with one always are); see `headline`.
     """
 
     name: str
@@ -95,6 +97,13 @@ class Experiment:
     title: str
     show: tuple[str, ...]
     reference: Reference | None = None
+    spread: bool = False
+
+    @property
+    def headline(self) -> bool:
+        """Whether --seeds and --full_scale_data train it too: it has a course reference, or
+        its numbers are the plan's headline (`spread`)."""
+        return self.reference is not None or self.spread
 
     @property
     def config_file(self) -> str:

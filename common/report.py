@@ -547,10 +547,11 @@ def prior_label(config: Mapping[str, Any]) -> str:
 
 
 def _gallery_section(
-    gallery: Gallery, runs: dict[str, Run | None], docs_dir: str, figures_root: str
+    gallery: Gallery, root: str, runs: dict[str, Run | None], docs_dir: str, figures_root: str
 ) -> list[str]:
-    """The gallery's latent scatters side by side, then a table of their codes' numbers and
-    the per-region sample grids, all from the runs' last epochs."""
+    """The gallery's latent scatters side by side, then a table of their codes' numbers (mean ±
+    standard deviation over the seeds where the experiment was trained at several) and the
+    per-region sample grids, all from the runs' last epochs."""
     shown = [(name, runs.get(name)) for name in gallery.experiments]
     shown = [(name, run) for name, run in shown if run is not None and run.rows]
     if not shown:
@@ -564,19 +565,30 @@ def _gallery_section(
     lines += _table([f"`{name}`" for name, _ in shown], [cells]) + [""]
     body = []
     for name, run in shown:
-        last = run.rows[-1]
-        own = last.get("val_code_own_region")
+        group = [run] + [r for r in seed_runs(root, name) if r.rows]
+
+        def spread(key: str, spec: str, group=group) -> str:
+            return _mean_std([r.rows[-1][key] for r in group if key in r.rows[-1]], spec) or "-"
+
         body.append(
             [
                 f"`{name}`",
                 prior_label(run.config),
                 str(run.last_epoch),
-                _fmt(last.get("val_code_mmd")),
-                "-" if own is None else f"{own:.3f}",
+                ", ".join(str(r.config.get("seed")) for r in group),
+                spread("val_code_mmd", ".4f"),
+                spread("val_code_own_region", ".3f"),
             ]
         )
     lines += _table(
-        ["experiment", "prior", "epoch", "MMD² to its prior", "codes in their label's region"],
+        [
+            "experiment",
+            "prior",
+            "epoch",
+            "seeds",
+            "MMD² to its prior",
+            "codes in their label's region",
+        ],
         body,
     )
     lines += [
@@ -584,7 +596,7 @@ def _gallery_section(
         "MMD²: the validation images' codes (1,000) against as many draws of the run's own prior "
         "(inverse multiquadratic kernel; 0 for a perfect match). Label-guided runs: the share "
         "of the same codes whose nearest component mean (mixture) or stretch of the roll is "
-        "their own label's, 0.1 by chance.",
+        "their own label's, 0.1 by chance. Several seeds: mean ± standard deviation over them.",
         "",
     ]
     grids = []
@@ -824,7 +836,7 @@ def write_report(plan: Registry, root: str, docs_dir: str) -> str:
     lines += _sweep_section(root, plan.sweeps, headlines)
     lines += _code_section(experiments, runs, plan.comparisons)
     for gallery in plan.galleries:
-        lines += _gallery_section(gallery, runs, docs_dir, plan.figures)
+        lines += _gallery_section(gallery, root, runs, docs_dir, plan.figures)
     for i, exp in enumerate(experiments, 1):
         run = runs[exp.name]
         headline = headlines[run.kind] if run is not None else None

@@ -292,8 +292,8 @@ class Options:
       only: experiment names; empty: all.
       report_only: train nothing, only write the report from the workdirs.
       iw_images: images for the importance-weighted log-likelihood; 0 skips it.
-      seeds: the headline experiments (those with a course reference) are also trained at
-        these seeds (other than their config's).
+      seeds: the headline experiments (Experiment.headline) are also trained at these seeds
+        (other than their config's).
       full_scale_data: an IDX folder with train and test files: the headline experiments are
         also trained on it, with its test set.
       run_sweeps: train the registry's sweeps of the selected experiments.
@@ -352,21 +352,21 @@ class PlannedRun(NamedTuple):
 def planned_runs(
     plan: Registry, selected: Sequence[Experiment], options: Options
 ) -> list[PlannedRun]:
-    """Every run to train, in order: the selected experiments; the headline ones (with a course
-    reference) at other seeds and on the full-scale data; the sweeps of `plan` (the registry)
-    over the selected experiments."""
+    """Every run to train, in order: the selected experiments; the headline ones (a course
+    reference, or `spread`) at other seeds and on the full-scale data; the sweeps of `plan` (the
+    registry) over the selected experiments."""
     root = options.root
     base = dict(epoch_scale=options.epoch_scale, data_dir=options.data_dir, limit=options.limit)
     runs = [PlannedRun(e, root, base) for e in selected]
-    with_reference = [e for e in selected if e.reference is not None]  # the headline ones
-    for exp in with_reference:
+    headline = [e for e in selected if e.headline]
+    for exp in headline:
         default_seed = exp.get_config().seed
         runs += [
             PlannedRun(exp, root, base | {"seed": s}) for s in options.seeds if s != default_seed
         ]
     if options.full_scale_data:
         full = base | {"data_dir": options.full_scale_data, "limit": 0}
-        runs += [PlannedRun(e, registry.full_scale_root(root), full) for e in with_reference]
+        runs += [PlannedRun(e, registry.full_scale_root(root), full) for e in headline]
     for sweep in plan.sweeps if options.run_sweeps else ():
         for variant in sweep.variants:
             for exp in (e for e in selected if e.name in sweep.experiments):

@@ -171,6 +171,7 @@ PRIOR_EXPERIMENTS = (
         "paper Fig. 4",
         "AAE, z 2, a mixture of 10 Gaussians, label-guided",
         ("samples", "latent_scatter"),
+        spread=True,
     ),
     Experiment(
         "aae_z2_swiss_roll_labels",
@@ -178,6 +179,7 @@ PRIOR_EXPERIMENTS = (
         "paper Fig. 4",
         "AAE, z 2, a swiss roll, label-guided",
         ("samples", "latent_scatter"),
+        spread=True,
     ),
 )
 

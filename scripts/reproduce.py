@@ -38,7 +38,8 @@ flags.DEFINE_bool("report_only", False, "Write the report from the workdirs; tra
 flags.DEFINE_list(
     "seeds",
     [],
-    "Also train the headline experiments (vae, aae) at these seeds, into ROOT/NAME-seedS; "
+    "Also train the headline experiments (vae, aae; with --plan priors the label-guided ones) "
+    "at these seeds, into ROOT/NAME-seedS; "
     "the report gives each headline number's mean and spread.",
 )
 flags.register_validator(

@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -308,23 +309,26 @@ def test_the_priors_gallery_shows_each_runs_scatter_and_numbers_against_its_own_
         "aae_z2_mixture_labels": {"name": "mixture", "labels": True},
         "aae_z2_swiss_roll_labels": {"name": "swiss_roll", "labels": True},
     }
-    for i, (name, prior) in enumerate(priors_of.items()):
+    runs = [(name, prior, i, 42) for i, (name, prior) in enumerate(priors_of.items())]
+    runs.append(("aae_z2_mixture_labels", priors_of["aae_z2_mixture_labels"], 4, 1))  # seed 1
+    for name, prior, i, seed in runs:
         row = {"epoch": 3, "train_recon_loss": 0.1, "val_recon_loss": 0.1, "val_code_mmd": i / 100}
         if prior is not None and prior["labels"]:
             row["val_code_own_region"] = 0.5 + i / 10
         pngs = [run_files.LATENT_SCATTER]
         if prior is not None:
             pngs += [run_files.samples(e, run_files.BY_REGION) for e in (0, 2)]
-        _fake_workdir(root / name, "aae", [row], {}, None, pngs, [0, 2])
-        config = json.loads((root / name / "config.json").read_text())
-        config["z_dim"] = 2
+        workdir = Path(registry.run_dir(str(root), name, None if seed == 42 else seed))
+        _fake_workdir(workdir, "aae", [row], {"test_recon_loss": 0.1}, None, pngs, [0, 2])
+        config = json.loads((workdir / "config.json").read_text())
+        config.update(z_dim=2, seed=seed)
         if prior is not None:  # the section's words come from config.json's prior
             full = experiments.BY_NAME.get(name) or next(
                 e for e in experiments.PRIOR_EXPERIMENTS if e.name == name
             )
             config["prior"] = full.get_config().prior.to_dict()
             assert config["prior"]["name"] == prior["name"]
-        (root / name / "config.json").write_text(json.dumps(config))
+        (workdir / "config.json").write_text(json.dumps(config))
     docs = tmp_path / "docs"
     path = report.write_report(experiments.PRIORS, str(root), str(docs))
     assert path == str(docs / "priors.md")
@@ -339,17 +343,17 @@ def test_the_priors_gallery_shows_each_runs_scatter_and_numbers_against_its_own_
     rows = {
         line.split(" | ")[0].strip("| `"): line for line in section.splitlines() if "| `" in line
     }
-    assert rows["aae_z2"].endswith("| N(0, I), z 2 | 3 | 0.0000 | - |")
+    assert rows["aae_z2"].endswith("| N(0, I), z 2 | 3 | 42 | 0.0000 | - |")
     assert (
-        "| mixture of 10 Gaussians (radius 2, std 0.5 along it, 0.1 across) | 3 | 0.0100 | - |"
-        in (rows["aae_z2_mixture"])
+        "| mixture of 10 Gaussians (radius 2, std 0.5 along it, 0.1 across) | 3 | 42 | 0.0100 | - |"
+        in rows["aae_z2_mixture"]
     )
-    assert (
-        "label-guided (20% of the training images labelled) | 3 | 0.0200 | 0.700 |"
-        in (rows["aae_z2_mixture_labels"])
-    )
+    # Two seeds: own region 0.7 and 0.9, MMD² 0.02 and 0.04 -> mean ± sample standard deviation.
+    mixture_labels = rows["aae_z2_mixture_labels"]
+    assert "label-guided (20% of the training images labelled) | 3 | 42, 1 | " in mixture_labels
+    assert mixture_labels.endswith("| 0.0300 ± 0.0141 | 0.800 ± 0.141 |")
     assert "swiss roll (radius 3, 2 turns), label-guided" in rows["aae_z2_swiss_roll_labels"]
-    assert rows["aae_z2_swiss_roll_labels"].endswith("| 0.0300 | 0.800 |")
+    assert rows["aae_z2_swiss_roll_labels"].endswith("| 42 | 0.0300 | 0.800 |")
     # The last sample epoch's per-region grid of each prior with regions.
     assert "`aae_z2_mixture_labels`, epoch 2" in section
     by_region = "figures/priors/aae_z2_mixture/samples_epoch_2_by_region.png"

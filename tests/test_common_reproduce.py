@@ -277,3 +277,22 @@ def test_sweeps_train_each_variant_and_seed_shortened(tmp_path, mnist_dir):
                 open(root / "sweeps" / "s" / variant / f"tiny-seed{seed}" / "config.json")
             )
             assert (config["seed"], config["lambda_"], config["num_epochs"]) == (seed, lambda_, 1)
+
+
+def test_the_seeds_train_the_headline_experiments_of_each_plan(tmp_path):
+    options = reproduce.Options(root=str(tmp_path), docs_dir=str(tmp_path), seeds=[1, 2, 42])
+    seeded = {
+        name: sorted(
+            run.kwargs["seed"]
+            for run in reproduce.planned_runs(plan, plan.experiments, options)
+            if "seed" in run.kwargs
+        )
+        for name, plan in experiments.PLANS.items()
+    }
+    for name in experiments.PLANS:
+        assert seeded[name] == [1, 1, 2, 2], name  # two headline experiments, seed 42 is theirs
+    assert [e.name for e in experiments.REGISTRY.experiments if e.headline] == ["vae", "aae"]
+    assert [e.name for e in experiments.PRIORS.experiments if e.headline] == [
+        "aae_z2_mixture_labels",
+        "aae_z2_swiss_roll_labels",
+    ]
