@@ -3,15 +3,14 @@
     python scripts/train_aae.py --config configs/aae_z2_swiss_roll_labels.py \
         --workdir runs/aae_z2_swiss_roll_labels
 
-As configs/aae_z2_mixture_labels.py, with the roll's 10 equal stretches (centre to outer end) as
-the labels' regions.
+configs/aae_z2_mixture_labels.py with the roll instead of the mixture: its 10 equal stretches
+(from the centre to the outer end) are the labels' regions.
 """
 
-from common import priors
-from configs import aae_z2
+from configs import aae_z2_mixture_labels
 
 
 def get_config():
-    config = aae_z2.get_config()
-    config.prior = priors.prior_config("swiss_roll", labels=True)
+    config = aae_z2_mixture_labels.get_config()
+    config.prior.name = "swiss_roll"
     return config

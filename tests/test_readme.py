@@ -238,7 +238,7 @@ def test_the_results_section_quotes_the_report():
     # README's results are copied from docs/results.md, which scripts/reproduce.py computes
     # from the workdirs: every number README gives there must stand in the report.
     text = open(os.path.join(ROOT, "README.md")).read()
-    section = text[text.index("## Results") : text.index("## Performance")]
+    section = text[text.index("## Results") : text.index(PRIORS_RESULTS)]
     section = section[section.index("| experiment |") :]  # the table and the text after it
     report = open(os.path.join(ROOT, "docs", "results.md")).read()
     numbers = re.findall(r"(?<![\w.])\d+\.\d{3,4}(?![\d])", section)
@@ -248,6 +248,20 @@ def test_the_results_section_quotes_the_report():
     # A mean ± standard deviation stands there whole, not as two numbers found apart.
     spreads = re.findall(r"\d+\.\d+ ± \d+\.\d+", section)
     assert len(spreads) >= 4 and all(spread in report for spread in spreads), spreads
+
+
+PRIORS_RESULTS = "### The AAE's other priors, measured"
+
+
+def test_the_priors_results_quote_their_report():
+    # The same for the priors plan's numbers and docs/priors.md.
+    text = open(os.path.join(ROOT, "README.md")).read()
+    section = text[text.index(PRIORS_RESULTS) : text.index("## Performance")]
+    report = open(os.path.join(ROOT, "docs", "priors.md")).read()
+    numbers = re.findall(r"(?<![\w.])\d+\.\d{3,4}(?![\d])", section)
+    assert len(numbers) >= 6
+    missing = [n for n in numbers if n not in report]
+    assert not missing, f"README numbers not in docs/priors.md: {missing}"
 
 
 def test_the_workdir_list_is_the_one_list_of_run_files():
