@@ -542,7 +542,9 @@ def prior_label(config: Mapping[str, Any]) -> str:
     else:
         text = f"swiss roll (radius {prior['roll_radius']:g}, {prior['roll_turns']:g} turns)"
     if prior.get("labels"):
-        text += f", label-guided ({prior['labelled_share']:.0%} of the training images labelled)"
+        share = prior["labelled_share"]
+        labelled = "every training image" if share == 1 else f"{share:.0%} of the training images"
+        text += f", label-guided ({labelled} labelled)"
     return text
 
 

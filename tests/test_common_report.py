@@ -327,6 +327,8 @@ def test_the_priors_gallery_shows_each_runs_scatter_and_numbers_against_its_own_
                 e for e in experiments.PRIOR_EXPERIMENTS if e.name == name
             )
             config["prior"] = full.get_config().prior.to_dict()
+            if name == "aae_z2_swiss_roll_labels":
+                config["prior"]["labelled_share"] = 0.2
             assert config["prior"]["name"] == prior["name"]
         (workdir / "config.json").write_text(json.dumps(config))
     docs = tmp_path / "docs"
@@ -350,9 +352,10 @@ def test_the_priors_gallery_shows_each_runs_scatter_and_numbers_against_its_own_
     )
     # Two seeds: own region 0.7 and 0.9, MMD² 0.02 and 0.04 -> mean ± sample standard deviation.
     mixture_labels = rows["aae_z2_mixture_labels"]
-    assert "label-guided (20% of the training images labelled) | 3 | 42, 1 | " in mixture_labels
+    assert "label-guided (every training image labelled) | 3 | 42, 1 | " in mixture_labels
     assert mixture_labels.endswith("| 0.0300 ± 0.0141 | 0.800 ± 0.141 |")
-    assert "swiss roll (radius 3, 2 turns), label-guided" in rows["aae_z2_swiss_roll_labels"]
+    roll = "swiss roll (radius 3, 2 turns), label-guided (20% of the training images labelled)"
+    assert roll in rows["aae_z2_swiss_roll_labels"]
     assert rows["aae_z2_swiss_roll_labels"].endswith("| 42 | 0.0300 | 0.800 |")
     # The last sample epoch's per-region grid of each prior with regions.
     assert "`aae_z2_mixture_labels`, epoch 2" in section
