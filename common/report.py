@@ -803,12 +803,14 @@ def write_report(plan: Registry, root: str, docs_dir: str) -> str:
 
     scales = sorted({r.latest.get("epoch_scale", 1.0) for r in runs.values() if r is not None})
     today = datetime.date.today().isoformat()
+    plan_flag = "" if plan.name == "assignment" else f"--plan {plan.name} "
     lines = [
         f"# {plan.title}",
         "",
         f"Written {today} by `scripts/reproduce.py` from the workdirs under "
         f"`{display_path(os.path.abspath(root))}`. Rewrite it from the same workdirs, without "
-        "training, with `python scripts/reproduce.py --root ROOT --report_only`; running the "
+        f"training, with `python scripts/reproduce.py {plan_flag}--root ROOT --report_only`; "
+        "running the "
         "command without `--report_only` trains on where each run stopped (the trainers resume "
         "from their latest checkpoint; finished experiments are skipped).",
         "",

@@ -192,9 +192,9 @@ PRIORS = Registry(
             "The codes under each prior (the AAE paper's Figures 2 and 4)",
             "The validation digits' codes, coloured by label, over the density of each run's "
             "prior (grey). The AAE imposes any prior it can sample with no change to its loss; "
-            "label-guided, a fifth of the training labels (and the discriminator's one-hot) "
-            "tell each digit which region of the prior is its own. The VAE z 2 (N(0, I), its "
-            "KL term) is shown for comparison.",
+            "label-guided, the training images' labels (one-hots the discriminator sees with "
+            "each code) tell each digit which region of the prior is its own. The VAE z 2 "
+            "(N(0, I), its KL term) is shown for comparison.",
             experiments=(
                 "aae_z2",
                 "aae_z2_mixture",

@@ -336,6 +336,7 @@ def test_the_priors_gallery_shows_each_runs_scatter_and_numbers_against_its_own_
     assert path == str(docs / "priors.md")
     text = open(path).read()
     assert text.startswith("# Results: the AAE's other priors (beyond the assignment)")
+    assert "`python scripts/reproduce.py --plan priors --root ROOT --report_only`" in text
     section = text.split("## The codes under each prior")[1].split("\n## ")[0]
     # The scatters side by side, copied into the plan's own figures folder; vae_z2 has no run.
     for name in priors_of:
