@@ -63,6 +63,7 @@ TESTS = {
         "python scripts/reproduce.py --epoch_scale 0.1",
         "python scripts/reproduce.py --report_only",
         "python scripts/reproduce.py --plan priors",
+        "python scripts/reproduce.py --plan priors --data_dir MNIST_T10K_FOLDER --seeds 42,1,2",
         "python scripts/reproduce.py --data_dir MNIST_T10K_FOLDER --iw_images 500 --seeds 42,1,2 "
         "--sweeps --full_scale_data FASHION_MNIST_FOLDER",
     ),
@@ -186,6 +187,15 @@ def test_reproduce_commands(sandbox):
     assert "figures/priors/aae_z2_mixture_labels/latent_scatter.png" in priors
     assert "--plan=priors" in priors  # the command the run was trained with
     assert (sandbox.path / "docs" / "results.md").read_text() == text
+    # README's results command of that plan: the label-guided run again at another seed.
+    sandbox(
+        "python scripts/reproduce.py --plan priors --data_dir MNIST_T10K_FOLDER --seeds 42,1,2",
+        "--only aae_z2_mixture_labels --data_dir MNIST_FOLDER --epoch_scale 0.01 --seeds 42,7",
+        "--docs docs",
+    )
+    priors = (sandbox.path / "docs" / "priors.md").read_text()
+    assert "| `aae_z2_mixture_labels` | mixture of 10 Gaussians" in priors
+    assert "| 1 | 42, 7 | " in priors  # epoch 1, the two seeds in the gallery's table
 
 
 @pytest.mark.slow  # several trainings of the full-size AAE: README's second test command
