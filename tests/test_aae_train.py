@@ -124,12 +124,23 @@ def test_three_phase_lambda_weighs_the_phases_updates(tiny_aae_config, key):
     [
         ("lambda_", 1.5, r"lambda_=1.5 must be in \[0, 1\]"),
         ("update_scheme", "two_phase", "update_scheme='two_phase' must be one of combined"),
+        ("prior.name", "cauchy", "config.prior.name='cauchy' must be one of gaussian, mixture"),
+        ("prior.labelled_share", 0.0, r"config.prior.labelled_share=0.0 must be in \(0, 1\]"),
     ],
 )
 def test_bad_values_are_config_errors_before_anything_is_written(
     tiny_aae_config, tmp_path, field, value, message
 ):
-    setattr(tiny_aae_config, field, value)
+    tiny_aae_config.update_from_flattened_dict({field: value})
+    with pytest.raises(ConfigError, match=message) as error:
+        train.train_and_evaluate(tiny_aae_config, str(tmp_path / "run"))
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_2d_prior_with_8_latent_dimensions_is_a_config_error(tiny_aae_config, tmp_path):
+    tiny_aae_config.update(z_dim=8, prior=priors.prior_config("mixture"))
+    message = "config.prior.name='mixture' is a 2-D prior, but config.z_dim=8"
     with pytest.raises(ConfigError, match=message):
         train.train_and_evaluate(tiny_aae_config, str(tmp_path / "run"))
     assert not (tmp_path / "run").exists()
