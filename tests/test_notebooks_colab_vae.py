@@ -26,6 +26,7 @@ def image_outputs(cell) -> int:
     return sum("image/png" in out.get("data", {}) for out in cell.get("outputs", []))
 
 
+@pytest.mark.slow  # a Jupyter kernel trains four tiny models: README's second test command
 def test_notebook_runs_and_shows_every_figure(tmp_path, mnist_dir, vae_run):
     # vae_run (conftest) trained the same tiny VAE on the same 180 images: the notebook's
     # kernel finds its programs in the compilation cache the session shares.
