@@ -328,6 +328,23 @@ def load_downloaded(name: str) -> tuple[tuple, tuple]:
     )
 
 
+def file_checksums(data_config: ml_collections.ConfigDict) -> dict[str, str]:
+    """{file name: SHA-256} of the IDX files `config.data` reads: what identifies the data
+    (caches of things learnt from it are keyed by it). For tfds, the checksums it registers."""
+    if not data_config.dir:
+        return {name: f.sha256 for name, f in registered_files(data_config.name).items()}
+    data_dir = os.path.expanduser(data_config.dir)
+    found = {}
+    for split in ("train", "t10k"):
+        for kind, ndim in (("images", 3), ("labels", 1)):
+            path = _find(data_dir, split, kind, ndim)
+            if path is not None:
+                found[os.path.basename(path)] = _sha256(path)
+    if not found:
+        raise DataError(f"{data_dir}: no IDX files")
+    return found
+
+
 # ----------------------------------------------------------------------------- splits
 
 

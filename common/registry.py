@@ -12,6 +12,7 @@ Where runs lie, under a root folder (`--root`):
     ROOT/NAME-seedS                 the same at config.seed = S (the seed spread)
     ROOT/full_scale/NAME            the same on the full-scale data
     ROOT/sweeps/SWEEP/VARIANT/NAME-seedS   one run of a sweep
+    ROOT/classifiers                the sample-quality classifiers (common.classifier's cache)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from common.errors import ConfigError
 SEED_SUFFIX = "-seed"
 FULL_SCALE_DIR = "full_scale"
 SWEEPS_DIR = "sweeps"
+CLASSIFIERS_DIR = "classifiers"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +134,37 @@ class Gallery:
 
 
 @dataclasses.dataclass(frozen=True)
+class PaperNumber:
+    """A model's number in a paper's table, e.g. the AAE paper's Parzen estimate on MNIST."""
+
+    model: str
+    value: float
+    error: float
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleQuality:
+    """What the sample-quality report (`common.sample_report`) shows, of every experiment whose
+    runs lie under the root (both plans share it).
+
+    Attributes:
+      experiments: in the report's order.
+      over_epochs: (question, experiment): how its samples change over its sample epochs.
+      pairs: two experiments' samples compared at their last common sample epoch.
+      paper: the paper's table (Makhzani et al. 2015, Table 1: Parzen nats on MNIST).
+      beside_paper: the experiments shown beside it.
+      report_file: the report's file name in the docs folder.
+    """
+
+    experiments: tuple[Experiment, ...]
+    over_epochs: tuple[tuple[str, str], ...]
+    pairs: tuple[Comparison, ...]
+    paper: tuple[PaperNumber, ...]
+    beside_paper: tuple[str, ...]
+    report_file: str = "sample_quality.md"
+
+
+@dataclasses.dataclass(frozen=True)
 class Registry:
     """Everything `common.reproduce` trains and `common.report` shows: one plan, one report.
 
@@ -149,6 +182,7 @@ class Registry:
       report_file: the report's file name in the docs folder.
       figures: the folder, under the docs folder, its figures are copied to (one per
         experiment; two plans may share experiments, not this folder).
+      samples: the sample-quality report, written after the plan's; None: none.
     """
 
     experiments: tuple[Experiment, ...]
@@ -162,6 +196,7 @@ class Registry:
     title: str = "Results: every experiment of the assignment"
     report_file: str = "results.md"
     figures: str = "figures"
+    samples: SampleQuality | None = None
 
     def select(self, names: Sequence[str] | None) -> list[Experiment]:
         """The experiments named (all when `names` is empty), in the registry's order.
@@ -200,3 +235,8 @@ def full_scale_root(root: str) -> str:
 def sweep_root(root: str, sweep: Sweep, variant: Variant) -> str:
     """ROOT/sweeps/SWEEP/VARIANT: the root of one variant's runs NAME-seedS."""
     return os.path.join(root, SWEEPS_DIR, sweep.name, variant.key)
+
+
+def classifier_dir(root: str) -> str:
+    """ROOT/classifiers: where reproduce caches the sample-quality classifiers."""
+    return os.path.join(root, CLASSIFIERS_DIR)

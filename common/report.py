@@ -836,6 +836,16 @@ def write_report(plan: Registry, root: str, docs_dir: str) -> str:
         "files only) there is no test number.",
         "",
     ]
+    if plan.samples is not None and any(
+        os.path.exists(os.path.join(r.workdir, run_files.SAMPLE_QUALITY))
+        for r in [*runs.values(), *full.values()]
+        if r is not None
+    ):
+        lines += [
+            f"The samples of these runs in numbers (Parzen, FID, coverage): "
+            f"[{plan.samples.report_file}]({plan.samples.report_file}).",
+            "",
+        ]
     lines += _seed_section(root, experiments, runs, headlines)
     lines += _sweep_section(root, plan.sweeps, headlines)
     lines += _code_section(experiments, runs, plan.comparisons)

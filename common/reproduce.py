@@ -19,7 +19,6 @@ import functools
 import json
 import math
 import os
-import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -27,9 +26,18 @@ from typing import Any, NamedTuple
 import ml_collections
 from absl import logging
 
-from common import errors, registry, report, run_files
+from common import (
+    checkpoint,
+    errors,
+    registry,
+    report,
+    run_files,
+    sample_quality,
+    sample_report,
+    train_utils,
+)
 from common import workdir as workdir_lib
-from common.errors import ConfigError, WorkdirBusy
+from common.errors import ConfigError, UserError, WorkdirBusy
 from common.registry import Experiment, Registry
 
 # ----------------------------------------------------------------------------- configs
@@ -109,30 +117,6 @@ def make_config(
 
 
 # ----------------------------------------------------------------------------- records
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU model and usable cores, jax backend, device kind and count, jax version."""
-    import jax
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    devices = jax.devices()
-    return {
-        "cpu": cpu,
-        "cores": cores,
-        "system": platform.system(),
-        "backend": jax.default_backend(),
-        "device_kind": devices[0].device_kind,
-        "num_devices": len(devices),
-        "jax_version": jax.__version__,
-    }
 
 
 @functools.cache
@@ -218,7 +202,7 @@ def run_experiment(
         **schedule,
         "data": data,
         "has_test_set": has_test,
-        "machine": machine_info(),
+        "machine": train_utils.machine_info(),
         "from_epoch": _last_epoch(workdir),
         "status": "running",
     }
@@ -297,6 +281,8 @@ class Options:
       full_scale_data: an IDX folder with train and test files: the headline experiments are
         also trained on it, with its test set.
       run_sweeps: train the registry's sweeps of the selected experiments.
+      quality_samples: samples per model for the sample-quality numbers of each run at its
+        sample epochs (common.sample_quality); 0 skips them.
     """
 
     root: str
@@ -310,6 +296,7 @@ class Options:
     seeds: Sequence[int] = ()
     full_scale_data: str | None = None
     run_sweeps: bool = False
+    quality_samples: int = 0
 
     def check(self) -> None:
         """Raises ConfigError for values no run can use, before anything is written."""
@@ -320,6 +307,8 @@ class Options:
                 raise ConfigError(f"{flag}={path} is a file, not a folder")
         if self.limit is not None and self.limit < 0:
             raise ConfigError(f"--limit={self.limit} must be >= 0 (0 = all)")
+        if self.quality_samples == 1 or self.quality_samples < 0:
+            raise ConfigError(f"--quality_samples={self.quality_samples} must be 0 or >= 2")
 
     def command(self, plan: str = "assignment") -> str:
         """The command line these options stand for with the plan named `plan`, as the report
@@ -413,8 +402,16 @@ def main(plan: Registry, options: Options) -> str:
                 refused.append(f"{exp.name} in {report.display_path(run_root)}")
         if options.iw_images > 0 and plan.log_likelihood is not None:
             log_likelihoods(plan.log_likelihood, selected, options)
+        if options.quality_samples > 0 and plan.samples is not None:
+            sample_qualities(plan, selected, options)
     path = report.write_report(plan, options.root, options.docs_dir)
     logging.info("Wrote %s.", path)
+    if plan.samples is not None:
+        samples_path = sample_report.write_sample_report(
+            plan.samples, options.root, options.docs_dir
+        )
+        if samples_path:
+            logging.info("Wrote %s.", samples_path)
     if refused:
         raise ConfigError(
             f"{len(refused)} run(s) refused their workdir ({'; '.join(refused)}): the log says "
@@ -422,6 +419,40 @@ def main(plan: Registry, options: Options) -> str:
             "another --root, to train them again"
         )
     return path
+
+
+def sample_qualities(plan: Registry, selected: Sequence[Experiment], options: Options) -> None:
+    """The sample-quality numbers of the selected experiments' runs (at the root, and on the
+    full-scale data for the headline ones) at each sample epoch that has a checkpoint, unless
+    already stored for as many samples; a failure is logged, not raised (the reports must still
+    be written)."""
+    roots = [(options.root, selected)]
+    if options.full_scale_data:
+        roots.append((registry.full_scale_root(options.root), [e for e in selected if e.headline]))
+    cache = registry.classifier_dir(options.root)
+    for run_root, experiments in roots:
+        for exp in experiments:
+            workdir = os.path.abspath(registry.run_dir(run_root, exp.name))
+            if not workdir_lib.has_run(workdir):
+                continue
+            config = workdir_lib.load_config(workdir)
+            done = sample_quality.read_results(workdir)
+            for epoch in sorted(set(config.sample_epochs) & set(checkpoint.epochs(workdir))):
+                if done.get(str(epoch), {}).get("num_samples") == options.quality_samples:
+                    continue
+                logging.info("%s: sample quality at epoch %d ...", workdir, epoch)
+                try:
+                    result = sample_quality.evaluate_workdir(
+                        workdir,
+                        plan.trainers,
+                        epoch=epoch,
+                        num_samples=options.quality_samples,
+                        classifier_dir=cache,
+                    )
+                except UserError as e:
+                    logging.error("%s: no sample quality at epoch %d: %s", workdir, epoch, e)
+                    break
+                logging.info("\n%s", sample_quality.format_table(result))
 
 
 def log_likelihoods(

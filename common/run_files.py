@@ -2,9 +2,9 @@
 
 One run lives in one workdir (README: "What a workdir holds"). The trainer writes the config,
 the metrics, the TensorBoard events, the checkpoints and the pictures; `vae.evaluate` adds the
-log-likelihood; `common.reproduce` adds its session record. `FILES` lists each entry with what it
-holds (README's list is tested against it); `RUN_FILES` is what `--fresh` removes: all of them but
-the lock, and their temporary twins.
+log-likelihood, `common.sample_quality` the samples' numbers; `common.reproduce` adds its session
+record. `FILES` lists each entry with what it holds (README's list is tested against it);
+`RUN_FILES` is what `--fresh` removes: all of them but the lock, and their temporary twins.
 """
 
 from __future__ import annotations
@@ -34,10 +34,13 @@ INTERPOLATION = _entry("interpolation.png", "decoded codes between pairs of digi
 LOG_LIKELIHOOD = _entry("log_likelihood.json", "vae.evaluate: importance-weighted log p(x)")
 LOG_LIKELIHOOD_TABLE = _entry("log_likelihood.md", "vae.evaluate: the same as a table")
 PROPOSAL_VARIANCE = _entry("proposal_variance.png", "vae.evaluate: both proposals against K")
+SAMPLE_QUALITY = _entry(
+    "sample_quality.json", "common.sample_quality: Parzen, FID, coverage by checkpoint epoch"
+)
 RECORD = _entry("reproduce.json", "common.reproduce: one record per session")
 
 # Files written whole to a temporary name, then renamed (readers never see half a file).
-_REPLACED_ATOMICALLY = (CONFIG, METRICS, RECORD)
+_REPLACED_ATOMICALLY = (CONFIG, METRICS, SAMPLE_QUALITY, RECORD)
 
 
 def temporary(name: str) -> str:

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import platform
 import signal
 import threading
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from absl import logging
 
@@ -87,3 +90,27 @@ def progress_line(
         f"epoch {epoch}/{num_epochs}  {shown}  {images_per_epoch / seconds:,.0f} img/s  "
         f"{seconds:.1f}s  ETA {format_duration(eta)}"
     )
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model and usable cores, jax backend, device kind and count, jax version."""
+    import jax
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    devices = jax.devices()
+    return {
+        "cpu": cpu,
+        "cores": cores,
+        "system": platform.system(),
+        "backend": jax.default_backend(),
+        "device_kind": devices[0].device_kind,
+        "num_devices": len(devices),
+        "jax_version": jax.__version__,
+    }

@@ -3,8 +3,9 @@
 `scripts/reproduce.py` trains a plan and writes its report (common/reproduce.py): `REGISTRY`
 (the default plan, "assignment") is every experiment of the assignment and docs/results.md;
 `PRIORS` (`--plan priors`) the AAE paper's other priors beside the z 2 models and
-docs/priors.md. `PLANS` names them. `TRAINERS` maps a config's `model` to the trainer class that
-trains it, `HEADLINES` to the number that sums up its runs.
+docs/priors.md. `PLANS` names them; both write `SAMPLE_QUALITY`'s report of every experiment's
+samples in numbers (docs/sample_quality.md). `TRAINERS` maps a config's `model` to the trainer
+class that trains it, `HEADLINES` to the number that sums up its runs.
 """
 
 from aae.train import AAETrainer
@@ -13,8 +14,10 @@ from common.registry import (
     Experiment,
     Gallery,
     Headline,
+    PaperNumber,
     Reference,
     Registry,
+    SampleQuality,
     Sweep,
     Variant,
 )
@@ -145,14 +148,6 @@ SWEEPS = (
     ),
 )
 
-REGISTRY = Registry(
-    experiments=EXPERIMENTS,
-    trainers=TRAINERS,
-    headlines=HEADLINES,
-    comparisons=COMPARISONS,
-    sweeps=SWEEPS,
-    log_likelihood=evaluate.evaluate_workdir,
-)
 
 # Beyond the assignment: the AAE paper's other priors (its Figures 2 and 4), beside the
 # assignment's z 2 models with N(0, I) (the same runs as the assignment plan's, when both plans
@@ -183,6 +178,34 @@ PRIOR_EXPERIMENTS = (
     ),
 )
 
+# Beyond the assignment: the samples of every experiment in numbers (common.sample_quality), one
+# report for both plans (docs/sample_quality.md).
+SAMPLE_QUALITY = SampleQuality(
+    experiments=(*EXPERIMENTS, *PRIOR_EXPERIMENTS),
+    over_epochs=(("Q1.8", "vae"), ("Q2.5", "aae")),
+    pairs=(*COMPARISONS, Comparison("paper Fig. 4", "aae_z2_mixture", "aae_z2_mixture_labels")),
+    # Makhzani et al. (2015), Table 1, MNIST (Parzen window estimates, nats).
+    paper=(
+        PaperNumber("DBN", 138, 2),
+        PaperNumber("Stacked CAE", 121, 1.6),
+        PaperNumber("Deep GSN", 214, 1.1),
+        PaperNumber("GAN", 225, 2),
+        PaperNumber("GMMN + AE", 282, 2),
+        PaperNumber("AAE", 340, 2),
+    ),
+    beside_paper=("aae", "ae_z8"),
+)
+
+REGISTRY = Registry(
+    experiments=EXPERIMENTS,
+    trainers=TRAINERS,
+    headlines=HEADLINES,
+    comparisons=COMPARISONS,
+    sweeps=SWEEPS,
+    log_likelihood=evaluate.evaluate_workdir,
+    samples=SAMPLE_QUALITY,
+)
+
 PRIORS = Registry(
     experiments=(BY_NAME["vae_z2"], BY_NAME["aae_z2"], *PRIOR_EXPERIMENTS),
     trainers=TRAINERS,
@@ -208,6 +231,7 @@ PRIORS = Registry(
     title="Results: the AAE's other priors (beyond the assignment)",
     report_file="priors.md",
     figures="figures/priors",
+    samples=SAMPLE_QUALITY,
 )
 
 PLANS = {plan.name: plan for plan in (REGISTRY, PRIORS)}

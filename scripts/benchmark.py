@@ -58,10 +58,10 @@ def main(argv):
     import os
     import sys
 
-    from common import benchmark, reproduce
+    from common import benchmark, train_utils
     from common.errors import UserError
 
-    print(json.dumps({"machine": reproduce.machine_info()}), flush=True)
+    print(json.dumps({"machine": train_utils.machine_info()}), flush=True)
     models = ("vae", "aae") if FLAGS.model == "both" else (FLAGS.model,)
     with cli.one_line_errors():
         for flag in ("data_dir", "torch_reference", "torch_python"):

@@ -10,6 +10,9 @@ AAE paper's other priors beside the z 2 models; docs/priors.md).
     python scripts/reproduce.py --seeds 42,1,2 --full_scale_data FASHION_MNIST_FOLDER
     python scripts/reproduce.py --plan priors        # the AAE's other priors, docs/priors.md
 
+After training, every run's samples are scored at its sample epochs (common/sample_quality.py)
+and docs/sample_quality.md is written from every plan's runs under the root.
+
 Each experiment trains into ROOT/NAME. Running the same command again resumes each one from its
 latest checkpoint and skips those already finished. See common/reproduce.py; the experiments
 are listed in configs/experiments.py.
@@ -65,6 +68,12 @@ flags.DEFINE_integer(
     "Test images for the VAE's importance-weighted log-likelihood (K up to 1000; slow on a "
     "CPU); 0 skips it.",
 )
+flags.DEFINE_integer(
+    "quality_samples",
+    10_000,
+    "Samples per model for the sample-quality numbers (Parzen, FID, coverage) of every run at "
+    "its sample epochs, into docs/sample_quality.md; 0 skips them.",
+)
 FLAGS = flags.FLAGS
 
 
@@ -86,6 +95,7 @@ def main(argv):
         seeds=[int(s) for s in FLAGS.seeds],
         full_scale_data=FLAGS.full_scale_data,
         run_sweeps=FLAGS.sweeps,
+        quality_samples=FLAGS.quality_samples,
     )
     with cli.one_line_errors():
         reproduce.main(experiments.PLANS[FLAGS.plan], options)

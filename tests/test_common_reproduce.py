@@ -208,8 +208,13 @@ def test_a_tiny_experiment_end_to_end_and_the_rerun_skips_it(tmp_path, mnist_dir
         ("reconstructions", "samples", "latent_scatter", "loss_curve"),
     )
     root, docs = str(tmp_path / "runs"), str(tmp_path / "docs")
-    options = reproduce.Options(root, docs, epoch_scale=0.5, data_dir=mnist_dir, limit=64)
-    path = reproduce.main(plan_of(exp), options)
+    options = reproduce.Options(
+        root, docs, epoch_scale=0.5, data_dir=mnist_dir, limit=64, quality_samples=20
+    )
+    samples = registry.SampleQuality(
+        (exp,), (("Q2.5", "tiny_ae"),), (), experiments.SAMPLE_QUALITY.paper, ("tiny_ae",)
+    )
+    path = reproduce.main(plan_of(exp, samples=samples), options)
     text = open(path).read()
     assert "epoch 1 (assignment: 2)" in text and "epoch 2 (assignment: 4)" in text
     assert "2 run of the assignment's 4 (epoch scale 0.5); complete" in text
@@ -221,8 +226,20 @@ def test_a_tiny_experiment_end_to_end_and_the_rerun_skips_it(tmp_path, mnist_dir
     assert (session["from_epoch"], session["to_epoch"], session["status"]) == (None, 2, "finished")
     assert session["machine"]["backend"] == "cpu"
 
-    reproduce.main(plan_of(exp), options)  # finished: skipped
+    # The sample epochs (0, 1, 2 at this scale; each has a checkpoint) are scored, and the
+    # sample-quality report is written beside the plan's and linked from it.
+    quality = os.path.join(root, "tiny_ae", run_files.SAMPLE_QUALITY)
+    assert list(json.load(open(quality))) == ["0", "1", "2"]
+    assert "[sample_quality.md](sample_quality.md)" in text
+    sample_text = open(os.path.join(docs, "sample_quality.md")).read()
+    progression = "**Q2.5** (`tiny_ae`, decoded prior draws, (x + 1) / 2): over epochs 0, 1, 2"
+    assert progression in sample_text
+    assert "| `tiny_ae`, epoch 2 |" in sample_text  # beside the paper's table
+
+    stamp = os.path.getmtime(quality)
+    reproduce.main(plan_of(exp, samples=samples), options)  # finished and scored: skipped
     assert len(json.load(open(os.path.join(root, "tiny_ae", run_files.RECORD)))["sessions"]) == 1
+    assert os.path.getmtime(quality) == stamp
 
 
 def test_seeds_and_the_full_scale_data_train_into_their_own_workdirs(tmp_path, mnist_dir):

@@ -57,6 +57,7 @@ TESTS = {
         "python scripts/train_aae.py --config configs/aae.py --workdir runs/aae",
         "tensorboard --logdir runs",
         "python scripts/evaluate_vae.py --workdir runs/vae --num_images 1000",
+        "python scripts/evaluate_samples.py --workdir runs/aae --epoch 100",
     ),
     "test_reproduce_commands": (
         "python scripts/reproduce.py",
@@ -154,13 +155,20 @@ def test_train_sample_look(sandbox, vae_run, aae_run):
     )
     with open(sandbox.path / "runs" / "vae" / "log_likelihood.json") as f:
         assert json.load(f)["num_images"] == 8
+    out = sandbox(
+        "python scripts/evaluate_samples.py --workdir runs/aae --epoch 100",
+        "--epoch 1 --num_samples 40 --classifier_dir classifiers",  # not the user's cache
+    )
+    assert "aae epoch 1: 40 samples" in out and "real (ceiling)" in out
+    with open(sandbox.path / "runs" / "aae" / "sample_quality.json") as f:
+        assert list(json.load(f)) == ["1"]
 
 
 @pytest.mark.slow  # four runs of the full-size VAE: README's second test command runs it
 def test_reproduce_commands(sandbox):
     # One experiment of the eight, one epoch (the scale floors at one), then a second, 180
     # images (tests/test_common_reproduce.py trains an AAE experiment through the same code).
-    tiny = "--only vae --data_dir MNIST_FOLDER --iw_images 0 --docs docs"
+    tiny = "--only vae --data_dir MNIST_FOLDER --iw_images 0 --docs docs --quality_samples 40"
     sandbox("python scripts/reproduce.py", tiny, "--epoch_scale 0.01")
     sandbox("python scripts/reproduce.py --epoch_scale 0.1", tiny, "--epoch_scale 0.02")
     sandbox("python scripts/reproduce.py --report_only", "--docs docs")
@@ -170,16 +178,21 @@ def test_reproduce_commands(sandbox):
     out = sandbox(
         "python scripts/reproduce.py --data_dir MNIST_T10K_FOLDER --iw_images 500 --seeds 42,1,2 "
         "--sweeps --full_scale_data FASHION_MNIST_FOLDER",
-        "--only vae --epoch_scale 0.02 --iw_images 4 --docs docs --seeds 42 --nosweeps",
+        "--only vae --epoch_scale 0.02 --iw_images 4 --docs docs --seeds 42 --nosweeps "
+        "--quality_samples 40",
         "--data_dir MNIST_FOLDER --full_scale_data MNIST_FOLDER",
     )
     assert "results.md" in out
     text = (sandbox.path / "docs" / "results.md").read_text()
     assert "# Full scale" in text and "Importance-weighted" in text
+    samples = (sandbox.path / "docs" / "sample_quality.md").read_text()
+    assert "**Q1.8** (`vae`, each pixel's mean / 15): over epochs" in samples
+    assert "Full scale:" in samples
     # The other plan: its own report and figures beside the assignment's, which stays as it was.
     sandbox(
         "python scripts/reproduce.py --plan priors",
-        "--only aae_z2_mixture_labels --data_dir MNIST_FOLDER --epoch_scale 0.01 --docs docs",
+        "--only aae_z2_mixture_labels --data_dir MNIST_FOLDER --epoch_scale 0.01 --docs docs "
+        "--quality_samples 40",
     )
     priors = (sandbox.path / "docs" / "priors.md").read_text()
     assert "## 4. AAE, z 2, a mixture of 10 Gaussians, label-guided (paper Fig. 4)" in priors
@@ -191,7 +204,7 @@ def test_reproduce_commands(sandbox):
     sandbox(
         "python scripts/reproduce.py --plan priors --data_dir MNIST_T10K_FOLDER --seeds 42,1,2",
         "--only aae_z2_mixture_labels --data_dir MNIST_FOLDER --epoch_scale 0.01 --seeds 42,7",
-        "--docs docs",
+        "--docs docs --quality_samples 40",
     )
     priors = (sandbox.path / "docs" / "priors.md").read_text()
     assert "| `aae_z2_mixture_labels` | mixture of 10 Gaussians" in priors
