@@ -29,6 +29,7 @@ SEED_SUFFIX = "-seed"
 FULL_SCALE_DIR = "full_scale"
 SWEEPS_DIR = "sweeps"
 CLASSIFIERS_DIR = "classifiers"
+EXPLORER_DIR = "explorer"  # under the docs folder: the explorer page of the z 2 runs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,6 +184,8 @@ class Registry:
       figures: the folder, under the docs folder, its figures are copied to (one per
         experiment; two plans may share experiments, not this folder).
       samples: the sample-quality report, written after the plan's; None: none.
+      explore: experiments whose z 2 runs the latent plane explorer shows side by side
+        (common.explorer; DOCS/explorer/), each plan's report linking it.
     """
 
     experiments: tuple[Experiment, ...]
@@ -197,6 +200,7 @@ class Registry:
     report_file: str = "results.md"
     figures: str = "figures"
     samples: SampleQuality | None = None
+    explore: tuple[Experiment, ...] = ()
 
     def select(self, names: Sequence[str] | None) -> list[Experiment]:
         """The experiments named (all when `names` is empty), in the registry's order.

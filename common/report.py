@@ -846,6 +846,13 @@ def write_report(plan: Registry, root: str, docs_dir: str) -> str:
             f"[{plan.samples.report_file}]({plan.samples.report_file}).",
             "",
         ]
+    if os.path.exists(os.path.join(docs_dir, registry.EXPLORER_DIR, "index.html")):
+        lines += [
+            "The z 2 runs side by side on one latent plane, decoded at the pointer: "
+            f"[{registry.EXPLORER_DIR}/index.html]({registry.EXPLORER_DIR}/index.html) (open the "
+            "file in a browser; a code host shows its source).",
+            "",
+        ]
     lines += _seed_section(root, experiments, runs, headlines)
     lines += _sweep_section(root, plan.sweeps, headlines)
     lines += _code_section(experiments, runs, plan.comparisons)

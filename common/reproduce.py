@@ -19,6 +19,7 @@ import functools
 import json
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -29,6 +30,7 @@ from absl import logging
 from common import (
     checkpoint,
     errors,
+    explorer,
     registry,
     report,
     run_files,
@@ -404,6 +406,8 @@ def main(plan: Registry, options: Options) -> str:
             log_likelihoods(plan.log_likelihood, selected, options)
         if options.quality_samples > 0 and plan.samples is not None:
             sample_qualities(plan, selected, options)
+    if plan.explore:
+        explorer_page(plan, options)
     path = report.write_report(plan, options.root, options.docs_dir)
     logging.info("Wrote %s.", path)
     if plan.samples is not None:
@@ -418,6 +422,24 @@ def main(plan: Registry, options: Options) -> str:
             f"why; the report ({path}) covers the others. Move those workdirs away, or use "
             "another --root, to train them again"
         )
+    return path
+
+
+def explorer_page(plan: Registry, options: Options) -> str | None:
+    """The latent plane explorer of every `plan.explore` experiment trained under the root, side
+    by side, into DOCS/explorer/ (replaced); its index.html, or None when none is trained."""
+    workdirs = [(e, registry.run_dir(options.root, e.name)) for e in plan.explore]
+    workdirs = [(e, w) for e, w in workdirs if workdir_lib.has_run(w)]
+    if not workdirs:
+        return None
+    models = [
+        explorer.load(w, plan.trainers, name=e.name, title=f"{e.name}: {e.title} ({e.questions})")
+        for e, w in workdirs
+    ]
+    out = os.path.join(options.docs_dir, registry.EXPLORER_DIR)
+    shutil.rmtree(out, ignore_errors=True)  # no sprite of a model no longer shown stays behind
+    path = explorer.write_page(models, out)
+    logging.info("Wrote %s (%d models).", path, len(models))
     return path
 
 

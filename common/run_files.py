@@ -37,6 +37,7 @@ PROPOSAL_VARIANCE = _entry("proposal_variance.png", "vae.evaluate: both proposal
 SAMPLE_QUALITY = _entry(
     "sample_quality.json", "common.sample_quality: Parzen, FID, coverage by checkpoint epoch"
 )
+EXPLORER = _entry("explorer", "explore.py: the latent plane explorer page (z 2 runs)")
 RECORD = _entry("reproduce.json", "common.reproduce: one record per session")
 
 # Files written whole to a temporary name, then renamed (readers never see half a file).

@@ -178,6 +178,10 @@ PRIOR_EXPERIMENTS = (
     ),
 )
 
+# Beyond the assignment: every z 2 experiment on one page, the latent plane explorer
+# (docs/explorer/index.html).
+Z2_EXPERIMENTS = tuple(e for e in (*EXPERIMENTS, *PRIOR_EXPERIMENTS) if e.get_config().z_dim == 2)
+
 # Beyond the assignment: the samples of every experiment in numbers (common.sample_quality), one
 # report for both plans (docs/sample_quality.md).
 SAMPLE_QUALITY = SampleQuality(
@@ -204,6 +208,7 @@ REGISTRY = Registry(
     sweeps=SWEEPS,
     log_likelihood=evaluate.evaluate_workdir,
     samples=SAMPLE_QUALITY,
+    explore=Z2_EXPERIMENTS,
 )
 
 PRIORS = Registry(
@@ -232,6 +237,7 @@ PRIORS = Registry(
     report_file="priors.md",
     figures="figures/priors",
     samples=SAMPLE_QUALITY,
+    explore=Z2_EXPERIMENTS,
 )
 
 PLANS = {plan.name: plan for plan in (REGISTRY, PRIORS)}

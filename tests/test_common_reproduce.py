@@ -214,7 +214,7 @@ def test_a_tiny_experiment_end_to_end_and_the_rerun_skips_it(tmp_path, mnist_dir
     samples = registry.SampleQuality(
         (exp,), (("Q2.5", "tiny_ae"),), (), experiments.SAMPLE_QUALITY.paper, ("tiny_ae",)
     )
-    path = reproduce.main(plan_of(exp, samples=samples), options)
+    path = reproduce.main(plan_of(exp, samples=samples, explore=(exp,)), options)
     text = open(path).read()
     assert "epoch 1 (assignment: 2)" in text and "epoch 2 (assignment: 4)" in text
     assert "2 run of the assignment's 4 (epoch scale 0.5); complete" in text
@@ -235,6 +235,9 @@ def test_a_tiny_experiment_end_to_end_and_the_rerun_skips_it(tmp_path, mnist_dir
     progression = "**Q2.5** (`tiny_ae`, decoded prior draws, (x + 1) / 2): over epochs 0, 1, 2"
     assert progression in sample_text
     assert "| `tiny_ae`, epoch 2 |" in sample_text  # beside the paper's table
+    # The z 2 run's latent plane explorer, linked from the report.
+    assert os.path.exists(os.path.join(docs, "explorer", "tiny_ae_tiles.png"))
+    assert "[explorer/index.html](explorer/index.html)" in text
 
     stamp = os.path.getmtime(quality)
     reproduce.main(plan_of(exp, samples=samples), options)  # finished and scored: skipped

@@ -76,6 +76,11 @@ def test_notebook_runs_and_shows_every_figure(tmp_path, mnist_dir, vae_run):
     aae = next(c for c in nb.cells if "aae_train.train_and_evaluate" in c.source)
     printed = "".join(out.get("text", "") for out in aae.outputs)
     assert "val_code_own_region" in printed and "val_code_mean_norm" in printed  # each prior's
+    # The explorer, inline: its data and sprites embedded in the cell's HTML output.
+    page = next(c for c in nb.cells if "inline_html" in c.source)
+    html = "".join(out.get("data", {}).get("text/html", "") for out in page.outputs)
+    assert "window.EXPLORER_DATA" in html and "data:image/png;base64," in html
+    assert '"name":"aae_z2_mixture_labels"' in html
 
 
 def test_the_install_cell_refuses_the_placeholder_with_instructions():

@@ -46,6 +46,7 @@ def readme_commands() -> list[tuple[str, str]]:
 # The test that runs each README command.
 TESTS = {
     "test_setup_commands_are_what_ci_runs": (
+        "apt-get install -y chromium",
         'pip install -e ".[test]"',
         "pytest",
         "pytest -m slow",
@@ -58,6 +59,7 @@ TESTS = {
         "tensorboard --logdir runs",
         "python scripts/evaluate_vae.py --workdir runs/vae --num_images 1000",
         "python scripts/evaluate_samples.py --workdir runs/aae --epoch 100",
+        "python scripts/explore.py --workdir runs/vae_z2",
     ),
     "test_reproduce_commands": (
         "python scripts/reproduce.py",
@@ -162,6 +164,10 @@ def test_train_sample_look(sandbox, vae_run, aae_run):
     assert "aae epoch 1: 40 samples" in out and "real (ceiling)" in out
     with open(sandbox.path / "runs" / "aae" / "sample_quality.json") as f:
         assert list(json.load(f)) == ["1"]
+    # The tiny AAE has z 2 (TINY_AAE), so it stands in for README's VAE z 2.
+    out = sandbox("python scripts/explore.py --workdir runs/vae_z2", "--workdir runs/aae")
+    assert "runs/aae/explorer/index.html: open it in a browser" in out
+    assert (sandbox.path / "runs" / "aae" / "explorer" / "aae_tiles.png").exists()
 
 
 @pytest.mark.slow  # four runs of the full-size VAE: README's second test command runs it
@@ -199,6 +205,7 @@ def test_reproduce_commands(sandbox):
     assert "`configs/aae_z2_swiss_roll_labels.py`: not run yet." in priors
     assert "figures/priors/aae_z2_mixture_labels/latent_scatter.png" in priors
     assert "--plan=priors" in priors  # the command the run was trained with
+    assert "[explorer/index.html](explorer/index.html)" in priors  # the z 2 run's page
     assert (sandbox.path / "docs" / "results.md").read_text() == text
     # README's results command of that plan: the label-guided run again at another seed.
     sandbox(
