@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -156,7 +157,9 @@ def write_page(models: Sequence[Model], out_dir: str, n: int = GRID) -> str:
     per_row = math.ceil(math.sqrt(NUM_CODES))
     entries = []
     for model in models:
-        tiles, digits = f"{model.name}_tiles.png", f"{model.name}_digits.png"
+        # Models of the same data show the same digits: one file, named by its content.
+        digest = hashlib.sha256(model.images.tobytes()).hexdigest()[:12]
+        tiles, digits = f"{model.name}_tiles.png", f"digits_{digest}.png"
         _save_png(sprite(decoded_tiles(model, lo, hi, n), n), os.path.join(out_dir, tiles))
         _save_png(sprite(model.images, per_row), os.path.join(out_dir, digits))
         entries.append(
