@@ -61,7 +61,7 @@
     canvas.height = PLANE;
     canvas.tabIndex = 0;
     canvas.setAttribute("aria-label", `latent plane of ${model.name}: arrow keys move the point`);
-    const side = el("div", "", row);
+    const side = el("div", "side", row);
     const decoded = el("div", "sprite decoded", side);
     const info = el("div", "info", side);
     const near = el("div", "info", side);
@@ -117,7 +117,7 @@
       const per = p.model.digits_per_row;
       showTile(p.digit, p.model.digits, per, Math.floor(i / per), i % per, DIGIT);
       const label = p.model.labels[i];
-      p.nearText.textContent = ` nearest encoded digit: #${i}` +
+      p.nearText.textContent = `nearest encoded digit: #${i}` +
         (label >= 0 ? `, label ${label}` : "");
       draw(p);
       return { model: p.model.name, row: t.row, col: t.col, nearest: i, label };
