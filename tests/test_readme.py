@@ -286,12 +286,26 @@ PRIORS_RESULTS = "### The AAE's other priors, measured"
 def test_the_priors_results_quote_their_report():
     # The same for the priors plan's numbers and docs/priors.md.
     text = open(os.path.join(ROOT, "README.md")).read()
-    section = text[text.index(PRIORS_RESULTS) : text.index("## Performance")]
+    section = text[text.index(PRIORS_RESULTS) : text.index(SAMPLES_RESULTS)]
     report = open(os.path.join(ROOT, "docs", "priors.md")).read()
     numbers = re.findall(r"(?<![\w.])\d+\.\d{3,4}(?![\d])", section)
     assert len(numbers) >= 6
     missing = [n for n in numbers if n not in report]
     assert not missing, f"README numbers not in docs/priors.md: {missing}"
+
+
+SAMPLES_RESULTS = "### Samples in numbers, measured"
+
+
+def test_the_sample_quality_rows_are_the_reports():
+    # README's rows of the sample-quality table stand whole in docs/sample_quality.md.
+    text = open(os.path.join(ROOT, "README.md")).read()
+    section = text[text.index(SAMPLES_RESULTS) : text.index("## Performance")]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    assert len(rows) >= 10
+    report = open(os.path.join(ROOT, "docs", "sample_quality.md")).read().splitlines()
+    missing = [row for row in rows if row not in report]
+    assert not missing, f"README rows not in docs/sample_quality.md: {missing}"
 
 
 def test_the_workdir_list_is_the_one_list_of_run_files():
