@@ -2,9 +2,9 @@
 across models (`scripts/explore.py`; `common/explorer_page/` holds its HTML, script and style).
 
 What the page gets, per model, on one grid shared by every model (so a linked pointer means the
-same z): a sprite of the decoder's mean images at GRID x GRID points of a square that covers every
-model's codes and prior draws, the codes of the first NUM_CODES test images (validation images
-without a test set) with their labels and the images themselves (a second sprite), and
+same z): a sprite of the decoder's mean images at GRID x GRID points of a square over the models'
+codes and prior draws (plane_square), the codes of the first NUM_CODES test images (validation
+images without a test set) with their labels and the images themselves (a second sprite), and
 PRIOR_POINTS draws of the prior. Everything is a file beside index.html (data.js is a script, not
 fetched: the page opens from file://) or, for notebooks, one HTML string with all of it inlined
 (`inline_html`).
@@ -36,6 +36,7 @@ NUM_CODES = 1000  # encoded digits shown per model
 PRIOR_POINTS = 1500  # prior draws shown per model
 STRIP = 12  # decoded points along a pinned line
 MARGIN = 0.05  # the square's margin around the codes and draws, a share of its side
+MAX_REACH = 2.0  # the square reaches at most this times the farthest prior draw (plane_square)
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "explorer_page")
 PAGE_FILES = ("index.html", "explorer.js", "explorer.css")
 DATA_FILE = "data.js"
@@ -106,9 +107,16 @@ def load(
 
 def plane_square(models: Sequence[Model]) -> tuple[float, float]:
     """(lo, hi): the square [lo, hi]^2 (one interval for both axes, so the plane keeps its
-    aspect) that covers every model's codes and prior draws, with a margin of MARGIN."""
-    points = np.concatenate([np.concatenate([m.codes, m.prior]) for m in models])
-    lo, hi = float(points.min()), float(points.max())
+    aspect) that covers every model's prior draws and the central 98% of its codes (1st to 99th
+    percentile), with a margin of MARGIN, but reaches at most MAX_REACH times the farthest prior
+    draw from 0: an unregularised autoencoder's codes reach +-20 where the priors' draws stay
+    within +-4, and a square over them would leave the others a few tiles each. Codes beyond are
+    drawn at the plane's border."""
+    draws = np.concatenate([m.prior for m in models])
+    codes = [np.percentile(m.codes, [1, 99], axis=0) for m in models]
+    points = np.concatenate([draws, *codes])
+    reach = MAX_REACH * float(np.abs(draws).max())
+    lo, hi = max(float(points.min()), -reach), min(float(points.max()), reach)
     pad = MARGIN * (hi - lo)
     return round(lo - pad, 4), round(hi + pad, 4)
 

@@ -2,6 +2,7 @@
 Chromium (Debian's `chromium`, driven by Playwright): the image shown at a point is the decoder's
 image there, the codes are the model's, clicks draw the strip, nothing logs an error."""
 
+import dataclasses
 import json
 import os
 import re
@@ -34,6 +35,19 @@ def test_sprite_puts_tile_i_at_row_i_over_per_row():
     assert picture.shape == (3 * 28, 2 * 28)
     np.testing.assert_array_equal(picture[28:56, 28:56], tiles[3])
     assert not picture[56:, 28:].any()  # the missing sixth tile is black
+
+
+def test_the_square_covers_the_draws_and_codes_up_to_twice_the_prior(vae_run):
+    model = explorer.load(vae_run.workdir, experiments.TRAINERS)
+    reach = float(np.abs(model.prior).max())
+    near = dataclasses.replace(
+        model, codes=np.array([[0.5, -0.5]] * 99 + [[30.0, 0.0]], np.float32)
+    )
+    lo, hi = explorer.plane_square([near])
+    assert lo < model.prior.min() and hi > model.prior.max()  # every draw is on the plane
+    assert hi < explorer.MAX_REACH * reach * 1.2  # the one code at 30 does not stretch it
+    far = dataclasses.replace(model, codes=np.full((100, 2), 100.0, np.float32))
+    assert explorer.plane_square([far])[1] <= explorer.MAX_REACH * reach * 1.11
 
 
 def test_a_run_without_a_2d_latent_is_one_line(vae_run, tmp_path):

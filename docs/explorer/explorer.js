@@ -25,7 +25,9 @@
       col: clamp(Math.floor((z[0] - lo) / step), 0, n - 1),
     };
   }
-  const toPixel = (z) => [(z[0] - lo) / span * PLANE, (hi - z[1]) / span * PLANE];
+  // Codes beyond the square (an unregularised autoencoder's) are drawn at its border.
+  const toPixel = (z) => [clamp((z[0] - lo) / span * PLANE, 0, PLANE),
+    clamp((hi - z[1]) / span * PLANE, 0, PLANE)];
   const fromPixel = (x, y) => [lo + x / PLANE * span, hi - y / PLANE * span];
 
   function showTile(el, src, perRow, row, col, size) {
