@@ -2,7 +2,9 @@
 
 `main` trains the runs of a `common.registry.Registry` (configs/experiments.py builds the
 assignment's) that its `Options` ask for, each with the trainer of its config's model kind, in
-this process, then writes DOCS/results.md (`common.report`). The trainers resume from a
+this process, scores their samples (`common.sample_quality`), writes the z 2 runs' explorer page
+(`common.explorer`), then the plan's report (`common.report`: DOCS/results.md or priors.md) and
+DOCS/sample_quality.md (`common.sample_report`). The trainers resume from a
 workdir's latest checkpoint, so running the same command again continues where it stopped, and
 experiments already finished are skipped. `epoch_scale` shortens every schedule (epochs, sample
 and checkpoint epochs) for a quick look.

@@ -11,7 +11,8 @@ AAE paper's other priors beside the z 2 models; docs/priors.md).
     python scripts/reproduce.py --plan priors        # the AAE's other priors, docs/priors.md
 
 After training, every run's samples are scored at its sample epochs (common/sample_quality.py)
-and docs/sample_quality.md is written from every plan's runs under the root.
+and docs/sample_quality.md is written from every plan's runs under the root; the z 2 runs share
+one latent plane explorer page, docs/explorer/index.html (common/explorer.py).
 
 Each experiment trains into ROOT/NAME. Running the same command again resumes each one from its
 latest checkpoint and skips those already finished. See common/reproduce.py; the experiments
