@@ -33,10 +33,12 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from common import metric_writer, parallel
+from common import metric_writer, nets, parallel
 from common.errors import UserError
 from common.trainer import Trainer, setup_run
 
@@ -182,6 +184,137 @@ def interleaved(
         emit(row)
         summary.append(row)
     return summary
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvLayer:
+    """One convolution of a training step: where it sits, the layer, its input, its form."""
+
+    path: str  # e.g. "decoder/DecoderTrunk_0/ConvTranspose_2"
+    module: nn.Module  # an unbound copy of the layer (common.nets.Conv or ConvTranspose)
+    input_shape: tuple[int, ...]  # [B, H, W, C] at the trainer's batch size
+    phases: bool  # a ConvTranspose in its phase form
+
+    @property
+    def input_is_data(self) -> bool:
+        """The encoder's first layer reads the images (28 x 28): no input gradient is taken."""
+        return self.input_shape[1:3] == (28, 28)
+
+    @property
+    def name(self) -> str:
+        kind = type(self.module).__name__
+        b, h, w, c = self.input_shape
+        form = ", phases" if self.phases else ""
+        return f"{self.path} ({kind} {h}x{w}, {c} -> {self.module.features}{form})"
+
+
+def conv_layers(trainer: Trainer) -> list[ConvLayer]:
+    """Every convolution one training step of `trainer` runs, in the order it first runs them.
+
+    Found by tracing `train_step` (nothing is compiled) with flax's method interceptor, so the
+    list is the model's own: a layer called twice in a step (the AAE's encoder) is listed once.
+    """
+    state = jax.eval_shape(trainer.create_train_state, jax.random.key(0))
+    images = jax.ShapeDtypeStruct((trainer.config.batch_size, 28, 28, 1), np.uint8)
+    batch = jax.eval_shape(trainer.preprocess, images)
+    found: dict[tuple, ConvLayer] = {}
+
+    def record(next_fun, args, kwargs, context):
+        module = context.module
+        if context.method_name == "__call__" and isinstance(
+            module, (nets.Conv, nets.ConvTranspose)
+        ):
+            phases = bool(kwargs.get("phases", args[1] if len(args) > 1 else False))
+            path = "/".join(module.path)
+            layer = ConvLayer(path, module.clone(parent=None), tuple(args[0].shape), phases)
+            found.setdefault((path, phases), layer)
+        return next_fun(*args, **kwargs)
+
+    with nn.intercept_methods(record):
+        jax.eval_shape(trainer.train_step, state, batch, jax.random.key(0))
+    return list(found.values())
+
+
+def time_conv_layer(layer: ConvLayer, steps: int, rounds: int) -> dict[str, float]:
+    """Milliseconds per step of the layer's forward, input gradient and kernel gradient, each
+    compiled alone inside a `lax.scan` of `steps` steps over different inputs, as training runs
+    them; the median over `rounds` calls. Each adds a sum over its output (well under 0.1 ms).
+
+    Returns:
+      {"forward": ms, "dx": ms, "dk": ms} (dk: the kernel and bias gradients; dx 0 for the
+      layer that reads the images, whose gradient training never takes).
+    """
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((steps, *layer.input_shape), np.float32)
+    form = {"phases": True} if layer.phases else {}  # (a Conv has no phase form)
+    params = jax.eval_shape(lambda x: layer.module.init(jax.random.key(0), x, **form), x[0])
+    params = jax.tree.map(lambda p: rng.standard_normal(p.shape, np.float32), params)
+    apply = lambda p, x: layer.module.apply(p, x, **form)  # noqa: E731
+    dy = rng.standard_normal((steps, *jax.eval_shape(apply, params, x[0]).shape), np.float32)
+
+    def forward(p, x, dy):
+        return jnp.sum(apply(p, x))
+
+    def dx(p, x, dy):
+        return jnp.sum(jax.vjp(lambda x: apply(p, x), x)[1](dy)[0])
+
+    def dk(p, x, dy):
+        grads = jax.vjp(lambda p: apply(p, x), p)[1](dy)[0]
+        return sum(jnp.sum(g) for g in jax.tree.leaves(grads))
+
+    times = {}
+    for name, fn in (("forward", forward), ("dx", dx), ("dk", dk)):
+        if name == "dx" and layer.input_is_data:
+            times[name] = 0.0  # training never differentiates the images
+            continue
+
+        def scanned(p, xs, dys, fn=fn):
+            body = lambda total, xy: (total + fn(p, *xy), None)  # noqa: E731
+            return jax.lax.scan(body, jnp.zeros(()), (xs, dys))[0]
+
+        compiled = jax.jit(scanned).lower(params, x, dy).compile()
+        jax.block_until_ready(compiled(params, x, dy))  # warm up
+        seconds = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            jax.block_until_ready(compiled(params, x, dy))
+            seconds.append((time.perf_counter() - t0) / steps)
+        times[name] = statistics.median(seconds) * 1e3
+    return times
+
+
+def conv_profile(
+    trainer: Trainer,
+    *,
+    steps: int = 10,
+    rounds: int = 5,
+    emit: Callable[[dict], None] = lambda row: print(json.dumps(row), flush=True),
+) -> list[dict]:
+    """Times every convolution of `trainer`'s training step alone (`time_conv_layer`) and the
+    whole step inside the compiled epoch, so the rest (dense layers, the losses, Adam, layout
+    changes) is the difference. Emits and returns one row per layer, then a summary row."""
+    rows = []
+    for layer in conv_layers(trainer):
+        ms = time_conv_layer(layer, steps, rounds)
+        row = {"model": trainer.kind, "layer": layer.name} | {k: round(v, 2) for k, v in ms.items()}
+        emit(row)
+        rows.append(row)
+    epoch = Case(trainer, "epoch", steps)
+    step_ms = statistics.median(epoch.time(rounds)) * 1e3
+    conv_ms = sum(row[k] for row in rows for k in ("forward", "dx", "dk"))
+    summary = {
+        "summary": True,
+        "model": trainer.kind,
+        "batch": trainer.config.batch_size,
+        "conv_impl": trainer.config.conv_impl,
+        "step_ms_in_epoch": round(step_ms, 1),
+        "convs_ms": round(conv_ms, 1),
+        "rest_ms": round(step_ms - conv_ms, 1),
+        "device": jax.devices()[0].platform,
+        "jax": jax.__version__,
+    }
+    emit(summary)
+    return rows + [summary]
 
 
 def time_full_run(trainer: Trainer, workdir: str) -> dict:

@@ -14,13 +14,21 @@ Diagnostics (`--mode steps`): one jitted training step and a compiled epoch on r
 
     python scripts/benchmark.py --mode steps [--cases step,epoch] [--rounds 5] [--steps 20]
         [--batch N] [--conv_impl auto|cpu|xla] [--torch_reference ... --torch_python ...]
+
+The profile (`--mode convs`): every convolution of the training step timed alone inside a
+`lax.scan` (forward, input gradient, kernel gradient), then the whole step inside the compiled
+epoch; the rest is the difference:
+
+    python scripts/benchmark.py --mode convs [--model vae|aae|both] [--rounds 5] [--steps 10]
 """
 
 from absl import app, flags
 
 from common import cli
 
-flags.DEFINE_enum("mode", "epochs", ["epochs", "steps"], "Real epochs, or compiled steps.")
+flags.DEFINE_enum(
+    "mode", "epochs", ["epochs", "steps", "convs"], "Real epochs, compiled steps, or a profile."
+)
 flags.DEFINE_enum("model", "both", ["vae", "aae", "both"], "Which model to time.")
 flags.DEFINE_string("data_dir", None, "epochs mode: the IDX folder both trainers train on.")
 flags.DEFINE_integer("epochs", 3, "epochs mode: epochs per run (the first is not counted).")
@@ -81,6 +89,13 @@ def main(argv):
                 torch_script=FLAGS.torch_reference,
                 torch_python=FLAGS.torch_python or sys.executable,
             )
+        return
+    if FLAGS.mode == "convs":
+        for model in models:
+            for impl in FLAGS.conv_impl:
+                benchmark.conv_profile(
+                    make_trainer(model, impl), steps=FLAGS.steps, rounds=FLAGS.rounds
+                )
         return
     with cli.one_line_errors():
         cases = [

@@ -119,3 +119,27 @@ def test_compare_epochs_runs_both_trainers_alternating_and_summarises(tmp_path, 
     # The first epoch of each run is left out: medians of the others, and their ratio.
     assert (summary["epoch_s"], summary["torch_epoch_s"]) == (0.1, 0.2)
     assert summary["speed_ratio_vs_torch"] == 2.0
+
+
+def test_the_profile_lists_every_convolution_of_the_step_and_times_one(tiny_aae_config):
+    """conv_layers traces the training step: the AAE's ten convolutions in order, at the
+    config's batch, the decoder's last in its phase form; a layer times to positive ms."""
+    from aae.train import AAETrainer
+
+    trainer = AAETrainer(tiny_aae_config)  # 4 filters, batch 16
+    layers = benchmark.conv_layers(trainer)
+    assert [layer.path.split("/")[-1] for layer in layers] == [
+        *(f"Conv_{i}" for i in range(5)),
+        "ConvTranspose_0",
+        "Conv_0",
+        "ConvTranspose_1",
+        "Conv_1",
+        "ConvTranspose_2",
+    ]
+    assert [layer.phases for layer in layers] == [False] * 9 + [True]
+    assert layers[0].input_shape == (16, 28, 28, 1) and layers[0].input_is_data
+    assert layers[-1].input_shape == (16, 14, 14, 4) and not layers[-1].input_is_data
+    assert "phases" in layers[-1].name and "14x14, 4 -> 1" in layers[-1].name
+    ms = benchmark.time_conv_layer(layers[-1], steps=2, rounds=1)
+    assert set(ms) == {"forward", "dx", "dk"} and min(ms.values()) > 0
+    assert benchmark.time_conv_layer(layers[0], steps=2, rounds=1)["dx"] == 0.0

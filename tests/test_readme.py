@@ -75,6 +75,7 @@ TESTS = {
         "--torch_reference PATH/torch_reference.py --torch_python PATH/TO/TORCH/python",
         "python scripts/benchmark.py --mode steps --conv_impl auto,xla --rounds 5 --steps 20 "
         "--torch_reference PATH/torch_reference.py --torch_python PATH/TO/TORCH/python",
+        "python scripts/benchmark.py --mode convs --model both --rounds 5 --steps 10",
         "export GLIBC_TUNABLES=glibc.malloc.hugetlb=1",
         "python scripts/time_full_runs.py --data_dir FOLDER",
     ),
@@ -251,6 +252,15 @@ def test_benchmark_command(sandbox, tmp_path, mnist_dir):
     )
     summary = [json.loads(line) for line in out.splitlines() if '"summary": true' in line]
     assert summary and all(row["ratio_vs_torch"] > 0 for row in summary)
+    out = sandbox(
+        "python scripts/benchmark.py --mode convs --model both --rounds 5 --steps 10",
+        "--model aae --batch 8 --rounds 1 --steps 2",
+    )
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    (summary,) = [row for row in rows if row.get("summary")]
+    layers = [row for row in rows if "layer" in row]
+    assert len(layers) == 10 and "phases" in layers[-1]["layer"]
+    assert summary["step_ms_in_epoch"] > 0 and summary["convs_ms"] > 0
     out = sandbox(
         "export GLIBC_TUNABLES=glibc.malloc.hugetlb=1",
         "&& python -c 'import jax.numpy as jnp; print(float(jnp.ones(3).sum()))'",
