@@ -1,4 +1,10 @@
-"""Shared fixtures: CPU only, strict broadcasting, tiny IDX data sets and tiny configs."""
+"""Shared fixtures: CPU only, strict broadcasting, tiny IDX data sets and tiny configs.
+
+The suite runs on the CPU (its timings, bitwise checks and subprocesses assume it). On a GPU or
+TPU machine, `TEST_ON_ACCELERATOR=1` leaves the accelerator visible and sets float32 matmuls
+and convolutions to full precision, for the numerical tests of the models, losses and
+convolutions (README's performance section names them); others may fail there.
+"""
 
 import fcntl
 import gzip
@@ -11,8 +17,10 @@ import sys
 import tempfile
 from typing import Any, NamedTuple
 
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+ON_ACCELERATOR = os.environ.get("TEST_ON_ACCELERATOR") == "1"
+if not ON_ACCELERATOR:
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 # Many tests compile the same tiny programs, some in subprocesses (which inherit these): a
 # persistent compilation cache shared by the whole session compiles each of them once.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="jax-cache-"))
@@ -25,6 +33,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")  # [B] vs [B, 1] mistakes fail loudly
+if ON_ACCELERATOR:  # TF32 / bf16 passes (GPU, TPU defaults) would hide errors behind 1e-5
+    jax.config.update("jax_default_matmul_precision", "highest")
 
 
 def write_idx(path: str, array: np.ndarray, magic: int | None = None) -> str:
