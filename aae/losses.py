@@ -19,8 +19,7 @@ def autoencoder_loss(
     """The encoder + decoder's loss: lambda_ * reconstruction + (1 - lambda_) * generator.
 
     Args:
-      x, recon_x: [B, 28, 28, 1] float in [-1, 1], or both in the decoder's phase form
-        ([B, 14, 14, 2, 2, 1]: the mean over pixels is the same in any common order).
+      x, recon_x: [B, 28, 28, 1] float in [-1, 1].
       d_logits_fake: [B, 1] float, discriminator logits of the encoded z.
       lambda_: weight of the reconstruction term, in [0, 1].
 

@@ -33,16 +33,14 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """z [B, z_dim] float -> images [B, 28, 28, 1] float32 in [-1, 1] (tanh output); with
-    `phases=True` the same pixels as [B, 14, 14, 2, 2, 1] (pixel (2i + a, 2j + b) at
-    [:, i, j, a, b]; common.nets.DecoderTrunk), the order the reconstruction losses take."""
+    """z [B, z_dim] float -> images [B, 28, 28, 1] float32 in [-1, 1] (tanh output)."""
 
     num_filters: int
     conv_impl: str = "auto"
 
     @nn.compact
-    def __call__(self, z: jax.Array, phases: bool = False) -> jax.Array:
-        return jnp.tanh(nets.DecoderTrunk(self.num_filters, 1, nn.relu, self.conv_impl)(z, phases))
+    def __call__(self, z: jax.Array) -> jax.Array:
+        return jnp.tanh(nets.DecoderTrunk(self.num_filters, 1, nn.relu, self.conv_impl)(z))
 
 
 class Discriminator(nn.Module):
@@ -81,14 +79,10 @@ class AdversarialAE(nn.Module):
         self.decoder = Decoder(self.num_filters, self.conv_impl)
         self.discriminator = Discriminator(self.disc_hidden)
 
-    def __call__(self, x: jax.Array, key: jax.Array | None = None, phases: bool = False):
-        """x: [B, 28, 28, 1] float in [-1, 1] -> (recon_x [B, 28, 28, 1] in [-1, 1], z [B, z]).
-
-        phases: recon_x in the decoder's phase form, [B, 14, 14, 2, 2, 1], for a loss that
-        compares it with `common.conv.to_phases(x)` (the training steps and evaluation do).
-        """
+    def __call__(self, x: jax.Array, key: jax.Array | None = None):
+        """x: [B, 28, 28, 1] float in [-1, 1] -> (recon_x [B, 28, 28, 1] in [-1, 1], z [B, z])."""
         z = self.encoder(x, key)
-        return self.decoder(z, phases), z
+        return self.decoder(z), z
 
     def initialize(self, x: jax.Array) -> jax.Array:
         """Touches all three networks, for `init`. Returns discriminator logits [B, 1]."""

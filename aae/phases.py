@@ -13,7 +13,6 @@ import jax.numpy as jnp
 import optax
 
 from aae import losses, models
-from common import conv
 
 # Phase -> the networks it trains; update scheme -> its phases, in order.
 PHASE_NETWORKS = {
@@ -59,11 +58,8 @@ def reconstruction_phase(state: AAEState, x, key, *, model, tx, weight: float):
       (new state, recon_loss: float32 scalar of the params before the step).
     """
 
-    target = conv.to_phases(x)  # the decoder's phase form: the mean needs no interleaving
-
     def loss_fn(params):
-        recon_x, _ = model.apply({"params": params}, x, key, phases=True)
-        recon_loss = jnp.mean((target - recon_x) ** 2)
+        recon_loss = jnp.mean((x - model.apply({"params": params}, x, key)[0]) ** 2)
         return recon_loss, recon_loss
 
     return step(state, "recon", loss_fn, tx, weight)

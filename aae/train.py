@@ -31,7 +31,7 @@ import optax
 from clu import metrics as clu_metrics
 
 from aae import losses, models, phases, sampling
-from common import config_rules, conv, input_pipeline, pictures, priors, run_files, trainer
+from common import config_rules, input_pipeline, pictures, priors, run_files, trainer
 from common.errors import DataError
 
 OPTIMIZERS = ("adam", "sgd")
@@ -186,16 +186,13 @@ class AAETrainer(trainer.Trainer):
             condition = jax.nn.one_hot(labels, priors.NUM_CONDITIONS)
             z_real = self.prior.sample_for_labels(prior_key, labels)
         if self.config.update_scheme == "combined":
-            # The reconstruction in the decoder's phase form, scored against the batch in the
-            # same order (a mean over pixels): no interleaving inside the step.
-            target = conv.to_phases(batch)
 
             def loss_fn(params):  # Eq. 15: lambda_ * recon + (1 - lambda_) * gen
-                recon_x, z = model.apply({"params": params}, batch, enc_key, phases=True)
+                recon_x, z = model.apply({"params": params}, batch, enc_key)
                 d_fake = model.apply(
                     {"params": params}, z, condition, method=models.AdversarialAE.discriminate
                 )
-                loss, aux = losses.autoencoder_loss(target, recon_x, d_fake, lambda_)
+                loss, aux = losses.autoencoder_loss(batch, recon_x, d_fake, lambda_)
                 return loss, (aux, z)
 
             # Encoder + decoder only; z, the codes before the step, goes to the discriminator.
@@ -230,8 +227,8 @@ class AAETrainer(trainer.Trainer):
         """{"recon_loss": [B]}: mean squared error per image on [-1, 1] pixels (z = the mean)."""
         del key
         x = self.preprocess(images_u8)
-        recon_x, _ = self.model.apply({"params": params}, x, phases=True)
-        return {"recon_loss": jnp.mean((conv.to_phases(x) - recon_x) ** 2, axis=(1, 2, 3, 4, 5))}
+        recon_x, _ = self.model.apply({"params": params}, x)
+        return {"recon_loss": jnp.mean((x - recon_x) ** 2, axis=(1, 2, 3))}
 
     def encode(self, params, images_u8: jax.Array) -> jax.Array:
         x = self.preprocess(images_u8)

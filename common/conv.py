@@ -85,28 +85,6 @@ def _flip_io(kernel: jax.Array) -> jax.Array:
     return jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
 
 
-def _eigen_conv(
-    lhs: jax.Array, rhs: jax.Array, stride: int, padding: tuple[int, int], rhs_dilation: int = 1
-) -> jax.Array:
-    """`conv(lhs, rhs, stride, padding (low, high) on both spatial axes, rhs dilated)`, NHWC/HWIO,
-    in the input-dilated form XLA:CPU runs with Eigen.
-
-    Input and kernel dilated by 2, stride and padding doubled: the same sums (each tap still
-    meets exactly one real pixel), but YNNPACK refuses input dilation, so XLA:CPU uses Eigen
-    (2x faster here, see the module docstring).
-    """
-    pad = (2 * padding[0], 2 * padding[1])
-    return lax.conv_general_dilated(
-        lhs,
-        rhs,
-        (2 * stride, 2 * stride),
-        (pad, pad),
-        lhs_dilation=(2, 2),
-        rhs_dilation=(2 * rhs_dilation, 2 * rhs_dilation),
-        dimension_numbers=DN,
-    )
-
-
 def _conv_forward(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
     """3x3 conv with padding 1, written so that XLA:CPU runs it with Eigen.
 
@@ -125,7 +103,18 @@ def _conv_forward(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
         return lax.conv_general_dilated(
             x, kernel, (stride, stride), ((1, 1), (1, 1)), dimension_numbers=DN
         )
-    return _eigen_conv(x, kernel, stride, (1, 1))
+    # Input and kernel dilated by 2, stride and padding doubled: the same sums
+    # (each tap still meets exactly one real pixel), but YNNPACK refuses input
+    # dilation, so XLA:CPU uses Eigen (2x faster here, see module docstring).
+    return lax.conv_general_dilated(
+        x,
+        kernel,
+        (2 * stride, 2 * stride),
+        ((2, 2), (2, 2)),
+        lhs_dilation=(2, 2),
+        rhs_dilation=(2, 2),
+        dimension_numbers=DN,
+    )
 
 
 def conv_transpose_forward(x: jax.Array, kernel: jax.Array, output_padding: int) -> jax.Array:
@@ -145,11 +134,8 @@ def conv_transpose_forward(x: jax.Array, kernel: jax.Array, output_padding: int)
     return lax.conv_transpose(x, kernel, (2, 2), (pad, pad), dimension_numbers=DN)
 
 
-def _kernel_grad(
-    x: jax.Array, dy: jax.Array, stride: int, size: int = 3, low: int = 1
-) -> jax.Array:
-    """Gradient w.r.t. the kernel of `conv(x, kernel, stride, padding low)` (a size x size kernel;
-    the high padding is what gives dy's shape).
+def _kernel_grad(x: jax.Array, dy: jax.Array, stride: int) -> jax.Array:
+    """Gradient w.r.t. the kernel of `conv(x, kernel, stride, padding 1)`.
 
     dk[u, v, c, f] = sum_{b, i, j} x_padded[b, stride*i + u, stride*j + v, c] * dy[b, i, j, f],
     written as one convolution (batch `b` is its contracted "feature" axis)
@@ -159,15 +145,12 @@ def _kernel_grad(
         x: (B, H, W, Cin) conv input.
         dy: (B, Ho, Wo, F) gradient w.r.t. the conv output.
         stride: 1 or 2.
-        size: the kernel's height and width (3, or 2 for the phase form's).
-        low: the conv's low padding (1, or 0 for the phase form's).
 
     Returns:
-        (size, size, Cin, F) kernel gradient.
+        (3, 3, Cin, F) kernel gradient.
     """
-    # High padding that makes the output exactly size x size.
-    hi = [size - low + stride * (dy.shape[a] - 1) - x.shape[a] for a in (1, 2)]
-    assert hi[0] == hi[1], (x.shape, dy.shape)
+    # High padding that makes the output exactly 3x3.
+    hi = [2 + stride * (dy.shape[a] - 1) - x.shape[a] for a in (1, 2)]
     # Explicit transposes to the NHWC / HWIO layout (channels as the batch, the
     # batch as the contracted feature axis). Passing the same layout through
     # dimension numbers instead is equivalent, and XLA:CPU transposes for us in
@@ -175,7 +158,15 @@ def _kernel_grad(
     # such a conv to its naive emitter: 613 ms instead of ~10 ms (14x14x32).
     x_t = x.transpose(3, 1, 2, 0)  # (Cin, H, W, B)
     dy_t = dy.transpose(1, 2, 0, 3)  # (Ho, Wo, B, F)
-    dk_t = _eigen_conv(x_t, dy_t, 1, (low, hi[0]), rhs_dilation=stride)  # (Cin, size, size, F)
+    dk_t = lax.conv_general_dilated(
+        x_t,
+        dy_t,
+        (2, 2),
+        ((2, 2 * hi[0]), (2, 2 * hi[1])),
+        lhs_dilation=(2, 2),
+        rhs_dilation=(2 * stride, 2 * stride),
+        dimension_numbers=DN,
+    )  # (Cin, 3, 3, F)
     return dk_t.transpose(1, 2, 0, 3)
 
 
@@ -248,104 +239,3 @@ def _conv_transpose3x3_bwd(output_padding, residuals, dy):
 
 
 conv_transpose3x3.defvjp(_conv_transpose3x3_fwd, _conv_transpose3x3_bwd)
-
-
-# ----------------------------------------------------------------------------- phase form
-#
-# A stride-2 3x3 transposed conv with output_padding 1 maps (B, n, m, C) to (B, 2n, 2m, F), and
-# each output pixel (2i + a, 2j + b) sees only the inputs (i, j), (i, j + 1), (i + 1, j) and
-# (i + 1, j + 1): along an axis, phase a = 0 takes the kernel's tap 1 at offset 0, phase a = 1
-# takes tap 0 at offset 0 and tap 2 at offset 1. So the four output phases are one 2 x 2 conv
-# (padding (0, 1)) of the undilated input with a (2, 2, C, 4F) kernel gathered from the 3 x 3
-# one: 4/9 of the products of the dilated form, none of them with a zero.
-#
-# PHASE_TAPS[offset, phase, tap] = 1 where `phase` takes kernel tap `tap` at input offset `offset`.
-PHASE_TAPS = jnp.array([[[0, 1, 0], [1, 0, 0]], [[0, 0, 0], [0, 0, 1]]], jnp.float32)
-
-
-def phase_kernel(kernel: jax.Array) -> jax.Array:
-    """The 2 x 2 kernel of the four output phases of a transposed conv's 3 x 3 kernel.
-
-    Args:
-        kernel: (3, 3, Cin, F) HWIO kernel of `conv_transpose3x3(., kernel, 1)`.
-
-    Returns:
-        (2, 2, Cin, 4F): output channel (a * 2 + b) * F + f is phase (a, b), feature f. Each
-        entry is one entry of `kernel` or 0 (exact; gradients flow back through the gather).
-    """
-    taps = PHASE_TAPS.astype(kernel.dtype)
-    k2 = jnp.einsum("uat,vbs,tscf->uvcabf", taps, taps, kernel, precision=lax.Precision.HIGHEST)
-    return k2.reshape(2, 2, kernel.shape[2], 4 * kernel.shape[3])
-
-
-def _conv2x2(x: jax.Array, kernel: jax.Array, padding: tuple[int, int]) -> jax.Array:
-    """Stride-1 2 x 2 conv, padding (low, high) on both axes, in the form XLA:CPU runs best."""
-    if x.shape[-1] < _MIN_CHANNELS_FOR_DILATED_FORM:
-        return lax.conv_general_dilated(x, kernel, (1, 1), (padding, padding), dimension_numbers=DN)
-    return _eigen_conv(x, kernel, 1, padding)
-
-
-@jax.custom_vjp
-def conv2x2_phases(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    """The phase form's 2 x 2 conv (padding (0, 1)), forward and backward fast on XLA:CPU.
-
-    Equal to `lax.conv_general_dilated(x, kernel, (1, 1), ((0, 1), (0, 1)),
-    dimension_numbers=("NHWC", "HWIO", "NHWC"))`.
-
-    Args:
-        x: (B, n, m, Cin) input, float.
-        kernel: (2, 2, Cin, F4) HWIO kernel (`phase_kernel`'s), same dtype.
-
-    Returns:
-        (B, n, m, F4).
-    """
-    return _conv2x2(x, kernel, (0, 1))
-
-
-def _conv2x2_phases_fwd(x, kernel):
-    return _conv2x2(x, kernel, (0, 1)), (x, kernel)
-
-
-def _conv2x2_phases_bwd(residuals, dy):
-    # dx[i] = sum_u kernel[u] dy[i - u]: the flipped, in/out-swapped kernel with padding (1, 0).
-    x, kernel = residuals
-    return _conv2x2(dy, _flip_io(kernel), (1, 0)), _kernel_grad(x, dy, 1, size=2, low=0)
-
-
-conv2x2_phases.defvjp(_conv2x2_phases_fwd, _conv2x2_phases_bwd)
-
-
-def conv_transpose3x3_phases(x: jax.Array, kernel: jax.Array, impl: str = "cpu") -> jax.Array:
-    """`conv_transpose3x3(x, kernel, 1)`'s output as its four phases, without interleaving them.
-
-    Args:
-        x: (B, n, m, Cin) input, float.
-        kernel: (3, 3, Cin, F) HWIO kernel of the transposed conv (flax's, not transposed).
-        impl: "cpu" (`conv2x2_phases`) or "xla" (XLA's conv and its derived gradients).
-
-    Returns:
-        (B, n, m, 2, 2, F): [:, i, j, a, b] is the transposed conv's output pixel (2i + a, 2j + b);
-        `from_phases` interleaves it into (B, 2n, 2m, F).
-    """
-    k2 = phase_kernel(kernel)
-    if impl == "cpu":
-        y = conv2x2_phases(x, k2)
-    else:
-        y = lax.conv_general_dilated(x, k2, (1, 1), ((0, 1), (0, 1)), dimension_numbers=DN)
-    return y.reshape(*y.shape[:3], 2, 2, kernel.shape[3])
-
-
-def to_phases(images: jax.Array) -> jax.Array:
-    """Space to depth: (B, 2n, 2m, C) -> (B, n, m, 2, 2, C).
-
-    [:, i, j, a, b] is the pixel (2i + a, 2j + b): the training targets in the phase form's
-    order (any dtype; a transpose, no arithmetic).
-    """
-    b, h, w, c = images.shape
-    return images.reshape(b, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 2, 4, 5)
-
-
-def from_phases(phases: jax.Array) -> jax.Array:
-    """Depth to space, `to_phases`' inverse: (B, n, m, 2, 2, C) -> (B, 2n, 2m, C)."""
-    b, n, m, _, _, c = phases.shape
-    return phases.transpose(0, 1, 3, 2, 4, 5).reshape(b, 2 * n, 2 * m, c)

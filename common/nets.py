@@ -65,12 +65,6 @@ class ConvTranspose(nn.Module):
     The same function, parameters and initialisers as flax's
     `nn.ConvTranspose(F, (3, 3), (2, 2), padding=((1, 1 + op), (1, 1 + op)))`; impl as in Conv
     ("cpu": `common.conv.conv_transpose3x3`).
-
-    `phases=True` (output_padding 1 only) returns the same numbers as their four phases,
-    [B, H, W, 2, 2, F] with [:, i, j, a, b] the pixel (2i + a, 2j + b), computed as one 2 x 2
-    convolution of the undilated input (`common.conv.conv_transpose3x3_phases`: no products
-    with the dilation's zeros, no interleaving). A loss that sums over pixels takes it with its
-    targets in the same order (`common.conv.to_phases`); `conv.from_phases` gives the image.
     """
 
     features: int
@@ -78,21 +72,17 @@ class ConvTranspose(nn.Module):
     impl: str = "auto"
 
     @nn.compact
-    def __call__(self, x: jax.Array, phases: bool = False) -> jax.Array:
+    def __call__(self, x: jax.Array) -> jax.Array:
         _check_input(x)
         if self.output_padding not in (0, 1):
             raise ValueError(f"output_padding must be 0 or 1, got {self.output_padding}")
-        if phases and self.output_padding != 1:
-            raise ValueError("the phase form needs output_padding 1 (an output of 2H x 2W)")
         kernel = self.param("kernel", lecun_normal, (3, 3, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-        if phases:
-            y = conv.conv_transpose3x3_phases(x, kernel, _resolve(self.impl))
-        elif _resolve(self.impl) == "cpu":
+        if _resolve(self.impl) == "cpu":
             y = conv.conv_transpose3x3(x, kernel, self.output_padding)
         else:
             y = conv.conv_transpose_forward(x, kernel, self.output_padding)
-        return y + bias.reshape((1,) * (y.ndim - 1) + (-1,))
+        return y + bias.reshape(1, 1, 1, -1)
 
 
 IMPLS = ("auto", "cpu", "xla")
@@ -128,9 +118,7 @@ class EncoderTrunk(nn.Module):
 
 
 class DecoderTrunk(nn.Module):
-    """[B, z_dim] float -> [B, 28, 28, out_channels] float, no output activation; with
-    `phases=True` the same numbers as [B, 14, 14, 2, 2, out_channels] (`ConvTranspose`'s phase
-    form: what the losses take, since they sum over pixels in any order).
+    """[B, z_dim] float -> [B, 28, 28, out_channels] float, no output activation.
 
     Dense to 4 * 4 * 2c, then transposed convs 4 -> 7 -> 14 -> 28 with a 3x3 conv between them.
     """
@@ -141,11 +129,11 @@ class DecoderTrunk(nn.Module):
     conv_impl: str = "auto"
 
     @nn.compact
-    def __call__(self, z: jax.Array, phases: bool = False) -> jax.Array:
+    def __call__(self, z: jax.Array) -> jax.Array:
         c, impl = self.num_filters, self.conv_impl
         x = self.act(nn.Dense(4 * 4 * 2 * c)(z)).reshape(z.shape[0], 4, 4, 2 * c)
         x = self.act(ConvTranspose(2 * c, 0, impl)(x))  # 4 -> 7
         x = self.act(Conv(2 * c, 1, impl)(x))
         x = self.act(ConvTranspose(c, 1, impl)(x))  # 7 -> 14
         x = self.act(Conv(c, 1, impl)(x))
-        return ConvTranspose(self.out_channels, 1, impl)(x, phases)  # 14 -> 28
+        return ConvTranspose(self.out_channels, 1, impl)(x)  # 14 -> 28

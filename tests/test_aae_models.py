@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from aae import losses, models
-from common import conv
 
 
 def init(model, key):
@@ -98,20 +97,3 @@ def test_a_label_guided_discriminator_judges_a_code_with_its_one_hot(key):
     assert len(np.unique(np.asarray(logits))) == 3  # the same code, three verdicts
     with pytest.raises(ValueError, match="a 2-D prior for codes of z_dim 8"):
         init(models.AdversarialAE(4, 8, 16, prior=priors.Mixture()), key)
-
-
-def test_the_phase_form_reconstructs_the_same_pixels(model_and_params, key):
-    """recon_x in the decoder's phase form is the image's pixels in phase order (1e-6), so the
-    training and evaluation losses on it equal the image losses."""
-    model, params = model_and_params
-    x = jax.random.uniform(key, (3, 28, 28, 1), minval=-1, maxval=1)
-
-    @jax.jit
-    def both(params, x):
-        variables = {"params": params}
-        return model.apply(variables, x)[0], model.apply(variables, x, None, True)[0]
-
-    image, phases = both(params, x)
-    assert phases.shape == (3, 14, 14, 2, 2, 1)
-    np.testing.assert_allclose(conv.to_phases(image), phases, atol=1e-6)
-    np.testing.assert_allclose(conv.from_phases(phases), image, atol=1e-6)

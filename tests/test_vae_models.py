@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import init_vae
 
-from vae import losses, models
+from vae import models
 
 
 @pytest.fixture(scope="module")
@@ -58,24 +58,3 @@ def test_pixel_means_are_the_categoricals_expectations():
     uniform = models.pixel_means(jnp.zeros((2, 3, 3, 16)))
     np.testing.assert_allclose(uniform, 7.5, rtol=1e-6)  # the mean of 0..15
     assert uniform.shape == (2, 3, 3, 1)
-
-
-def test_the_objective_in_phase_form_is_the_image_objective(vae_and_params, key):
-    """per_example_losses scores the decoder's phase form against the images in phase order:
-    the same L_rec as the interleaved logits against the images (1e-5), with the same z."""
-    model, params = vae_and_params
-    rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.integers(0, 16, (3, 28, 28, 1)), jnp.int32)
-
-    @jax.jit
-    def both(params, x, key):
-        variables = {"params": params}
-        terms = model.apply(variables, x, key, method=models.VAE.per_example_losses)
-        mean, log_std = model.apply(variables, x, method=models.VAE.encode)
-        z = losses.sample_reparameterize(key, mean, jnp.exp(log_std))  # the same draw
-        logits = model.apply(variables, z, method=models.VAE.decode)  # [3, 28, 28, 16]
-        return terms, losses.categorical_nll(logits, x)
-
-    terms, l_rec_image = both(params, x, key)
-    np.testing.assert_allclose(terms.l_rec, l_rec_image, rtol=1e-5)
-    assert float(jnp.min(l_rec_image)) > 100.0  # far from a trivial 0

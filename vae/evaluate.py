@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from common import conv, errors, input_pipeline, run_files, train_utils
+from common import errors, input_pipeline, run_files, train_utils
 from common import workdir as workdir_lib
 from common.errors import ConfigError
 from vae import losses, models
@@ -72,11 +72,8 @@ def log_weights(
     else:
         raise ValueError(f"proposal {proposal!r}: expected one of {PROPOSALS}")
     b, d = eps.shape[1:]
-    logits = model.apply(  # the phase form, as in training (models.VAE.per_example_losses)
-        {"params": params}, z.reshape(num * b, d), True, method=models.VAE.decode
-    )
-    targets = conv.to_phases(images)
-    repeated = jnp.broadcast_to(targets, (num, *targets.shape)).reshape(-1, *targets.shape[1:])
+    logits = model.apply({"params": params}, z.reshape(num * b, d), method=models.VAE.decode)
+    repeated = jnp.broadcast_to(images, (num, *images.shape)).reshape(num * b, *images.shape[1:])
     log_px_z = -losses.categorical_nll(logits, repeated).reshape(num, b)
     return (log_px_z + correction).T
 

@@ -6,7 +6,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from common import conv, nets
+from common import nets
 from common.input_pipeline import NUM_VALUES
 from vae import losses
 
@@ -27,18 +27,15 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """f_theta(z): [B, z_dim] float -> logits [B, 28, 28, num_values] float32, no softmax; with
-    `phases=True` the same logits as [B, 14, 14, 2, 2, num_values] (pixel (2i + a, 2j + b) at
-    [:, i, j, a, b]; common.nets.DecoderTrunk), the order the objective takes them in."""
+    """f_theta(z): [B, z_dim] float -> logits [B, 28, 28, num_values] float32, no softmax."""
 
     num_filters: int
     num_values: int = NUM_VALUES
     conv_impl: str = "auto"
 
     @nn.compact
-    def __call__(self, z: jax.Array, phases: bool = False) -> jax.Array:
-        trunk = nets.DecoderTrunk(self.num_filters, self.num_values, nn.gelu, self.conv_impl)
-        return trunk(z, phases)
+    def __call__(self, z: jax.Array) -> jax.Array:
+        return nets.DecoderTrunk(self.num_filters, self.num_values, nn.gelu, self.conv_impl)(z)
 
 
 class VAE(nn.Module):
@@ -65,22 +62,16 @@ class VAE(nn.Module):
     def per_example_losses(self, images: jax.Array, key: jax.Array) -> losses.ElboTerms:
         """The objective of each image with one z ~ q(z|x) drawn from `key`: ElboTerms of [B]
         float32 (L_rec, L_reg in nats; bpd). Training, evaluation and vae.evaluate's ELBO all
-        call this.
-
-        The logits stay in the decoder's phase form and the images are put in the same order
-        (a sum over pixels does not care which): the image is never interleaved here.
-        """
+        call this."""
         mean, log_std = self.encoder(images)
         z = losses.sample_reparameterize(key, mean, jnp.exp(log_std))
-        logits = self.decoder(z, phases=True)
-        return losses.elbo_terms(logits, conv.to_phases(images), mean, log_std)
+        return losses.elbo_terms(self.decoder(z), images, mean, log_std)
 
     def encode(self, images: jax.Array) -> tuple[jax.Array, jax.Array]:
         return self.encoder(images)
 
-    def decode(self, z: jax.Array, phases: bool = False) -> jax.Array:
-        """z [B, z_dim] -> logits [B, 28, 28, num_values] (phases: [B, 14, 14, 2, 2, K])."""
-        return self.decoder(z, phases)
+    def decode(self, z: jax.Array) -> jax.Array:
+        return self.decoder(z)
 
     def sample(self, key: jax.Array, num: int):
         """Draws images from the model: z ~ N(0, I), then each pixel from its categorical.
