@@ -188,12 +188,11 @@ def interleaved(
 
 @dataclasses.dataclass(frozen=True)
 class ConvLayer:
-    """One convolution of a training step: where it sits, the layer, its input, its form."""
+    """One convolution of a training step: where it sits, the layer, its input."""
 
     path: str  # e.g. "decoder/DecoderTrunk_0/ConvTranspose_2"
     module: nn.Module  # an unbound copy of the layer (common.nets.Conv or ConvTranspose)
     input_shape: tuple[int, ...]  # [B, H, W, C] at the trainer's batch size
-    phases: bool  # a ConvTranspose in its phase form
 
     @property
     def input_is_data(self) -> bool:
@@ -204,8 +203,7 @@ class ConvLayer:
     def name(self) -> str:
         kind = type(self.module).__name__
         b, h, w, c = self.input_shape
-        form = ", phases" if self.phases else ""
-        return f"{self.path} ({kind} {h}x{w}, {c} -> {self.module.features}{form})"
+        return f"{self.path} ({kind} {h}x{w}, {c} -> {self.module.features})"
 
 
 def conv_layers(trainer: Trainer) -> list[ConvLayer]:
@@ -217,17 +215,16 @@ def conv_layers(trainer: Trainer) -> list[ConvLayer]:
     state = jax.eval_shape(trainer.create_train_state, jax.random.key(0))
     images = jax.ShapeDtypeStruct((trainer.config.batch_size, 28, 28, 1), np.uint8)
     batch = jax.eval_shape(trainer.preprocess, images)
-    found: dict[tuple, ConvLayer] = {}
+    found: dict[str, ConvLayer] = {}
 
     def record(next_fun, args, kwargs, context):
         module = context.module
         if context.method_name == "__call__" and isinstance(
             module, (nets.Conv, nets.ConvTranspose)
         ):
-            phases = bool(kwargs.get("phases", args[1] if len(args) > 1 else False))
             path = "/".join(module.path)
-            layer = ConvLayer(path, module.clone(parent=None), tuple(args[0].shape), phases)
-            found.setdefault((path, phases), layer)
+            layer = ConvLayer(path, module.clone(parent=None), tuple(args[0].shape))
+            found.setdefault(path, layer)
         return next_fun(*args, **kwargs)
 
     with nn.intercept_methods(record):
@@ -246,10 +243,9 @@ def time_conv_layer(layer: ConvLayer, steps: int, rounds: int) -> dict[str, floa
     """
     rng = np.random.default_rng(0)
     x = rng.standard_normal((steps, *layer.input_shape), np.float32)
-    form = {"phases": True} if layer.phases else {}  # (a Conv has no phase form)
-    params = jax.eval_shape(lambda x: layer.module.init(jax.random.key(0), x, **form), x[0])
+    params = jax.eval_shape(lambda x: layer.module.init(jax.random.key(0), x), x[0])
     params = jax.tree.map(lambda p: rng.standard_normal(p.shape, np.float32), params)
-    apply = lambda p, x: layer.module.apply(p, x, **form)  # noqa: E731
+    apply = layer.module.apply
     dy = rng.standard_normal((steps, *jax.eval_shape(apply, params, x[0]).shape), np.float32)
 
     def forward(p, x, dy):
