@@ -17,7 +17,7 @@ Diagnostics (`--mode steps`): one jitted training step and a compiled epoch on r
 
 The profile (`--mode convs`): every convolution of the training step timed alone inside a
 `lax.scan` (forward, input gradient, kernel gradient), then the whole step inside the compiled
-epoch; the rest is the difference:
+epoch for scale:
 
     python scripts/benchmark.py --mode convs [--model vae|aae|both] [--rounds 5] [--steps 10]
 """
