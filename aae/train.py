@@ -1,4 +1,4 @@
-"""AAE training: `AAETrainer`, what the AAE adds to the shared loop (common/trainer.py).
+"""AAE training: `AAETrainer`, what the AAE adds to the shared loop (common/train/trainer.py).
 
     python scripts/train_aae.py --config configs/aae.py --workdir runs/aae
 
@@ -31,8 +31,9 @@ import optax
 from clu import metrics as clu_metrics
 
 from aae import losses, models, phases, sampling
-from common import config_rules, input_pipeline, pictures, priors, run_files, trainer
+from common import config_rules, input_pipeline, priors
 from common.errors import DataError
+from common.train import pictures, run_files, trainer
 
 OPTIMIZERS = ("adam", "sgd")
 SAMPLES_PER_REGION = 8  # columns of the per-region sample grid (a row per region)

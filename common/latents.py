@@ -10,16 +10,10 @@ kept for them). A label-guided prior adds the share of codes in their own label'
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any
-
 import jax
 import jax.numpy as jnp
-import numpy as np
-from jax.sharding import Mesh
 
-from common import parallel, priors
+from common import priors
 
 
 def imq_kernel(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -76,57 +70,6 @@ def own_region_share(prior: priors.Prior, z: jax.Array, labels: jax.Array) -> ja
     """The share of codes z [N, D] in their own label's region of `prior` (labels int [N] in
     0..9): float32 scalar in [0, 1]; 0.1 by chance."""
     return jnp.mean(prior.region(z) == labels)
-
-
-class CodeStatistics:
-    """`code_statistics` of one fixed image set's codes against fixed prior draws, compiled.
-
-    Every call compares the same images, drawn with the same noise, with the same prior draws,
-    so epochs differ only by the model.
-
-    Args:
-      sample_codes: (params, uint8 [N, 28, 28, 1], key) -> codes [N, z_dim] drawn from q(z|x)
-        (a trainer's `sample_codes`).
-      images_u8: uint8 [N, 28, 28, 1], N >= 2, kept on the devices.
-      key: the run's evaluation key; the codes' noise and the prior draws fold in numbers no
-        epoch reaches (the evaluation of epoch e folds in e).
-      prior: the run's prior (common/priors.py); N images' codes meet N of its draws.
-      mesh: the devices the images are replicated over.
-      labels: int [N], the images' labels, for a label-guided prior (adds "code_own_region");
-        None: not label-guided.
-    """
-
-    def __init__(
-        self,
-        sample_codes: Callable[[Any, jax.Array, jax.Array], jax.Array],
-        images_u8: np.ndarray,
-        key: jax.Array,
-        prior: priors.Prior,
-        mesh: Mesh,
-        labels: np.ndarray | None = None,
-    ):
-        prior_key = jax.random.fold_in(key, 2**31 - 1)
-        self.code_key = jax.random.fold_in(key, 2**31 - 2)
-        self.images = parallel.replicate(images_u8, mesh)
-        self.labels = None if labels is None else parallel.replicate(labels, mesh)
-        self.prior_z = prior.sample(prior_key, len(images_u8))
-        self.compare = jax.jit(functools.partial(_statistics_of_codes, sample_codes, prior))
-
-    def __call__(self, params: Any) -> dict[str, float]:
-        """{"code_mmd", with N(0, I) "code_mean_norm", "code_cov_dist", label-guided
-        "code_own_region"} of the model `params`, as floats."""
-        out = self.compare(params, self.images, self.labels, self.code_key, self.prior_z)
-        return {k: float(v) for k, v in jax.device_get(out).items()}
-
-
-def _statistics_of_codes(
-    sample_codes, prior, params, images_u8, labels, key, prior_z
-) -> dict[str, jax.Array]:
-    z = sample_codes(params, images_u8, key)
-    out = code_statistics(z, prior_z, moments=prior.name == priors.Gaussian.name)
-    if labels is not None:
-        out["code_own_region"] = own_region_share(prior, z, labels)
-    return out
 
 
 def interpolate(z_from: jax.Array, z_to: jax.Array, num: int) -> jax.Array:

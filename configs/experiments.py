@@ -1,22 +1,22 @@
 """The experiments (one per config file), the course's reference numbers, and the plans.
 
-`scripts/reproduce.py` trains a plan and writes its report (common/reproduce.py): `REGISTRY`
-(the default plan, "assignment") is every experiment of the assignment and docs/results.md;
-`PRIORS` (`--plan priors`) the AAE paper's other priors beside the z 2 models and
-docs/priors.md. `PLANS` names them; both write `SAMPLE_QUALITY`'s report of every experiment's
-samples in numbers (docs/sample_quality.md). `TRAINERS` maps a config's `model` to the trainer
-class that trains it, `HEADLINES` to the number that sums up its runs.
+`scripts/reproduce.py --plan NAME` trains one of `PLANS` and writes its report
+(common/experiments/reproduce.py): "assignment" (the default) is every experiment of the
+assignment and docs/results.md; "priors" the AAE paper's other priors beside the z 2 models and
+docs/priors.md. Both write `SAMPLE_QUALITY`'s report of every experiment's samples in numbers
+(docs/sample_quality.md). `HEADLINES` maps a config's `model` to the number that sums up its
+runs. Like every config, this file imports only configs and their helpers: trainers are found
+from `config.model` by name (common/train/restore.py).
 """
 
-from aae.train import AAETrainer
-from common.registry import (
+from common.experiments.plans import (
     Comparison,
     Experiment,
     Gallery,
     Headline,
     PaperNumber,
+    Plan,
     Reference,
-    Registry,
     SampleQuality,
     Sweep,
     Variant,
@@ -34,15 +34,23 @@ from configs import (
     vae,
     vae_z2,
 )
-from vae import evaluate
-from vae.train import VAETrainer
 
-TRAINERS = {"vae": VAETrainer, "aae": AAETrainer}
 HEADLINES = {
     "vae": Headline(
         "bpd", "bpd (negative ELBO)", ".3f", ("train_bpd", "val_bpd", "train_l_rec", "train_l_reg")
     ),
-    "aae": Headline("recon_loss", "reconstruction MSE", ".4f", AAETrainer.curves.keys),
+    "aae": Headline(
+        "recon_loss",
+        "reconstruction MSE",
+        ".4f",
+        (
+            "train_recon_loss",
+            "val_recon_loss",
+            "train_gen_loss",
+            "train_disc_loss",
+            "train_disc_accuracy",
+        ),
+    ),
 }
 
 VAE_BPD = Reference(
@@ -182,8 +190,8 @@ PRIOR_EXPERIMENTS = (
 # (docs/explorer/index.html).
 Z2_EXPERIMENTS = tuple(e for e in (*EXPERIMENTS, *PRIOR_EXPERIMENTS) if e.get_config().z_dim == 2)
 
-# Beyond the assignment: the samples of every experiment in numbers (common.sample_quality), one
-# report for both plans (docs/sample_quality.md).
+# Beyond the assignment: the samples of every experiment in numbers
+# (common/evaluation/sample_quality.py), one report for both plans (docs/sample_quality.md).
 SAMPLE_QUALITY = SampleQuality(
     experiments=(*EXPERIMENTS, *PRIOR_EXPERIMENTS),
     over_epochs=(("Q1.8", "vae"), ("Q2.5", "aae")),
@@ -200,20 +208,18 @@ SAMPLE_QUALITY = SampleQuality(
     beside_paper=("aae", "ae_z8"),
 )
 
-REGISTRY = Registry(
+ASSIGNMENT = Plan(
     experiments=EXPERIMENTS,
-    trainers=TRAINERS,
     headlines=HEADLINES,
     comparisons=COMPARISONS,
     sweeps=SWEEPS,
-    log_likelihood=evaluate.evaluate_workdir,
+    log_likelihood="vae.log_likelihood:evaluate_workdir",
     samples=SAMPLE_QUALITY,
     explore=Z2_EXPERIMENTS,
 )
 
-PRIORS = Registry(
+PRIORS = Plan(
     experiments=(BY_NAME["vae_z2"], BY_NAME["aae_z2"], *PRIOR_EXPERIMENTS),
-    trainers=TRAINERS,
     headlines=HEADLINES,
     galleries=(
         Gallery(
@@ -240,4 +246,4 @@ PRIORS = Registry(
     explore=Z2_EXPERIMENTS,
 )
 
-PLANS = {plan.name: plan for plan in (REGISTRY, PRIORS)}
+PLANS = {plan.name: plan for plan in (ASSIGNMENT, PRIORS)}

@@ -7,7 +7,7 @@ The main mode ("epochs") runs scripts/train_MODEL.py and `torch_reference.py tra
 IDX folder, alternating, N rounds, and ends with a summary row per model: median epoch seconds
 (the first epoch of each run apart), their ratio, and the time from the process's start to its
 first epoch's line, ours on a first run (empty compilation cache) and on later runs
-(common/benchmark.py).
+(common/tools/benchmark.py).
 
 Diagnostics (`--mode steps`): one jitted training step and a compiled epoch on random data, in
 `torch_reference.py speed`'s format, with that mode of the reference interleaved:
@@ -52,12 +52,13 @@ FLAGS = flags.FLAGS
 
 def make_trainer(model: str, conv_impl: str):
     """The trainer of configs/{model}.py, with --batch and the convolution form applied."""
+    from common.train import restore
     from configs import experiments
 
     config = experiments.BY_NAME[model].get_config()
     config.batch_size = FLAGS.batch or config.batch_size
     config.conv_impl = conv_impl
-    return experiments.TRAINERS[config.model](config)
+    return restore.trainer_class(config.model)(config)
 
 
 def main(argv):
@@ -66,10 +67,11 @@ def main(argv):
     import os
     import sys
 
-    from common import benchmark, train_utils
     from common.errors import UserError
+    from common.tools import benchmark
+    from common.train import helpers
 
-    print(json.dumps({"machine": train_utils.machine_info()}), flush=True)
+    print(json.dumps({"machine": helpers.machine_info()}), flush=True)
     models = ("vae", "aae") if FLAGS.model == "both" else (FLAGS.model,)
     with cli.one_line_errors():
         for flag in ("data_dir", "torch_reference", "torch_python"):

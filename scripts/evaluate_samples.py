@@ -5,9 +5,8 @@
 Draws K samples of the checkpoint (default the newest that restores), scores them with the AAE
 paper's Parzen protocol and a small classifier trained once per dataset (cached, by default in
 ~/.cache/jax-vae-aae/classifiers), prints a table and adds the epoch to WORKDIR/sample_quality.json
-(see common/sample_quality.py). About a minute on a laptop CPU, the first time a few more for the
-classifier.
-"""
+(see common/evaluation/sample_quality.py). About a minute on a laptop CPU, the first time a few more
+for the classifier."""
 
 from absl import app, flags
 
@@ -28,14 +27,13 @@ def main(argv):
     del argv
     import os
 
-    from common import run_files, sample_quality
-    from configs import experiments
+    from common.evaluation import sample_quality
+    from common.train import run_files
 
     cli.enable_compilation_cache()
     with cli.one_line_errors():
         result = sample_quality.evaluate_workdir(
             FLAGS.workdir,
-            experiments.TRAINERS,
             epoch=FLAGS.epoch,
             num_samples=FLAGS.num_samples,
             seed=FLAGS.seed,

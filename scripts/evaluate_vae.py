@@ -4,10 +4,9 @@
         [--num_images 1000] [--split test]
 
 Prints the table and writes it, its JSON and a plot of both proposals into the workdir (see
-vae/evaluate.py). K = 1000 decodes 1000 latents per image for each proposal: about a minute per
-100 images on a laptop CPU (hours for the whole test set: use --num_images there), seconds on a
-GPU. Progress is logged every 30 s.
-"""
+vae/log_likelihood.py). K = 1000 decodes 1000 latents per image for each proposal: about a minute
+per 100 images on a laptop CPU (hours for the whole test set: use --num_images there), seconds on a
+GPU. Progress is logged every 30 s."""
 
 from absl import app, flags
 
@@ -33,20 +32,20 @@ def main(argv):
     del argv
     import os
 
-    from common import run_files
-    from vae import evaluate
+    from common.train import run_files
+    from vae import log_likelihood
 
     cli.enable_compilation_cache()
     with cli.one_line_errors():
-        result = evaluate.evaluate_workdir(
+        result = log_likelihood.evaluate_workdir(
             FLAGS.workdir,
             epoch=FLAGS.epoch,
-            ks=evaluate.KS if FLAGS.ks is None else [int(k) for k in FLAGS.ks],
+            ks=log_likelihood.KS if FLAGS.ks is None else [int(k) for k in FLAGS.ks],
             num_images=FLAGS.num_images,
             seed=FLAGS.seed,
             split=FLAGS.split,
         )
-        print(evaluate.markdown_table(result))
+        print(log_likelihood.markdown_table(result))
         names = (
             run_files.LOG_LIKELIHOOD,
             run_files.LOG_LIKELIHOOD_TABLE,

@@ -4,7 +4,7 @@
 
 Writes DIR (default WORKDIR/explorer/): index.html, its script and style, data.js and the decoded
 images as PNG sprites; open index.html in a browser (file:// works: no server, nothing fetched).
-See common/explorer.py.
+See common/report/explorer.py.
 """
 
 from absl import app, flags
@@ -22,12 +22,11 @@ def main(argv):
     del argv
     import os
 
-    from common import explorer
-    from configs import experiments
+    from common.report import explorer
 
     cli.enable_compilation_cache()
     with cli.one_line_errors():
-        model = explorer.load(FLAGS.workdir, experiments.TRAINERS, epoch=FLAGS.epoch)
+        model = explorer.load(FLAGS.workdir, epoch=FLAGS.epoch)
         out = FLAGS.out or explorer.default_out(FLAGS.workdir)
         path = explorer.write_page([model], out)
         print(f"wrote {os.path.abspath(path)}: open it in a browser")

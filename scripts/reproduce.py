@@ -10,14 +10,14 @@ AAE paper's other priors beside the z 2 models; docs/priors.md).
     python scripts/reproduce.py --seeds 42,1,2 --full_scale_data FASHION_MNIST_FOLDER
     python scripts/reproduce.py --plan priors        # the AAE's other priors, docs/priors.md
 
-After training, every run's samples are scored at its sample epochs (common/sample_quality.py)
-and docs/sample_quality.md is written from every plan's runs under the root; the z 2 runs share
-one latent plane explorer page, docs/explorer/index.html (common/explorer.py).
+After training, every run's samples are scored at its sample epochs
+(common/evaluation/sample_quality.py) and docs/sample_quality.md is written from every plan's runs
+under the root; the z 2 runs share one latent plane explorer page, docs/explorer/index.html
+(common/report/explorer.py).
 
 Each experiment trains into ROOT/NAME. Running the same command again resumes each one from its
-latest checkpoint and skips those already finished. See common/reproduce.py; the experiments
-are listed in configs/experiments.py.
-"""
+latest checkpoint and skips those already finished. See common/experiments/reproduce.py; the
+experiments are listed in configs/experiments.py."""
 
 from absl import app, flags
 
@@ -80,7 +80,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    from common import reproduce
+    from common.experiments import reproduce
     from configs import experiments
 
     cli.enable_compilation_cache()

@@ -7,7 +7,8 @@ import os
 
 from absl import app, flags
 
-from common import cli, run_files
+from common import cli
+from common.train import run_files
 
 flags.DEFINE_string("workdir", None, "Run directory written by train_vae.py / train_aae.py.")
 flags.DEFINE_integer("epoch", None, "Checkpoint epoch; default: the newest that restores.")
@@ -22,24 +23,22 @@ def main(argv):
     del argv
     import jax
 
-    from common import images, workdir
-    from common.errors import CheckpointError, UserError
-    from configs import experiments
+    from common import plotting
+    from common.errors import UserError
+    from common.train import restore
 
     cli.enable_compilation_cache()
     with cli.one_line_errors():
-        kinds = images.new_figure(1, 1).canvas.get_supported_filetypes()  # png, pdf, svg, ...
+        kinds = plotting.new_figure(1, 1).canvas.get_supported_filetypes()  # png, pdf, svg, ...
         if FLAGS.out and os.path.splitext(FLAGS.out)[1].lstrip(".").lower() not in kinds:
             raise UserError(f"--out={FLAGS.out}: the name must end in one of .{', .'.join(kinds)}")
-        kind = workdir.load_config(FLAGS.workdir).model
-        if kind not in experiments.TRAINERS:
-            raise CheckpointError(f"{FLAGS.workdir} holds a run of an unknown model {kind!r}")
-        trainer, state, epoch = experiments.TRAINERS[kind].restore(FLAGS.workdir, FLAGS.epoch)
+        trainer, state, epoch = restore.restore(FLAGS.workdir, FLAGS.epoch)
+        kind = trainer.kind
         key = jax.random.key(FLAGS.seed)
         samples = trainer.sample_grids(state.params, key, FLAGS.num)["samples"]
         out = FLAGS.out or os.path.join(FLAGS.workdir, run_files.restored_samples(epoch))
         try:
-            images.save_grid(jax.device_get(samples), out, title=f"{kind}, epoch {epoch}")
+            plotting.save_grid(jax.device_get(samples), out, title=f"{kind}, epoch {epoch}")
         except OSError as e:  # a folder that cannot be created or written
             raise UserError(f"cannot write {out}: {e.strerror or e}") from e
         print(f"wrote {out} ({FLAGS.num} samples, {kind} epoch {epoch})")

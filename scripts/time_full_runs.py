@@ -27,7 +27,8 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    from common import benchmark
+    from common.tools import benchmark
+    from common.train import restore
     from configs import experiments
 
     cli.enable_compilation_cache()
@@ -36,7 +37,7 @@ def main(argv):
             config = experiments.BY_NAME[model].get_config()
             config.data.dir = FLAGS.data_dir
             config.num_epochs = FLAGS.epochs if FLAGS.epochs is not None else config.num_epochs
-            trainer = experiments.TRAINERS[config.model](config)
+            trainer = restore.trainer_class(config.model)(config)
             workdir = os.path.abspath(os.path.join(FLAGS.root, model))
             print(json.dumps(benchmark.time_full_run(trainer, workdir)), flush=True)
 

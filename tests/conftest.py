@@ -87,8 +87,8 @@ def rendered_digits(num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 LONG_FIRST = (
     "test_readme.py",
     "test_notebooks_colab_vae.py",
-    "test_common_trainer.py",
-    "test_common_reproduce.py",
+    "test_common_train_trainer.py",
+    "test_common_experiments_reproduce.py",
     "test_common_cli.py",
 )
 

@@ -6,7 +6,8 @@ import numpy as np
 from conftest import initial_state
 
 from aae import models, sampling, train
-from common import priors, run_files
+from common import priors
+from common.train import run_files
 
 
 def test_sample_images_decode_prior_draws():

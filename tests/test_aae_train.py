@@ -11,9 +11,10 @@ import pytest
 from conftest import copy_run, fake_digits, initial_state
 
 from aae import phases, train
-from common import checkpoint, input_pipeline, latents, metric_writer, priors, run_files
+from common import input_pipeline, priors
 from common.errors import ConfigError
-from common.trainer import setup_run
+from common.train import checkpoint, metric_writer, run_files, validation
+from common.train.trainer import setup_run
 
 
 def changed(a, b) -> dict[str, bool]:
@@ -274,15 +275,18 @@ def test_label_guided_codes_land_in_their_own_component(rendered_dir):
         images = jax.device_put(data.train_images)
         for epoch in range(1, 31):  # 30 steps each
             state, _ = epoch_fn(state, images, epoch, run, labels)
-        statistics = latents.CodeStatistics(
+        statistics = validation.Validation(
+            trainer.example_metrics,
             trainer.sample_codes,
             data.val_images,
-            run.keys.eval,
-            trainer.prior,
-            run.mesh,
             data.val_labels,
+            trainer.prior,
+            config.eval_batch_size,
+            run.keys.eval,
+            run.mesh,
+            num_codes=len(data.val_images),
         )
-        own[labels_on] = statistics(state.params)["code_own_region"]
+        own[labels_on] = statistics(state.params, 0)["code_own_region"]
     assert own[True] > 0.5 > own[False], own  # chance: 0.1
 
 

@@ -173,8 +173,8 @@ def test_train_sample_look(sandbox, vae_run, aae_run):
 
 @pytest.mark.slow  # four runs of the full-size VAE: README's second test command runs it
 def test_reproduce_commands(sandbox):
-    # One experiment of the eight, one epoch (the scale floors at one), then a second, 180
-    # images (tests/test_common_reproduce.py trains an AAE experiment through the same code).
+    # One experiment of the eight, one epoch (the scale floors at one), then a second, 180 images
+    # (tests/test_common_experiments_reproduce.py trains an AAE experiment through the same code).
     tiny = "--only vae --data_dir MNIST_FOLDER --iw_images 0 --docs docs --quality_samples 40"
     sandbox("python scripts/reproduce.py", tiny, "--epoch_scale 0.01")
     sandbox("python scripts/reproduce.py --epoch_scale 0.1", tiny, "--epoch_scale 0.02")
@@ -319,7 +319,7 @@ def test_the_sample_quality_rows_are_the_reports():
 
 
 def test_the_workdir_list_is_the_one_list_of_run_files():
-    from common import run_files
+    from common.train import run_files
 
     text = open(os.path.join(ROOT, "README.md")).read()
     block = text[text.index("### What a workdir holds") :].split("```")[1]

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from conftest import copy_run, fake_digits
 
-from common import checkpoint, input_pipeline, metric_writer
+from common import input_pipeline
 from common.errors import CheckpointError
-from common.trainer import setup_run
+from common.train import checkpoint, metric_writer
+from common.train.trainer import setup_run
 from vae import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -61,7 +61,7 @@ class VAE(nn.Module):
 
     def per_example_losses(self, images: jax.Array, key: jax.Array) -> losses.ElboTerms:
         """The objective of each image with one z ~ q(z|x) drawn from `key`: ElboTerms of [B]
-        float32 (L_rec, L_reg in nats; bpd). Training, evaluation and vae.evaluate's ELBO all
+        float32 (L_rec, L_reg in nats; bpd). Training, evaluation and vae.log_likelihood's ELBO all
         call this."""
         mean, log_std = self.encoder(images)
         z = losses.sample_reparameterize(key, mean, jnp.exp(log_std))

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.stats import norm
 
-from common import images
+from common import plotting
 from common.input_pipeline import NUM_VALUES
 from vae import models
 
@@ -39,7 +39,7 @@ def visualize_manifold(model: models.VAE, params, grid_size: int) -> np.ndarray:
     if model.z_dim != 2:
         raise ValueError(f"the manifold needs z_dim == 2, got {model.z_dim}")
     means = manifold_means(params, model=model, grid_size=grid_size)
-    return images.make_grid(np.asarray(means) / (NUM_VALUES - 1), nrow=grid_size)
+    return plotting.make_grid(np.asarray(means) / (NUM_VALUES - 1), nrow=grid_size)
 
 
 @functools.partial(jax.jit, static_argnames=("model", "grid_size"))

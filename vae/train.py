@@ -1,9 +1,9 @@
-"""VAE training: `VAETrainer`, what the VAE adds to the shared loop (common/trainer.py).
+"""VAE training: `VAETrainer`, what the VAE adds to the shared loop (common/train/trainer.py).
 
     python scripts/train_vae.py --config configs/vae.py --workdir runs/vae
 
 The train step (the loss is in `train_step`), per-image evaluation in bits per dimension, and how
-the VAE encodes, decodes and samples for the pictures; `common.trainer.Trainer` runs the rest.
+the VAE encodes, decodes and samples for the pictures; `common.train.trainer.Trainer` runs the rest.
 """
 
 import flax
@@ -15,7 +15,8 @@ import optax
 from clu import metrics as clu_metrics
 from flax.training import train_state
 
-from common import config_rules, input_pipeline, pictures, run_files, trainer
+from common import config_rules, input_pipeline
+from common.train import pictures, run_files, trainer
 from vae import losses, models, sampling
 
 

@@ -1,4 +1,4 @@
-// The latent plane explorer (written by common/explorer.py with data.js beside it).
+// The latent plane explorer (written by common/report/explorer.py with data.js beside it).
 //
 // data.js sets window.EXPLORER_DATA = {grid: {n, lo, hi, tile}, strip, models: [{name, title,
 // tiles, digits, digits_per_row, codes: [[z1, z2]], labels, prior: [[z1, z2]]}]}. Tile (row,

@@ -1,0 +1,490 @@
+"""Every experiment of the assignment, each from its config file, and the report of their results.
+
+`main` trains the runs of a `common.experiments.plans.Plan` (configs/experiments.py builds the
+assignment's) that its `Options` ask for, each with the trainer of its config's model kind, in
+this process, scores their samples (`common.evaluation.sample_quality`), writes the z 2 runs'
+explorer page (`common.report.explorer`), then the plan's report (`common.report.results`:
+DOCS/results.md or priors.md) and DOCS/sample_quality.md (`common.report.samples`). The trainers
+resume from a workdir's latest checkpoint, so running the same command again continues where it
+stopped, and experiments already finished are skipped. `epoch_scale` shortens every schedule
+(epochs, sample and checkpoint epochs) for a quick look.
+
+Each workdir also gets its session record (run_files.RECORD): one entry per session (epoch scale,
+config overrides, data, machine, the epochs trained and the wall time), which the report cites.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import functools
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import ml_collections
+from absl import logging
+
+from common import errors
+from common.errors import ConfigError, UserError, WorkdirBusy
+from common.evaluation import sample_quality
+from common.experiments import plans
+from common.experiments.plans import Experiment, Plan
+from common.report import explorer, markdown, results, runs, samples
+from common.train import checkpoint, helpers, restore, run_files
+from common.train import workdir as workdir_lib
+
+# ----------------------------------------------------------------------------- configs
+
+
+def scale_epoch(epoch: int, scale: float) -> int:
+    """Epoch 0 (the untrained model) stays 0; any other becomes ceil(epoch * scale), >= 1."""
+    if epoch == 0:
+        return 0
+    return max(1, math.ceil(round(epoch * scale, 6)))  # round: 100 * 0.07 is 7, not 8
+
+
+def scale_schedule(epochs: Sequence[int], num_epochs: int, scale: float) -> list[tuple[int, int]]:
+    """[(epoch of the config, epoch of the scaled run)] for the epochs a run reaches.
+
+    Epochs past `num_epochs` are dropped (never reached); the last epoch of the scaled run is
+    always included, so its grid and checkpoint exist however far the schedule shrinks.
+    """
+    last = scale_epoch(num_epochs, scale)
+    pairs = [(e, min(scale_epoch(e, scale), last)) for e in epochs if e <= num_epochs]
+    if all(run_epoch != last for _, run_epoch in pairs):
+        pairs.append((num_epochs, last))
+    return sorted(pairs)
+
+
+def make_config(
+    experiment: Experiment,
+    *,
+    epoch_scale: float = 1.0,
+    data_dir: str | None = None,
+    limit: int | None = None,
+    seed: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> tuple[ml_collections.ConfigDict, dict[str, Any]]:
+    """The experiment's config with the epochs scaled and the data (and the seed) chosen.
+
+    Args:
+      experiment: its `get_config()` gives the config.
+      epoch_scale: factor on num_epochs (rounded up, at least 1), sample and checkpoint epochs.
+      data_dir: folder of IDX files; None keeps the config's source (tfds).
+      limit: train on N images (the first of the seeded split); None keeps the config's.
+      seed: config.seed; None keeps the config's.
+      overrides: {dotted field: value} set last (a sweep's variant).
+
+    Returns:
+      (config, {"overrides": {dotted field: new value} for each field that differs from the
+      config file, "sample_epochs": [(config epoch, run epoch)], "config_num_epochs": the
+      config file's num_epochs}).
+    """
+    if not epoch_scale > 0:
+        raise ConfigError(f"epoch_scale={epoch_scale} must be > 0")
+    config = experiment.get_config()
+    num_epochs = config.num_epochs
+    samples = scale_schedule(config.sample_epochs, num_epochs, epoch_scale)
+    milestones = scale_schedule(config.checkpoint_epochs, num_epochs, epoch_scale)
+    new = {
+        "num_epochs": scale_epoch(num_epochs, epoch_scale) if num_epochs else 0,
+        "sample_epochs": tuple(sorted({e for _, e in samples})),
+        "checkpoint_epochs": tuple(sorted({e for _, e in milestones})),
+        "data.dir": config.data.dir if data_dir is None else data_dir,
+        "data.limit": config.data.limit if limit is None else limit,
+        "seed": config.seed if seed is None else seed,
+        **(overrides or {}),
+    }
+    overrides = {}
+    for field, value in new.items():
+        *parents, leaf = field.split(".")
+        node = functools.reduce(lambda c, p: c[p], parents, config)
+        if node[leaf] != value:
+            overrides[field] = list(value) if isinstance(value, tuple) else value
+            node[leaf] = value
+    return config, {
+        "overrides": overrides,
+        "sample_epochs": samples,
+        "config_num_epochs": num_epochs,
+    }
+
+
+# ----------------------------------------------------------------------------- records
+
+
+@functools.cache
+def describe_data(name: str, data_dir: str, split_seed: int, limit: int) -> tuple[str, bool]:
+    """(the data's one-line description, whether it has a test set), paths made displayable."""
+    from common import input_pipeline
+
+    data = input_pipeline.load_dataset(
+        ml_collections.ConfigDict(dict(name=name, dir=data_dir, split_seed=split_seed, limit=limit))
+    )
+    text = data.describe()
+    if data_dir:
+        text = text.replace(data_dir, markdown.display_path(os.path.abspath(data_dir)))
+    if data.test_images is None:
+        text += " (the validation split is all there is to test on)"
+    return text, data.test_images is not None
+
+
+def _write_record(workdir: str, record: dict[str, Any]) -> None:
+    os.makedirs(workdir, exist_ok=True)
+    tmp = os.path.join(workdir, run_files.temporary(run_files.RECORD))
+    with errors.writing(tmp), open(tmp, "w") as f:
+        json.dump(record, f, indent=2)
+    os.replace(tmp, os.path.join(workdir, run_files.RECORD))
+
+
+def _last_epoch(workdir: str) -> int | None:
+    run = runs.load_run(workdir)
+    return None if run is None else run.last_epoch
+
+
+def is_complete(workdir: str, config: ml_collections.ConfigDict) -> bool:
+    """Whether `workdir` holds a finished run of exactly this config."""
+    run = runs.load_run(workdir)
+    if run is None or run.final is None or run.last_epoch != config.num_epochs:
+        return False
+    return run.config == json.loads(config.to_json_best_effort())
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def run_experiment(
+    experiment: Experiment,
+    root: str,
+    *,
+    epoch_scale: float = 1.0,
+    data_dir: str | None = None,
+    limit: int | None = None,
+    seed: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    command: str = "",
+) -> dict[str, Any] | None:
+    """Trains one experiment into ROOT/NAME (resuming); returns its final row, None if skipped.
+
+    Args:
+      seed: another seed than the config's: the workdir is ROOT/NAME-seedSEED.
+      overrides: {dotted field: value} set on the config last.
+    """
+    config, schedule = make_config(
+        experiment,
+        epoch_scale=epoch_scale,
+        data_dir=data_dir,
+        limit=limit,
+        seed=seed,
+        overrides=overrides,
+    )
+    workdir = os.path.abspath(plans.run_dir(root, experiment.name, seed))
+    name = os.path.basename(workdir)
+    if is_complete(workdir, config):
+        logging.info("%s: complete (%d epochs); skipped.", name, config.num_epochs)
+        return None
+    data, has_test = describe_data(
+        config.data.name, config.data.dir, config.data.split_seed, config.data.limit
+    )
+    record = runs.read_record(workdir)
+    session = {
+        "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "epoch_scale": epoch_scale,
+        **schedule,
+        "data": data,
+        "has_test_set": has_test,
+        "machine": helpers.machine_info(),
+        "from_epoch": _last_epoch(workdir),
+        "status": "running",
+    }
+    record["sessions"].append(session)
+    with workdir_lib.out_of_space_is_one_line(workdir):  # also when the record no longer fits
+        _write_record(workdir, record)
+        return _train(restore.trainer_class(config.model)(config), workdir, record, session)
+
+
+def _train(trainer, workdir: str, record: dict[str, Any], session: dict[str, Any]):
+    """Trains in `workdir`, keeping `session` of `record` up to date however it ends."""
+    start = time.perf_counter()
+    try:
+        final = trainer.train_and_evaluate(workdir)
+        session["status"] = "finished"
+    except (ConfigError, WorkdirBusy):  # refused (another run's workdir): it trained nothing
+        record["sessions"].remove(session)
+        raise
+    except BaseException as e:  # interrupted or failed: the record says so, then re-raise
+        session["status"] = f"stopped: {type(e).__name__}"
+        raise
+    finally:
+        session["wall_s"] = round(time.perf_counter() - start, 1)
+        session["to_epoch"] = _last_epoch(workdir)
+        if record["sessions"]:
+            _write_record(workdir, record)
+        else:  # a refused first session leaves nothing behind
+            os.remove(os.path.join(workdir, run_files.RECORD))
+            if not os.listdir(workdir):
+                os.rmdir(workdir)
+    return final
+
+
+def evaluate_log_likelihood(
+    workdir: str, num_images: int, has_test_set: bool, evaluate_workdir: Callable[..., Any]
+) -> dict[str, Any] | None:
+    """Runs `evaluate_workdir` (vae.log_likelihood's: IW log-likelihood, proposal plot) unless done.
+
+    Skipped when its result (run_files.LOG_LIKELIHOOD) is newer than the run's metrics and was
+    computed on as many images.
+    """
+    result_path = os.path.join(workdir, run_files.LOG_LIKELIHOOD)
+    metrics_path = os.path.join(workdir, run_files.METRICS)
+    record = runs.read_record(workdir)
+    if (
+        os.path.exists(result_path)
+        and os.path.getmtime(result_path) >= os.path.getmtime(metrics_path)
+        and record.get("iw_images") == num_images
+    ):
+        logging.info("%s: log-likelihood already computed; skipped.", workdir)
+        return None
+    logging.info("%s: importance-weighted log-likelihood on %d images ...", workdir, num_images)
+    start = time.perf_counter()
+    result = evaluate_workdir(
+        workdir, num_images=num_images, split="test" if has_test_set else "val"
+    )
+    record["iw_images"] = num_images
+    record["iw_wall_s"] = round(time.perf_counter() - start, 1)
+    _write_record(workdir, record)
+    return result
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What scripts/reproduce.py's flags ask for (see its --help).
+
+    Attributes:
+      root: folder of the workdirs (common.experiments.plans says where each run lies).
+      docs_dir: where results.md and figures/ go.
+      epoch_scale, data_dir, limit: see make_config.
+      only: experiment names; empty: all.
+      report_only: train nothing, only write the report from the workdirs.
+      iw_images: images for the importance-weighted log-likelihood; 0 skips it.
+      seeds: the headline experiments (Experiment.headline) are also trained at these seeds
+        (other than their config's).
+      full_scale_data: an IDX folder with train and test files: the headline experiments are
+        also trained on it, with its test set.
+      run_sweeps: train the registry's sweeps of the selected experiments.
+      quality_samples: samples per model for the sample-quality numbers of each run at its
+        sample epochs (common.evaluation.sample_quality); 0 skips them.
+    """
+
+    root: str
+    docs_dir: str
+    epoch_scale: float = 1.0
+    data_dir: str | None = None
+    limit: int | None = None
+    only: Sequence[str] = ()
+    report_only: bool = False
+    iw_images: int = 0
+    seeds: Sequence[int] = ()
+    full_scale_data: str | None = None
+    run_sweeps: bool = False
+    quality_samples: int = 0
+
+    def check(self) -> None:
+        """Raises ConfigError for values no run can use, before anything is written."""
+        if not 0 < self.epoch_scale < math.inf:
+            raise ConfigError(f"--epoch_scale={self.epoch_scale} must be a number > 0")
+        for flag, path in (("--root", self.root), ("--docs", self.docs_dir)):
+            if os.path.exists(path) and not os.path.isdir(path):
+                raise ConfigError(f"{flag}={path} is a file, not a folder")
+        if self.limit is not None and self.limit < 0:
+            raise ConfigError(f"--limit={self.limit} must be >= 0 (0 = all)")
+        if self.quality_samples == 1 or self.quality_samples < 0:
+            raise ConfigError(f"--quality_samples={self.quality_samples} must be 0 or >= 2")
+
+    def command(self, plan: str = "assignment") -> str:
+        """The command line these options stand for with the plan named `plan`, as the report
+        cites it."""
+        flags = [] if plan == "assignment" else [f"--plan={plan}"]
+        flags.append(f"--root={markdown.display_path(os.path.abspath(self.root))}")
+        if self.data_dir:
+            flags.append(f"--data_dir={markdown.display_path(os.path.abspath(self.data_dir))}")
+        flags.append(f"--epoch_scale={self.epoch_scale}")
+        if self.limit is not None:
+            flags.append(f"--limit={self.limit}")
+        if self.seeds:
+            flags.append(f"--seeds={','.join(map(str, self.seeds))}")
+        if self.full_scale_data:
+            path = markdown.display_path(os.path.abspath(self.full_scale_data))
+            flags.append(f"--full_scale_data={path}")
+        if self.run_sweeps:
+            flags.append("--sweeps")
+        return " ".join(["python scripts/reproduce.py", *flags])
+
+
+class PlannedRun(NamedTuple):
+    """One run `main` trains: run_experiment(experiment, root, **kwargs)."""
+
+    experiment: Experiment
+    root: str  # the folder its workdir lies in (common.experiments.plans)
+    kwargs: dict[str, Any]  # epoch_scale, data_dir, limit, seed, overrides
+
+
+def planned_runs(plan: Plan, selected: Sequence[Experiment], options: Options) -> list[PlannedRun]:
+    """Every run to train, in order: the selected experiments; the headline ones (a course
+    reference, or `spread`) at other seeds and on the full-scale data; the sweeps of `plan` (the
+    registry) over the selected experiments."""
+    root = options.root
+    base = dict(epoch_scale=options.epoch_scale, data_dir=options.data_dir, limit=options.limit)
+    runs = [PlannedRun(e, root, base) for e in selected]
+    headline = [e for e in selected if e.headline]
+    for exp in headline:
+        default_seed = exp.get_config().seed
+        runs += [
+            PlannedRun(exp, root, base | {"seed": s}) for s in options.seeds if s != default_seed
+        ]
+    if options.full_scale_data:
+        full = base | {"data_dir": options.full_scale_data, "limit": 0}
+        runs += [PlannedRun(e, plans.full_scale_root(root), full) for e in headline]
+    for sweep in plan.sweeps if options.run_sweeps else ():
+        for variant in sweep.variants:
+            for exp in (e for e in selected if e.name in sweep.experiments):
+                scale = sweep.epochs / exp.get_config().num_epochs
+                kwargs = base | {"epoch_scale": scale, "overrides": dict(variant.overrides)}
+                sweep_root = plans.sweep_root(root, sweep, variant)
+                runs += [PlannedRun(exp, sweep_root, kwargs | {"seed": s}) for s in sweep.seeds]
+    return runs
+
+
+def main(plan: Plan, options: Options) -> str:
+    """Trains the runs of `plan` that `options` ask for (planned_runs), then writes the results.
+
+    Returns:
+      The path of the report (DOCS/plan.report_file). It covers every workdir of the plan under
+      the root, whichever were trained now.
+
+    Raises:
+      ConfigError: bad options, or runs that refused their workdir (the others still ran and
+        the report was written).
+    """
+    selected = plan.select(options.only)
+    options.check()
+    refused: list[str] = []
+    if not options.report_only:
+        command = options.command(plan.name)
+        runs = planned_runs(plan, selected, options)
+        for i, (exp, run_root, kwargs) in enumerate(runs, 1):
+            seed = kwargs.get("seed")
+            logging.info(
+                "[%d/%d] %s (%s)%s: %s -> %s",
+                i,
+                len(runs),
+                exp.name,
+                exp.questions,
+                f", seed {seed}" if seed is not None else "",
+                exp.config_file,
+                run_root,
+            )
+            try:
+                run_experiment(exp, run_root, command=command, **kwargs)
+            except (ConfigError, WorkdirBusy) as e:  # refused: the others still run
+                logging.error("%s refused: %s", exp.name, e)
+                refused.append(f"{exp.name} in {markdown.display_path(run_root)}")
+        if options.iw_images > 0 and plan.log_likelihood is not None:
+            log_likelihoods(restore.resolve(plan.log_likelihood), selected, options)
+        if options.quality_samples > 0 and plan.samples is not None:
+            sample_qualities(plan, selected, options)
+    if plan.explore:
+        explorer_page(plan, options)
+    path = results.write_report(plan, options.root, options.docs_dir)
+    logging.info("Wrote %s.", path)
+    if plan.samples is not None:
+        samples_path = samples.write_sample_report(plan.samples, options.root, options.docs_dir)
+        if samples_path:
+            logging.info("Wrote %s.", samples_path)
+    if refused:
+        raise ConfigError(
+            f"{len(refused)} run(s) refused their workdir ({'; '.join(refused)}): the log says "
+            f"why; the report ({path}) covers the others. Move those workdirs away, or use "
+            "another --root, to train them again"
+        )
+    return path
+
+
+def explorer_page(plan: Plan, options: Options) -> str | None:
+    """The latent plane explorer of every `plan.explore` experiment trained under the root, side
+    by side, into DOCS/explorer/ (replaced); its index.html, or None when none is trained."""
+    workdirs = [(e, plans.run_dir(options.root, e.name)) for e in plan.explore]
+    workdirs = [(e, w) for e, w in workdirs if workdir_lib.has_run(w)]
+    if not workdirs:
+        return None
+    models = [
+        explorer.load(w, name=e.name, title=f"{e.name}: {e.title} ({e.questions})")
+        for e, w in workdirs
+    ]
+    out = os.path.join(options.docs_dir, plans.EXPLORER_DIR)
+    shutil.rmtree(out, ignore_errors=True)  # no sprite of a model no longer shown stays behind
+    path = explorer.write_page(models, out)
+    logging.info("Wrote %s (%d models).", path, len(models))
+    return path
+
+
+def sample_qualities(plan: Plan, selected: Sequence[Experiment], options: Options) -> None:
+    """The sample-quality numbers of the selected experiments' runs (at the root, and on the
+    full-scale data for the headline ones) at each sample epoch that has a checkpoint, unless
+    already stored for as many samples; a failure is logged, not raised (the reports must still
+    be written)."""
+    roots = [(options.root, selected)]
+    if options.full_scale_data:
+        roots.append((plans.full_scale_root(options.root), [e for e in selected if e.headline]))
+    cache = plans.classifier_dir(options.root)
+    for run_root, experiments in roots:
+        for exp in experiments:
+            workdir = os.path.abspath(plans.run_dir(run_root, exp.name))
+            if not workdir_lib.has_run(workdir):
+                continue
+            config = workdir_lib.load_config(workdir)
+            done = sample_quality.read_results(workdir)
+            for epoch in sorted(set(config.sample_epochs) & set(checkpoint.epochs(workdir))):
+                if done.get(str(epoch), {}).get("num_samples") == options.quality_samples:
+                    continue
+                logging.info("%s: sample quality at epoch %d ...", workdir, epoch)
+                try:
+                    result = sample_quality.evaluate_workdir(
+                        workdir,
+                        epoch=epoch,
+                        num_samples=options.quality_samples,
+                        classifier_dir=cache,
+                    )
+                except UserError as e:
+                    logging.error("%s: no sample quality at epoch %d: %s", workdir, epoch, e)
+                    break
+                logging.info("\n%s", sample_quality.format_table(result))
+
+
+def log_likelihoods(
+    evaluate_workdir: Callable[..., Any], selected: Sequence[Experiment], options: Options
+) -> None:
+    """The importance-weighted log-likelihood of the selected experiments that show it, on the
+    runs at the root and on the full-scale data; a failure is logged, not raised (the report
+    must still be written)."""
+    roots = [options.root]
+    if options.full_scale_data:
+        roots.append(plans.full_scale_root(options.root))
+    for exp in selected:
+        if "log_likelihood" not in exp.show:
+            continue
+        for run_root in roots:
+            workdir = os.path.abspath(plans.run_dir(run_root, exp.name))
+            run = runs.load_run(workdir)
+            if run is None:
+                continue
+            has_test = run.latest.get("has_test_set", True)
+            try:
+                evaluate_log_likelihood(workdir, options.iw_images, has_test, evaluate_workdir)
+            except Exception as e:  # optional: the report must still be written
+                logging.error("%s: log-likelihood evaluation failed: %s", workdir, e)

@@ -1,0 +1,216 @@
+"""A static page to walk the latent plane of z 2 runs: the decoded image at the pointer, linked
+across models (`scripts/explore.py`; `common/report/explorer_page/` holds its HTML, script and
+style).
+
+What the page gets, per model, on one grid shared by every model (so a linked pointer means the
+same z): a sprite of the decoder's mean images at GRID x GRID points of a square over the models'
+codes and prior draws (plane_square), the codes of the first NUM_CODES test images (validation
+images without a test set) with their labels and the images themselves (a second sprite), and
+PRIOR_POINTS draws of the prior. Everything is a file beside index.html (data.js is a script, not
+fetched: the page opens from file://) or, for notebooks, one HTML string with all of it inlined
+(`inline_html`).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+
+from common import errors, input_pipeline
+from common.errors import CheckpointError, ConfigError
+from common.train import restore, run_files
+from common.train import workdir as workdir_lib
+
+GRID = 64  # tiles per side of the plane
+NUM_CODES = 1000  # encoded digits shown per model
+PRIOR_POINTS = 1500  # prior draws shown per model
+STRIP = 12  # decoded points along a pinned line
+MARGIN = 0.05  # the square's margin around the codes and draws, a share of its side
+MAX_REACH = 2.0  # the square reaches at most this times the farthest prior draw (plane_square)
+PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "explorer_page")
+PAGE_FILES = ("index.html", "explorer.js", "explorer.css")
+DATA_FILE = "data.js"
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """A restored z 2 run and what the page shows of it."""
+
+    name: str
+    title: str
+    trainer: Any
+    params: Any
+    codes: np.ndarray  # [N, 2] float32, the means of q(z|x) / the encoder's codes
+    labels: np.ndarray  # [N] int, -1 where the data has none
+    images: np.ndarray  # [N, 28, 28] uint8, the encoded digits
+    prior: np.ndarray  # [PRIOR_POINTS, 2] float32
+
+
+def load(
+    workdir: str,
+    *,
+    epoch: int | None = None,
+    name: str | None = None,
+    title: str | None = None,
+    seed: int = 0,
+) -> Model:
+    """Restores a z 2 run and encodes its digits.
+
+    Raises:
+      CheckpointError: no run, or no checkpoint of `epoch`.
+      ConfigError: the run's z_dim is not 2.
+    """
+    if not os.path.isdir(workdir) or not workdir_lib.has_run(workdir):
+        raise CheckpointError(f"{workdir} holds no run (no checkpoints)")
+    config = workdir_lib.load_config(workdir)
+    if config.z_dim != 2:
+        raise ConfigError(
+            f"{workdir} has z_dim {config.z_dim}: the explorer walks a 2-D latent plane "
+            "(configs/vae_z2.py, ae_z2.py, aae_z2*.py)"
+        )
+    trainer, state, epoch = restore.restore(workdir, epoch)
+    data = input_pipeline.load_dataset(trainer.config.data)
+    images, labels = (
+        (data.test_images, data.test_labels)
+        if data.test_images is not None
+        else (data.val_images, data.val_labels)
+    )
+    images = images[:NUM_CODES]
+    labels = np.full(len(images), -1) if labels is None else labels[:NUM_CODES]
+    codes = np.asarray(jax.jit(trainer.encode)(state.params, jnp.asarray(images)))
+    prior = np.asarray(trainer.prior.sample(jax.random.key(seed), PRIOR_POINTS))
+    name = name or os.path.basename(os.path.normpath(workdir))
+    return Model(
+        name=name,
+        title=title or f"{name} ({trainer.kind}, {trainer.prior.name} prior, epoch {epoch})",
+        trainer=trainer,
+        params=state.params,
+        codes=codes,
+        labels=np.asarray(labels, np.int64),
+        images=images[..., 0],
+        prior=prior,
+    )
+
+
+def plane_square(models: Sequence[Model]) -> tuple[float, float]:
+    """(lo, hi): the square [lo, hi]^2 (one interval for both axes, so the plane keeps its
+    aspect) that covers every model's prior draws and the central 98% of its codes (1st to 99th
+    percentile), with a margin of MARGIN, but reaches at most MAX_REACH times the farthest prior
+    draw from 0: an unregularised autoencoder's codes reach +-20 where the priors' draws stay
+    within +-4, and a square over them would leave the others a few tiles each. Codes beyond are
+    drawn at the plane's border."""
+    draws = np.concatenate([m.prior for m in models])
+    codes = [np.percentile(m.codes, [1, 99], axis=0) for m in models]
+    points = np.concatenate([draws, *codes])
+    reach = MAX_REACH * float(np.abs(draws).max())
+    lo, hi = max(float(points.min()), -reach), min(float(points.max()), reach)
+    pad = MARGIN * (hi - lo)
+    return round(lo - pad, 4), round(hi + pad, 4)
+
+
+def grid_latents(lo: float, hi: float, n: int) -> np.ndarray:
+    """The centres of n x n tiles over [lo, hi]^2, row by row from the top: [n * n, 2] float32;
+    tile (row, col) is z = (lo + (col + 0.5) s, hi - (row + 0.5) s), s = (hi - lo) / n."""
+    s = (hi - lo) / n
+    cols = lo + (np.arange(n) + 0.5) * s
+    rows = hi - (np.arange(n) + 0.5) * s
+    z1, z2 = np.meshgrid(cols, rows)
+    return np.stack([z1.ravel(), z2.ravel()], axis=-1).astype(np.float32)
+
+
+def sprite(images: np.ndarray, per_row: int) -> np.ndarray:
+    """[N, 28, 28] uint8 tiles -> one [rows * 28, per_row * 28] uint8 picture, row by row
+    (missing tiles black)."""
+    num, h, w = images.shape
+    rows = math.ceil(num / per_row)
+    out = np.zeros((rows * per_row, h, w), np.uint8)
+    out[:num] = images
+    return out.reshape(rows, per_row, h, w).transpose(0, 2, 1, 3).reshape(rows * h, per_row * w)
+
+
+def decoded_tiles(model: Model, lo: float, hi: float, n: int) -> np.ndarray:
+    """The decoder's mean images at grid_latents: [n * n, 28, 28] uint8 (round(255 x))."""
+    decode = jax.jit(model.trainer.decode)
+    z = grid_latents(lo, hi, n)
+    out = [
+        np.asarray(decode(model.params, jnp.asarray(z[i : i + 1024])))
+        for i in range(0, len(z), 1024)
+    ]
+    return np.round(np.clip(np.concatenate(out)[..., 0], 0, 1) * 255).astype(np.uint8)
+
+
+def _save_png(pixels: np.ndarray, path: str) -> None:
+    with errors.writing(path):
+        Image.fromarray(pixels).save(path, optimize=True)
+
+
+def write_page(models: Sequence[Model], out_dir: str, n: int = GRID) -> str:
+    """Writes the page of `models` (side by side, one shared grid) into `out_dir`; returns the
+    path of its index.html. Files of an earlier page there are replaced."""
+    lo, hi = plane_square(models)
+    os.makedirs(out_dir, exist_ok=True)
+    per_row = math.ceil(math.sqrt(NUM_CODES))
+    entries = []
+    for model in models:
+        # Models of the same data show the same digits: one file, named by its content.
+        digest = hashlib.sha256(model.images.tobytes()).hexdigest()[:12]
+        tiles, digits = f"{model.name}_tiles.png", f"digits_{digest}.png"
+        _save_png(sprite(decoded_tiles(model, lo, hi, n), n), os.path.join(out_dir, tiles))
+        _save_png(sprite(model.images, per_row), os.path.join(out_dir, digits))
+        entries.append(
+            {
+                "name": model.name,
+                "title": model.title,
+                "tiles": tiles,
+                "digits": digits,
+                "digits_per_row": per_row,
+                "codes": np.round(model.codes, 4).tolist(),
+                "labels": model.labels.tolist(),
+                "prior": np.round(model.prior, 3).tolist(),
+            }
+        )
+    data = {"grid": {"n": n, "lo": lo, "hi": hi, "tile": 28}, "strip": STRIP, "models": entries}
+    path = os.path.join(out_dir, DATA_FILE)
+    with errors.writing(path), open(path, "w") as f:
+        f.write("window.EXPLORER_DATA = " + json.dumps(data, separators=(",", ":")) + ";\n")
+    for name in PAGE_FILES:
+        shutil.copyfile(os.path.join(PAGE, name), os.path.join(out_dir, name))
+    return os.path.join(out_dir, "index.html")
+
+
+def inline_html(out_dir: str) -> str:
+    """The page in `out_dir` as one HTML string: style, data and script inlined, the sprites as
+    data URIs (a notebook shows it as output; Colab does not load an IFrame of a local file)."""
+    with open(os.path.join(out_dir, DATA_FILE)) as f:
+        data_js = f.read()
+    for name in sorted(os.listdir(out_dir)):
+        if name.endswith(".png"):
+            with open(os.path.join(out_dir, name), "rb") as f:
+                uri = "data:image/png;base64," + base64.b64encode(f.read()).decode()
+            data_js = data_js.replace(f'"{name}"', json.dumps(uri))
+    with open(os.path.join(out_dir, "index.html")) as f:
+        html = f.read()
+    with open(os.path.join(out_dir, "explorer.css")) as f:
+        html = html.replace(
+            '<link rel="stylesheet" href="explorer.css">', f"<style>\n{f.read()}</style>"
+        )
+    with open(os.path.join(out_dir, "explorer.js")) as f:
+        script = f.read()
+    html = html.replace('<script src="data.js"></script>', f"<script>\n{data_js}</script>")
+    return html.replace('<script src="explorer.js"></script>', f"<script>\n{script}</script>")
+
+
+def default_out(workdir: str) -> str:
+    return os.path.join(workdir, run_files.EXPLORER)

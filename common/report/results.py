@@ -1,0 +1,495 @@
+"""A plan's report (docs/results.md, docs/priors.md) from its workdirs: numbers, figures, data,
+machine. Only rendering: everything comes from the files of each workdir (common/report/runs.py
+reads them), so the report can be rewritten at any time without training. Figures are copied
+to DOCS/figures/EXPERIMENT/ so the markdown links stay valid in the repository.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import glob
+import json
+import os
+import shutil
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+
+from common.experiments import plans
+from common.experiments.plans import Experiment, Headline, Plan, Reference
+from common.report import across_runs, markdown
+from common.report.runs import (
+    Run,
+    assignment_epochs,
+    load_run,
+    machines,
+    sample_epochs,
+    status,
+    timed_sessions,
+)
+from common.train import helpers, run_files
+
+INTERPOLATION_CAPTION = (
+    "Interpolation between test digits (rows: the first digit of labels 0 -> 1, 2 -> 3, 4 -> 5, "
+    "6 -> 7; columns: the decoded codes on the straight line between their codes)"
+)
+
+
+# ----------------------------------------------------------------------------- reading a run
+
+
+# ----------------------------------------------------------------------------- markdown pieces
+
+
+def _epoch_header(epoch: int, assignment: list[int], reached: bool) -> str:
+    text = f"epoch {epoch}"
+    if assignment != [epoch]:
+        text += f" (assignment: {', '.join(map(str, assignment))})"
+    return text if reached else text + ", not reached yet"
+
+
+def _grid_table(
+    run: Run, figures: markdown.Figures, rows: Sequence[tuple[str, Callable[[int], str]]]
+) -> list[str]:
+    """A table of grids: one column per sample epoch, one row per (label, epoch -> path)."""
+    epochs = sample_epochs(run)
+    if not epochs:
+        return []
+    header = [""] + [
+        _epoch_header(e, a, run.last_epoch is not None and e <= run.last_epoch) for e, a in epochs
+    ]
+    body = []
+    for label, path_of in rows:
+        cells = [f"**{label}**"]
+        for epoch, _ in epochs:
+            path = path_of(epoch)
+            cells.append(figures.link(path, f"{label}, epoch {epoch}") or "(not written)")
+        body.append(cells)
+    return markdown.table(header, body) + [""]
+
+
+def _epoch_table(run: Run, headline: Headline) -> list[str]:
+    columns = [(key, key, headline.fmt) for key in headline.table] + [("seconds", "seconds", ".1f")]
+    wanted = {0, 1, 2, *(e for e, _ in sample_epochs(run))}
+    if run.last_epoch is not None:
+        wanted.add(run.last_epoch)
+    rows = [r for r in run.rows if r["epoch"] in wanted]
+    body = [
+        [str(r["epoch"])] + [markdown.fmt(r.get(k), spec) for k, _, spec in columns] for r in rows
+    ]
+    return markdown.table(["epoch"] + [h for _, h, _ in columns], body) + [""]
+
+
+def _final_numbers(run: Run, headline: Headline) -> tuple[str, str, str]:
+    """(train, validation at the last epoch, test of the final row), formatted."""
+    train_key, val_key, test_key = (f"{s}_{headline.metric}" for s in ("train", "val", "test"))
+    spec = headline.fmt
+    last = run.rows[-1] if run.rows else {}
+    train = markdown.fmt(last.get(train_key), spec)
+    val = markdown.fmt(last.get(val_key), spec)
+    if run.final is None:
+        test = "(not finished)"
+    elif test_key in run.final:
+        test = markdown.fmt(run.final[test_key], spec)
+        if run.final.get("best_epoch") is not None:
+            test += f" (best validation epoch {int(run.final['best_epoch'])})"
+    else:
+        test = "no test set"
+    return train, val, test
+
+
+def _comparison(run: Run, reference: Reference, compare: bool = True) -> str:
+    """The course's number beside the run's; compare=False: other data, the value alone."""
+    value = (run.rows[-1] if run.rows else {}).get(reference.metric)
+    if value is None:
+        return reference.text
+    if not compare:
+        return f"{reference.text} (MNIST); this run, on other data, not compared: {value:.4f}"
+    if reference.below:
+        verdict = f"{value:.4f}, {'met' if value < reference.value else 'not met'}"
+    else:
+        verdict = f"{value:.3f}, {value - reference.value:+.3f} from it"
+    text = f"{reference.text}; this run: {verdict}"
+    target = assignment_epochs(run)
+    if run.last_epoch is not None and target is not None and run.last_epoch < target:
+        text += f" (but only {run.last_epoch} of {target} epochs ran)"
+    return text
+
+
+def _full_scale_figures(name: str) -> str:
+    """The folder of DOCS/figures that holds the full-scale run of experiment `name`."""
+    return f"{plans.FULL_SCALE_DIR}_{name}"
+
+
+def _summary_table(
+    experiments: Sequence[Experiment],
+    runs: Mapping[str, Run | None],
+    prefix: str,
+    headlines,
+    labels: dict[str, dict[str, str]],
+    compare: bool,
+) -> list[str]:
+    """One row per experiment: epochs, the final train / validation / test numbers, the course's.
+
+    compare=False: the runs read other data than the course's, so its numbers get no verdict.
+    """
+    body = []
+    for i, exp in enumerate(experiments, 1):
+        run = runs.get(exp.name)
+        if run is None or not run.rows:
+            body.append([f"{prefix}{i}", f"`{exp.name}`", exp.questions, "not run"] + [""] * 7)
+            continue
+        headline = headlines[run.kind]
+        train, val, test = _final_numbers(run, headline)
+        reference = _comparison(run, exp.reference, compare) if exp.reference else ""
+        trained_on = machines(run) or [markdown.machine_label(None)]
+        machine_labels = ", ".join(labels["machine"][m] for m in trained_on)
+        body.append(
+            [
+                f"{prefix}{i}",
+                f"`{exp.name}`",
+                exp.questions,
+                f"{run.last_epoch} / {assignment_epochs(run)}",
+                headline.text,
+                train,
+                val,
+                test,
+                reference,
+                labels["data"][run.latest.get("data", "not recorded")],
+                machine_labels,
+            ]
+        )
+    header = ["#", "experiment", "question", "epochs run / assignment's", "number"]
+    header += ["train (last epoch)", "validation (last epoch)", "test (final)"]
+    return markdown.table(header + ["course reference", "data", "machine"], body)
+
+
+def _wall_time(run: Run) -> str:
+    sessions = run.sessions
+    seconds = [r["seconds"] for r in run.rows if r["epoch"] > 0 and "seconds" in r]
+    parts = []
+    if sessions:
+        total, untimed = timed_sessions(run)
+        timed = len(sessions) - untimed
+        parts.append(
+            f"{helpers.format_duration(total)} wall clock in {timed} "
+            f"session{'s' if timed != 1 else ''} (data loading, compilation, "
+            "evaluation and pictures included)"
+            + (
+                f", and {untimed} more that ended before recording "
+                f"{'its' if untimed == 1 else 'their'} time"
+                if untimed
+                else ""
+            )
+        )
+    if seconds:
+        parts.append(
+            f"{statistics.median(seconds):.1f} s per training epoch (median of {len(seconds)})"
+        )
+    return "; ".join(parts) or "not recorded"
+
+
+def _overrides(run: Run) -> str:
+    overrides = run.latest.get("overrides")
+    if overrides is None:
+        return f"as recorded in the workdir's {run_files.CONFIG}"
+    if not overrides:
+        return "none"
+    shown = []
+    for key, value in overrides.items():
+        if key == "data.dir":
+            value = markdown.display_path(value)
+        shown.append(f"`{key}={value}`")
+    return ", ".join(shown)
+
+
+def _log_likelihood(run: Run, figures: markdown.Figures) -> list[str]:
+    lines = ["**Importance-weighted log-likelihood** (vae.log_likelihood):", ""]
+    json_path = os.path.join(run.workdir, run_files.LOG_LIKELIHOOD)
+    md_path = os.path.join(run.workdir, run_files.LOG_LIKELIHOOD_TABLE)
+    if not os.path.exists(json_path):
+        return lines + [
+            "Not computed: it needs `vae.log_likelihood` and `scripts/reproduce.py --iw_images N` "
+            "(N > 0) after training.",
+            "",
+        ]
+    with open(json_path) as f:
+        result = json.load(f)
+    try:
+        lines.append(
+            f"{result['num_images']} {result['split']} images, checkpoint of epoch "
+            f"{result['epoch']}; ELBO {result['elbo_bpd']:.4f} bpd. IW: K samples from the "
+            "encoder's q(z|x); prior: K samples from p(z). ESS: effective sample size of the "
+            "K importance weights (mean over images)."
+        )
+        lines.append("")
+        body = [
+            [
+                str(r["k"]),
+                f"{r['iw_bpd']:.4f} ± {r['iw_bpd_se']:.4f}",
+                f"{r['iw_ess']:.1f}",
+                f"{r['prior_bpd']:.4f}",
+                f"{r['prior_ess']:.2f}",
+            ]
+            for r in result["rows"]
+        ]
+        lines += markdown.table(
+            ["K", "IW bpd (± s.e.)", "IW ESS", "prior MC bpd", "prior ESS"], body
+        )
+    except (KeyError, TypeError):  # another format than expected: show the evaluator's own table
+        if os.path.exists(md_path):
+            with open(md_path) as f:
+                lines.append(f.read().strip())
+    lines.append("")
+    link = figures.link(run_files.PROPOSAL_VARIANCE, "prior vs posterior proposal")
+    if link:
+        lines += [link, ""]
+    return lines
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def plateau_note(run: Run, headline: Headline) -> str | None:
+    """A sentence when the validation number did not fall by 1% after epoch 1 (`learnt`).
+
+    Such a run learnt nothing after its first epoch: for the plain autoencoder that is the
+    collapse to one output image (README: "The plain autoencoder's collapse").
+    """
+    if across_runs.learnt(run, headline) is not False:
+        return None
+    key = f"val_{headline.metric}"
+    first, last = run.row(1), run.rows[-1]
+    return (
+        f"This run did not learn after its first epoch: the validation {headline.text} was "
+        f"{first[key]:.4f} at epoch 1 and {last[key]:.4f} at epoch {last['epoch']} (for a plain "
+        "autoencoder: a collapse to one output image whatever the input)."
+    )
+
+
+def _section(
+    index: str,
+    exp: Experiment,
+    run: Run | None,
+    docs_dir: str,
+    labels: dict[str, dict[str, str]],
+    headline: Headline | None,
+    figures_root: str,
+    figures_name: str | None = None,
+    compare: bool = True,
+) -> list[str]:
+    lines = [f"## {index} {exp.title} ({exp.questions})", ""]
+    config_file = exp.config_file
+    if run is None:
+        return lines + [f"`{config_file}`: not run yet.", ""]
+    latest = run.latest
+    figures = markdown.Figures(docs_dir, figures_root, figures_name or exp.name, run.workdir)
+    target = assignment_epochs(run)
+    scale = latest.get("epoch_scale")
+    epochs = f"{run.last_epoch} run of the assignment's {target}"
+    if scale not in (None, 1, 1.0):
+        epochs += f" (epoch scale {scale})"
+    data = latest.get("data", "not recorded")
+    lines += [
+        f"- **Config**: `{config_file}`; overrides: {_overrides(run)}",
+        f"- **Epochs**: {epochs}; {status(run)}",
+        f"- **Data** ({labels['data'].get(data, '?')}): {data}",
+        "- **Machine**: "
+        + "; ".join(
+            f"{labels['machine'][m]}: {m}" for m in machines(run) or [markdown.machine_label(None)]
+        ),
+        f"- **Time**: {_wall_time(run)}",
+        f"- **Workdir**: `{markdown.display_path(run.workdir)}`",
+        f"- **Command**: `{latest.get('command') or 'not recorded'}`",
+        "",
+    ]
+    note = plateau_note(run, headline)
+    if note:
+        lines += [f"> {note}", ""]
+    lines += _epoch_table(run, headline)
+    if exp.reference:
+        lines += [f"Course reference: {_comparison(run, exp.reference, compare)}.", ""]
+
+    pictures = []
+    if "samples" in exp.show or "reconstructions" in exp.show:
+        rows = []
+        if "samples" in exp.show:
+            rows.append(("samples", run_files.samples))
+            for variant, what in (
+                (run_files.PIXEL_MEANS, "pixel means"),
+                (run_files.BY_REGION, "a row per region of the prior"),
+            ):
+                if glob.glob(
+                    os.path.join(glob.escape(run.workdir), run_files.samples("*", variant))
+                ):
+                    rows.append((what, functools.partial(run_files.samples, variant=variant)))
+        if "reconstructions" in exp.show:
+            rows.append(("inputs over reconstructions", run_files.reconstructions))
+        pictures += _grid_table(run, figures, rows)
+    if "last_reconstructions" in exp.show and run.last_epoch is not None:
+        link = figures.link(run_files.reconstructions(run.last_epoch), "reconstructions")
+        if link:
+            pictures += [
+                "The first digit of each label 0..7 of the test set (of the validation set "
+                f"without one), top, over its reconstruction, epoch {run.last_epoch}:",
+                "",
+                link,
+                "",
+            ]
+    if "manifold" in exp.show:  # the decoded grid beside where the test digits' codes fall
+        manifold = figures.link(run_files.MANIFOLD, "decoded z grid")
+        scatter = figures.link(run_files.LATENT_SCATTER, "codes of the test digits")
+        pictures += [
+            "The data manifold (left: decoded z on a grid of normal percentiles, z_1 to the "
+            "right and z_2 upwards) beside the codes (means of q(z|x)) of the test digits (the "
+            "validation digits without a test set) coloured by label over the prior's density "
+            "(grey; right):",
+            "",
+        ]
+        pictures += markdown.table(
+            ["manifold", "codes"],
+            [[manifold or "(not written yet)", scatter or "(not written yet)"]],
+        )
+        pictures += [""]
+    for name, file, caption in (
+        (
+            "latent_scatter",
+            run_files.LATENT_SCATTER,
+            "Codes of the test (or validation) set over the prior's density (grey)",
+        ),
+        ("interpolation", run_files.INTERPOLATION, INTERPOLATION_CAPTION),
+        ("bpd_curve", run_files.BPD_CURVE, "bpd per epoch"),
+        ("loss_curve", run_files.LOSS_CURVE, "Losses and discriminator accuracy per epoch"),
+    ):
+        if name in exp.show:
+            link = figures.link(file, caption)
+            pictures += [f"{caption}:", "", link or "(not written yet)", ""]
+    if "log_likelihood" in exp.show:
+        pictures += _log_likelihood(run, figures)
+    return lines + pictures
+
+
+def write_report(plan: Plan, root: str, docs_dir: str) -> str:
+    """Writes DOCS/results.md (and DOCS/figures/) from the workdirs under ROOT; returns its path.
+
+    Every experiment of `plan` (the registry) gets its section, its runs at other seeds a spread
+    table, its runs on the full-scale data sections of their own, and each sweep whose runs
+    exist its table (common.experiments.plans says where each run lies). `plan.headlines` say which
+    numbers and columns to show for each model kind; `plan.comparisons` which experiments'
+    codes to compare in words.
+    """
+    experiments, headlines = plan.experiments, plan.headlines
+    os.makedirs(docs_dir, exist_ok=True)
+    # The figures of the last report go, so none is left stale; only the folders it writes
+    # (DOCS may be a folder of the user's own: nothing else in it is touched).
+    for exp in experiments:
+        for name in (exp.name, _full_scale_figures(exp.name)):
+            shutil.rmtree(os.path.join(docs_dir, plan.figures, name), ignore_errors=True)
+    runs = {exp.name: load_run(plans.run_dir(root, exp.name)) for exp in experiments}
+    full_root = plans.full_scale_root(root)
+    full = {exp.name: load_run(plans.run_dir(full_root, exp.name)) for exp in experiments}
+    full = {name: run for name, run in full.items() if run is not None}
+
+    # Short labels (D1, M1, ...) for data sets and machines, so the summary table stays narrow.
+    labels: dict[str, dict[str, str]] = {"data": {}, "machine": {}}
+    for run in [*runs.values(), *full.values()]:
+        if run is None:
+            continue
+        for kind, prefix, values in (
+            ("data", "D", [run.latest.get("data", "not recorded")]),
+            ("machine", "M", machines(run) or [markdown.machine_label(None)]),
+        ):
+            for value in values:
+                labels[kind].setdefault(value, f"{prefix}{len(labels[kind]) + 1}")
+
+    scales = sorted({r.latest.get("epoch_scale", 1.0) for r in runs.values() if r is not None})
+    today = datetime.date.today().isoformat()
+    plan_flag = "" if plan.name == "assignment" else f"--plan {plan.name} "
+    lines = [
+        f"# {plan.title}",
+        "",
+        f"Written {today} by `scripts/reproduce.py` from the workdirs under "
+        f"`{markdown.display_path(os.path.abspath(root))}`. Rewrite it from the same "
+        f"workdirs, without training, with `python scripts/reproduce.py {plan_flag}--root ROOT "
+        "--report_only`; running the command without `--report_only` trains on where each run "
+        "stopped (the trainers resume from their latest checkpoint; finished experiments are "
+        "skipped).",
+        "",
+    ]
+    if any(s != 1.0 for s in scales):
+        lines += [
+            f"**Shortened runs** (epoch scale {', '.join(map(str, scales))}): the numbers below "
+            "come from fewer epochs than the assignment asks for and cannot be compared with the "
+            "course's reference.",
+            "",
+        ]
+    lines += ["## Final numbers", ""]
+    lines += _summary_table(experiments, runs, "", headlines, labels, compare=True)
+    lines += [""]
+    lines += [f"- {label}: {value}" for value, label in labels["data"].items()]
+    lines += [f"- {label}: {value}" for value, label in labels["machine"].items()]
+    lines += [
+        "",
+        "Train numbers are the means over the last epoch's steps; validation numbers are of the "
+        "model after the last epoch; the VAE's test bpd is of the epoch with the best validation "
+        "bpd, the AAE's test reconstruction loss of the last epoch. The VAE sees 4-bit pixels "
+        "(16 values), the AAE pixels in [-1, 1]. Without a test set (a folder of the t10k "
+        "files only) there is no test number.",
+        "",
+    ]
+    if plan.samples is not None and any(
+        os.path.exists(os.path.join(r.workdir, run_files.SAMPLE_QUALITY))
+        for r in [*runs.values(), *full.values()]
+        if r is not None
+    ):
+        lines += [
+            f"The samples of these runs in numbers (Parzen, FID, coverage): "
+            f"[{plan.samples.report_file}]({plan.samples.report_file}).",
+            "",
+        ]
+    if os.path.exists(os.path.join(docs_dir, plans.EXPLORER_DIR, "index.html")):
+        lines += [
+            "The z 2 runs side by side on one latent plane, decoded at the pointer: "
+            f"[{plans.EXPLORER_DIR}/index.html]({plans.EXPLORER_DIR}/index.html) (open the "
+            "file in a browser; a code host shows its source).",
+            "",
+        ]
+    lines += across_runs.seed_section(root, experiments, runs, headlines)
+    lines += across_runs.sweep_section(root, plan.sweeps, headlines)
+    lines += across_runs.code_section(experiments, runs, plan.comparisons)
+    for gallery in plan.galleries:
+        lines += across_runs.gallery_section(gallery, root, runs, docs_dir, plan.figures)
+    for i, exp in enumerate(experiments, 1):
+        run = runs[exp.name]
+        headline = headlines[run.kind] if run is not None else None
+        lines += _section(f"{i}.", exp, run, docs_dir, labels, headline, plan.figures)
+    if full:
+        data = sorted({r.latest.get("data", "not recorded") for r in full.values()})
+        lines += [
+            "# Full scale",
+            "",
+            f"The headline experiments again on {'; '.join(data)}: the data's own train / "
+            "validation / test split, at the epoch scale of the runs above.",
+            "",
+        ]
+        shown = [e for e in experiments if e.name in full]
+        lines += _summary_table(shown, full, "F", headlines, labels, compare=False)
+        lines += [""]
+        for i, exp in enumerate(shown, 1):
+            run = full[exp.name]
+            lines += _section(
+                f"F{i}.",
+                exp,
+                run,
+                docs_dir,
+                labels,
+                headlines[run.kind],
+                plan.figures,
+                figures_name=_full_scale_figures(exp.name),
+                compare=False,
+            )
+
+    path = os.path.join(docs_dir, plan.report_file)
+    with open(path, "w") as f:
+        f.write("\n".join(lines).rstrip() + "\n")
+    return path

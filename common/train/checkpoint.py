@@ -1,0 +1,276 @@
+"""Orbax checkpoints in `workdir/checkpoints`, one step per epoch.
+
+What is kept: the two newest checkpoints (written every `checkpoint_every` epochs, older ones
+pruned), the milestone epochs (`checkpoint_epochs`, never pruned) and, when a metric is
+monitored, the best one. Each checkpoint holds the train state (params, optimizer states, step)
+and the run's `Progress` as a small JSON `meta` (epoch, best epoch and value). Orbax writes
+into a temporary folder and renames it when complete, so a process killed mid-write leaves the
+previous checkpoints restorable; a checkpoint damaged afterwards (a truncated file, a lost
+metadata file) is skipped by `restore_newest` for the next older one, and set aside on resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import errno
+import os
+import shutil
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from absl import logging
+
+from common import parallel
+from common.errors import CheckpointError
+from common.train import run_files
+
+KEEP_NEWEST = 2  # besides the milestones and the best: one damaged write costs one epoch
+# Room a checkpoint needs beyond its arrays (orbax writes them once, to a temporary folder it
+# renames): its metadata files and the meta, with a margin.
+SAVE_OVERHEAD = 1 << 20
+
+
+def checkpoint_dir(workdir: str) -> str:
+    return os.path.join(os.path.abspath(workdir), run_files.CHECKPOINTS)
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """How far a run got; saved beside each checkpoint as its JSON `meta`."""
+
+    epoch: int = 0  # the last epoch done (0: the untrained model)
+    best_epoch: int | None = None  # of the monitored metric, lowest so far
+    best_value: float | None = None
+
+    def after(self, epoch: int, value: float | None) -> Progress:
+        """The progress once `epoch` is done, its monitored metric `value` (None: none)."""
+        if value is not None and (self.best_value is None or value < self.best_value):
+            return Progress(epoch, epoch, value)
+        return dataclasses.replace(self, epoch=epoch)
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> Progress:
+        """The progress a checkpoint's JSON `meta` holds."""
+        return cls(**{f.name: meta[f.name] for f in dataclasses.fields(cls) if f.name in meta})
+
+
+def make_manager(
+    workdir: str,
+    milestones: Sequence[int] = (),
+    monitor: str | None = None,
+    read_only: bool = False,
+) -> ocp.CheckpointManager:
+    """A CheckpointManager keeping the newest two, the milestones and the best (lowest monitor)."""
+    policies = [
+        ocp.checkpoint_managers.LatestN(n=KEEP_NEWEST),
+        ocp.checkpoint_managers.CustomSteps(steps=list(milestones)),
+    ]
+    if monitor:
+        # reverse=True sorts descending, and BestN keeps the last: the lowest value.
+        policies.append(
+            ocp.checkpoint_managers.BestN(get_metric_fn=lambda m: m[monitor], reverse=True, n=1)
+        )
+    options = ocp.CheckpointManagerOptions(
+        preservation_policy=ocp.checkpoint_managers.AnyPreservationPolicy(policies),
+        create=not read_only,
+        read_only=read_only,
+        # Saving synchronously keeps "checkpoint written" and "epoch done" one event: a kill
+        # can never separate them. A checkpoint of this model takes milliseconds.
+        enable_async_checkpointing=False,
+        # A save cut short (a kill, a full disk) leaves a temporary folder: gone at the next start.
+        cleanup_tmp_directories=not read_only,
+    )
+    return ocp.CheckpointManager(checkpoint_dir(workdir), options=options)
+
+
+def save(
+    manager: ocp.CheckpointManager,
+    state: Any,
+    progress: Progress,
+    metrics: dict[str, float] | None = None,
+) -> None:
+    """Saves `state` (any pytree of arrays) and `progress` (as JSON `meta`) as step
+    progress.epoch; `metrics` rank it for the best checkpoint.
+
+    Replicated arrays are saved from one host copy: the state is replicated (common.parallel),
+    and orbax's sharded-array path fails for replicated arrays across several processes.
+
+    Raises:
+      OSError (ENOSPC): the file system has less room than the checkpoint needs. Checked before
+        orbax writes: a save that fails half-way spills dozens of tracebacks from its threads.
+    """
+    state = jax.tree.map(_host_copy, state)
+    need = sum(x.nbytes for x in jax.tree.leaves(state)) + SAVE_OVERHEAD
+    free = shutil.disk_usage(manager.directory).free
+    if free < need:
+        raise OSError(
+            errno.ENOSPC,
+            f"a checkpoint needs about {need / 1e6:.1f} MB",
+            os.path.join(str(manager.directory), str(progress.epoch)),
+        )
+    manager.save(
+        progress.epoch,
+        args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(dataclasses.asdict(progress))
+        ),
+        metrics=metrics,
+        force=True,
+    )
+
+
+def _host_copy(x: Any) -> Any:
+    if isinstance(x, jax.Array) and x.is_fully_replicated:
+        return np.asarray(x.addressable_data(0))
+    return x
+
+
+def restore(manager: ocp.CheckpointManager, epoch: int, target: Any) -> tuple[Any, Progress]:
+    """Restores step `epoch` into the structure, dtypes and shardings of `target`.
+
+    Raises:
+      CheckpointError: no checkpoint for `epoch`; the message lists those that exist.
+    """
+    available = sorted(manager.all_steps())
+    if epoch not in available:
+        raise CheckpointError(
+            f"no checkpoint for epoch {epoch} in {manager.directory}; "
+            f"available epochs: {', '.join(map(str, available)) or 'none'}"
+        )
+    restored = manager.restore(
+        epoch,
+        args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()
+        ),
+    )
+    return restored.state, Progress.from_meta(restored.meta)
+
+
+def restore_best(
+    manager: ocp.CheckpointManager, state: Any, progress: Progress
+) -> tuple[Any, Progress]:
+    """The state of progress.best_epoch: `state` itself when that is the last epoch or there is
+    none; a best checkpoint damaged since it was written gives way to the last epoch's `state`,
+    and the progress then names the last epoch as the best."""
+    if progress.best_epoch in (None, progress.epoch):
+        return state, progress
+    try:
+        return restore(manager, progress.best_epoch, state)[0], progress
+    except Exception as e:  # damaged since it was written: test the last epoch
+        logging.warning(
+            "Checkpoint of the best epoch %d does not restore (%s); testing the last epoch's "
+            "model instead.",
+            progress.best_epoch,
+            describe_error(e),
+        )
+        return state, dataclasses.replace(progress, best_epoch=progress.epoch)
+
+
+def describe_error(e: BaseException) -> str:
+    """One line for an exception of a failed restore: its type and its first line."""
+    first = (str(e).strip().splitlines() or [""])[0]
+    return f"{type(e).__name__}: {first[:200]}"
+
+
+def restore_newest(
+    manager: ocp.CheckpointManager, target: Any
+) -> tuple[Any, Progress, int, list[tuple[int, str]]]:
+    """Restores the newest checkpoint that restores, trying older ones after a failure.
+
+    Returns:
+      (state, progress, its epoch, [(epoch, reason)] of the newer checkpoints that failed).
+
+    Raises:
+      CheckpointError: none restores (the message gives each one's reason).
+    """
+    failed = []
+    for epoch in sorted(manager.all_steps(), reverse=True):
+        try:
+            state, progress = restore(manager, epoch, target)
+            return state, progress, epoch, failed
+        except Exception as e:  # damage shows as many types: OSError, ValueError, tensorstore's
+            failed.append((epoch, describe_error(e)))
+    reasons = "; ".join(f"epoch {e}: {r}" for e, r in failed) or "there are none"
+    raise CheckpointError(
+        f"no checkpoint in {manager.directory} restores ({reasons}); --fresh starts over"
+    )
+
+
+def set_aside(workdir: str, epoch: int) -> str:
+    """Moves checkpoints/EPOCH to damaged_checkpoints/EPOCH-<time>; returns the new path."""
+    stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
+    dst = os.path.join(os.path.abspath(workdir), run_files.DAMAGED_CHECKPOINTS, f"{epoch}-{stamp}")
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    shutil.move(os.path.join(checkpoint_dir(workdir), str(epoch)), dst)
+    return dst
+
+
+def restore_workdir(
+    workdir: str, target: Any, epoch: int | None = None, set_aside_damaged: bool = False
+) -> tuple[Any, Progress, int]:
+    """Restores the checkpoint of `epoch` in `workdir` (None: the newest that restores).
+
+    A newer checkpoint that fails to restore gets one warning line (its epoch and why) and, with
+    `set_aside_damaged` (resuming), is moved to damaged_checkpoints/ by the first process.
+
+    Returns:
+      (state, progress, epoch).
+
+    Raises:
+      CheckpointError: no checkpoint of `epoch`, or it (or, for None, every one) does not
+        restore; the message says why and what to try.
+    """
+    manager = make_manager(workdir, read_only=True)
+    try:
+        if epoch is not None:
+            try:
+                state, progress = restore(manager, epoch, target)
+            except CheckpointError:
+                raise
+            except Exception as e:  # damaged: the newest of the others may do
+                raise CheckpointError(
+                    f"the checkpoint of epoch {epoch} in {workdir} does not restore "
+                    f"({describe_error(e)}); try another --epoch, or none"
+                ) from None
+            return state, progress, epoch
+        state, progress, epoch, damaged = restore_newest(manager, target)
+    finally:
+        manager.close()
+    for bad, reason in damaged:
+        logging.warning("Checkpoint of epoch %d does not restore (%s).", bad, reason)
+        if set_aside_damaged and parallel.is_main_process():
+            moved = set_aside(workdir, bad)
+            logging.warning("Moved it to %s; resuming from epoch %d.", moved, epoch)
+    if set_aside_damaged:
+        parallel.sync("damaged checkpoints set aside")
+    return state, progress, epoch
+
+
+def epochs(workdir: str) -> list[int]:
+    """The epochs of the finished checkpoints in `workdir`, ascending."""
+    folder = checkpoint_dir(workdir)
+    if not os.path.isdir(folder):
+        return []
+    return sorted(int(name) for name in os.listdir(folder) if name.isdigit())
+
+
+def structure(tree: Any) -> dict[str, tuple[tuple[int, ...], str]]:
+    """{"params/encoder/Dense_0/kernel": (shape, dtype)} of a pytree of arrays or shapes."""
+    out = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        names = [str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k)))) for k in path]
+        out["/".join(names)] = (tuple(leaf.shape), str(np.dtype(leaf.dtype)))
+    return out
+
+
+def state_structure(workdir: str, epoch: int) -> dict[str, tuple[tuple[int, ...], str]]:
+    """`structure` of the state saved at `epoch`, from its metadata (nothing is restored)."""
+    path = os.path.join(checkpoint_dir(workdir), str(epoch), "state")
+    metadata = ocp.StandardCheckpointer().metadata(path).item_metadata
+    saved = structure(metadata) if metadata is not None else {}
+    if not saved:  # orbax logs and returns nothing for a damaged metadata file
+        raise CheckpointError(f"{path}: no readable metadata")
+    return saved

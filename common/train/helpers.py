@@ -1,0 +1,116 @@
+"""Small helpers of the training loop (common.train.trainer): time to checkpoint, finite checks,
+stop requests, the progress line."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import platform
+import signal
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from absl import logging
+
+from common.errors import NonFiniteError
+
+
+def is_checkpoint_epoch(
+    epoch: int, *, every: int, last: int, milestones: Sequence[int], best: int | None
+) -> bool:
+    """Whether the end of `epoch` writes a checkpoint.
+
+    Every `every` epochs (the "latest" a killed run resumes from), at each milestone (kept for
+    good), at the last epoch, and at a new best epoch (the final test restores it).
+    """
+    return epoch % every == 0 or epoch in milestones or epoch == last or epoch == best
+
+
+def check_finite(epoch: int, metrics: dict[str, float], last_good: int | None) -> None:
+    """Raises NonFiniteError naming the epoch and the values when any metric is NaN or infinite."""
+    bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+    if bad:
+        names = ", ".join(f"{k}={v}" for k, v in bad.items())
+        raise NonFiniteError(
+            f"epoch {epoch}: non-finite loss ({names}); training stopped. The last good "
+            f"checkpoint (epoch {last_good}) is intact; lower the learning rate and rerun."
+        )
+
+
+@contextlib.contextmanager
+def stop_requests() -> Iterator[dict[str, int | None]]:
+    """Turns the first SIGTERM / SIGINT into a request to stop at the next epoch boundary.
+
+    Yields {"signum": None or the signal received}. A second signal acts as usual (SIGINT raises
+    KeyboardInterrupt), so a user can force the stop.
+    """
+    request: dict[str, int | None] = {"signum": None}
+    previous = {}
+    if threading.current_thread() is not threading.main_thread():  # only it may set handlers
+        yield request
+        return
+
+    def handler(signum, frame):
+        request["signum"] = signum
+        logging.warning("Signal %d: stopping after this epoch's checkpoint.", signum)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield request
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def format_duration(seconds: float) -> str:
+    """3725 -> '1h02m05s', 65 -> '1m05s'."""
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+def progress_line(
+    epoch: int,
+    num_epochs: int,
+    metrics: dict[str, float],
+    images_per_epoch: int,
+    elapsed: float,
+    epochs_done: int,
+) -> str:
+    """One line per epoch: its metrics, images per second, seconds and the time left."""
+    seconds = metrics["seconds"]
+    shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "seconds")
+    eta = elapsed / max(epochs_done, 1) * (num_epochs - epoch)
+    return (
+        f"epoch {epoch}/{num_epochs}  {shown}  {images_per_epoch / seconds:,.0f} img/s  "
+        f"{seconds:.1f}s  ETA {format_duration(eta)}"
+    )
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model and usable cores, jax backend, device kind and count, jax version."""
+    import jax
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    devices = jax.devices()
+    return {
+        "cpu": cpu,
+        "cores": cores,
+        "system": platform.system(),
+        "backend": jax.default_backend(),
+        "device_kind": devices[0].device_kind,
+        "num_devices": len(devices),
+        "jax_version": jax.__version__,
+    }

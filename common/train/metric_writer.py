@@ -1,0 +1,150 @@
+"""One writer for metrics: TensorBoard event files plus `metrics.jsonl` in the workdir.
+
+clu's `metric_writers` imports TensorFlow, which this project does not depend on, so events are
+written with tensorboardX's event files and summaries (no TensorFlow needed), in this thread:
+tensorboardX's SummaryWriter writes from a thread of its own, which a full disk kills with a
+traceback, after which every write waits on its full queue for ever. `metrics.jsonl` holds one
+JSON object per epoch (and a final object without `epoch`), the record that resuming, plots and
+reports read.
+
+Keys carry their split: `train_*`, `val_*`, `test_*` (TensorBoard tags `train/*`, ...), and
+`seconds`, `best_epoch`, which TensorBoard does not get.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import numpy as np
+from absl import logging
+from tensorboardX import summary
+from tensorboardX.event_file_writer import EventsWriter
+from tensorboardX.proto.event_pb2 import Event, SessionLog
+
+from common import errors
+from common.errors import CheckpointError
+from common.train import run_files
+
+SPLITS = ("train", "val", "test")
+
+# Workdirs written before both models shared one naming scheme hold the AAE's training metrics
+# without their split prefix: read (and rewritten on resume) with it.
+_OLD_AAE_KEYS = ("recon_loss", "gen_loss", "ae_loss", "disc_loss", "disc_accuracy")
+
+
+def tensorboard_tag(key: str) -> str | None:
+    """`train_bpd` -> `train/bpd`, `val_bpd` -> `val/bpd`; None for keys without a split."""
+    split, _, name = key.partition("_")
+    return f"{split}/{name}" if split in SPLITS and name else None
+
+
+def read_metrics(workdir: str) -> list[dict[str, Any]]:
+    """The rows of `workdir/metrics.jsonl` in order; [] if there is none."""
+    path = os.path.join(workdir, run_files.METRICS)
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        lines = [line for line in f if line.strip()]
+    rows = []
+    for i, line in enumerate(lines):
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            if i < len(lines) - 1:
+                raise CheckpointError(
+                    f"{path}: line {i + 1} is not JSON; the file is damaged"
+                ) from None
+            # A run killed while appending leaves half a line: the epoch it was writing is
+            # trained again on resume (its checkpoint was written after the row).
+            logging.warning("%s: ignoring the half-written last line.", path)
+    return [{("train_" + k if k in _OLD_AAE_KEYS else k): v for k, v in r.items()} for r in rows]
+
+
+def cut_back(workdir: str, epoch: int | None) -> None:
+    """Keeps the rows of epochs up to `epoch` (a run resumed from its checkpoint: each epoch is
+    recorded once); None removes them all (a run that starts over)."""
+    path = os.path.join(workdir, run_files.METRICS)
+    if epoch is None:
+        if os.path.exists(path):
+            os.remove(path)
+        return
+    kept = [r for r in read_metrics(workdir) if r.get("epoch", np.inf) <= epoch]
+    tmp = os.path.join(workdir, run_files.temporary(run_files.METRICS))
+    with errors.writing(tmp), open(tmp, "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in kept)
+    os.replace(tmp, path)  # atomic: a kill never leaves half a file
+
+
+class MetricWriter:
+    """Writes scalars and images to TensorBoard and scalars to metrics.jsonl (appended).
+
+    Args:
+      workdir: absolute run directory (its rows already cut back: `cut_back`).
+      resume_epoch: the epoch a resumed run starts after; TensorBoard then hides the later
+        steps an interrupted run wrote. None: a new run.
+      enabled: False on all but the first of several processes (common.parallel): writes
+        nothing, and `history()` reads what the first one wrote.
+    """
+
+    def __init__(self, workdir: str, resume_epoch: int | None = None, enabled: bool = True):
+        self.workdir = workdir
+        self.path = os.path.join(workdir, run_files.METRICS)
+        self.enabled = enabled
+        if not enabled:
+            return
+        self._events_path = os.path.join(workdir, run_files.EVENTS)  # (tensorboardX names it)
+        with errors.writing(self._events_path):
+            self._events = EventsWriter(os.path.join(workdir, run_files.EVENTS_PREFIX))
+            if resume_epoch is not None:  # TensorBoard hides what an interrupted run wrote later
+                start = SessionLog(status=SessionLog.START)
+                self._events.write_event(Event(step=resume_epoch + 1, session_log=start))
+
+    def write_scalars(self, epoch: int, scalars: dict[str, float]) -> None:
+        """Appends the row `{"epoch": epoch, **scalars}`; TensorBoard gets them at step epoch."""
+        self._write({"epoch": int(epoch)}, epoch, scalars)
+
+    def write_final(self, epoch: int, scalars: dict[str, float]) -> None:
+        """Appends the final row (no `epoch` key); TensorBoard gets it at the last epoch."""
+        self._write({}, epoch, scalars)
+
+    def _write(self, row: dict[str, Any], step: int, scalars: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        row.update({k: None if v is None else float(v) for k, v in scalars.items()})
+        with errors.writing(self.path), open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        tagged = {tensorboard_tag(k): v for k, v in scalars.items() if v is not None}
+        self._add_events(
+            step, [summary.scalar(tag, float(v)) for tag, v in tagged.items() if tag is not None]
+        )
+
+    def write_image(self, step: int, tag: str, image: np.ndarray) -> None:
+        """image: [H, W, C] float in [0, 1]."""
+        if not self.enabled:
+            return
+        self._add_events(step, [summary.image(tag, np.clip(image, 0, 1), dataformats="HWC")])
+
+    def write_hparams(self, hparams: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        text = "\n".join(f"    {k}: {v}" for k, v in sorted(hparams.items()))
+        self._add_events(0, [summary.text("config", text)])
+
+    def _add_events(self, step: int, summaries: list) -> None:
+        """Writes the summaries at `step` and flushes them to disk."""
+        with errors.writing(self._events_path):
+            for one in summaries:
+                self._events.write_event(Event(wall_time=time.time(), step=step, summary=one))
+            self._events.flush()
+
+    def history(self) -> list[dict[str, Any]]:
+        """The rows written so far; [] where disabled (other processes write nothing from it)."""
+        return read_metrics(self.workdir) if self.enabled else []
+
+    def close(self) -> None:
+        if self.enabled:
+            with errors.writing(self._events_path):
+                self._events.close()

@@ -1,0 +1,139 @@
+"""A trained model back from its workdir: the trainer of a model kind, resolved by name, and
+`load`, the object README shows (encode, decode, sample, reconstruct).
+
+The kinds name their trainers as "module:Class" strings, resolved with importlib when asked
+for, so `common/` imports nothing from the model packages and configs stay leaves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+
+from common.errors import CheckpointError, ConfigError
+from common.shapes import Codes, UnitImages
+from common.train import checkpoint
+from common.train import workdir as workdir_lib
+
+# config.model -> the Trainer subclass that trains it.
+TRAINERS = {
+    "vae": "vae.train:VAETrainer",
+    "aae": "aae.train:AAETrainer",
+}
+
+
+def trainer_class(kind: str) -> type:
+    """The Trainer subclass of `config.model == kind`; ConfigError for a kind without one."""
+    if kind not in TRAINERS:
+        raise ConfigError(
+            f"config.model={kind!r} is not a model kind of this project ({', '.join(TRAINERS)})"
+        )
+    return resolve(TRAINERS[kind])
+
+
+def resolve(spec: str) -> Any:
+    """The object a "module:name" string names (a trainer class, an evaluation function)."""
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def restore(workdir: str, epoch: int | None = None, kind: str | None = None):
+    """(trainer, state, epoch) of the workdir's run at `epoch` (None: the newest that restores).
+
+    Raises:
+      CheckpointError: no run, a run of another kind than `kind` (None: any), or no checkpoint
+        of that epoch (the message lists those that exist).
+    """
+    workdir = os.path.abspath(workdir)
+    config = workdir_lib.load_config(workdir)
+    if kind is not None and config.model != kind:
+        raise CheckpointError(f"{workdir} holds a {config.model!r} run, not a {kind!r} one")
+    try:
+        trainer = trainer_class(config.model)(config)
+    except ConfigError as e:
+        raise CheckpointError(f"{workdir}: {e}") from None
+    if not workdir_lib.has_run(workdir):
+        raise CheckpointError(f"{workdir} holds no checkpoints")
+    target = jax.jit(trainer.create_train_state)(jax.random.key(0))  # one compile
+    state, _, epoch = checkpoint.restore_workdir(workdir, target, epoch)
+    return trainer, state, epoch
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """A trained model, its functions compiled; arrays in and out are numpy or jax arrays.
+
+    Images are `ImagesU8` (uint8 [N, 28, 28, 1] in 0..255, as the data gives them); codes are
+    `Codes` (float32 [N, z_dim]); what comes out as images is `UnitImages` (float32 [N, 28, 28,
+    1] in [0, 1]: the VAE's pixel means / 15, the AAE's (x + 1) / 2).
+    """
+
+    trainer: Any
+    params: Any
+    epoch: int
+
+    @property
+    def config(self) -> ml_collections.ConfigDict:
+        return self.trainer.config
+
+    @property
+    def kind(self) -> str:
+        return self.trainer.kind
+
+    def encode(self, images) -> Codes:
+        """The codes of `images`: the mean of q(z|x)."""
+        return _jitted(self.trainer, "encode")(self.params, _images(images))
+
+    def decode(self, z) -> UnitImages:
+        """The mean image of each code z [N, z_dim]."""
+        return _jitted(self.trainer, "decode")(self.params, jax.numpy.asarray(z, "float32"))
+
+    def reconstruct(self, images) -> UnitImages:
+        """decode(encode(images)): what the reconstruction grids show."""
+        return self.decode(self.encode(images))
+
+    def sample(self, key: jax.Array | int, num: int) -> UnitImages:
+        """`num` decoded draws of the prior from `key` (a PRNG key or a seed): the grids'
+        samples (the VAE's drawn 4-bit pixels / 15)."""
+        if isinstance(key, int):
+            key = jax.random.key(key)
+        return self.trainer.sample_grids(self.params, key, num)["samples"]
+
+
+_JITTED: dict[tuple[int, str], Any] = {}
+
+
+def _jitted(trainer: Any, method: str):
+    """One compiled function per trainer and method, kept for later calls."""
+    key = (id(trainer), method)
+    if key not in _JITTED:
+        _JITTED[key] = jax.jit(getattr(trainer, method))
+    return _JITTED[key]
+
+
+def _images(images) -> jax.Array:
+    array = np.asarray(images)
+    if array.ndim == 3:  # [N, 28, 28]: the channel is implied
+        array = array[..., None]
+    if array.dtype != np.uint8:
+        raise ValueError(
+            f"images must be uint8 in 0..255 (as the data gives them), got {array.dtype}"
+        )
+    return jax.numpy.asarray(array)
+
+
+def load(workdir: str, epoch: int | None = None) -> Model:
+    """The trained model in `workdir` (any model kind) at `epoch` (None: the newest checkpoint
+    that restores).
+
+    Raises:
+      CheckpointError: no run there, or no checkpoint of that epoch.
+    """
+    trainer, state, epoch = restore(workdir, epoch)
+    return Model(trainer, state.params, epoch)

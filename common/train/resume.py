@@ -1,0 +1,171 @@
+"""The resume handshake: what a run in a workdir starts from, in one call (`start`).
+
+A workdir that holds a run is resumed from its newest checkpoint that restores, if the config
+may continue it: the data, the seed and the prior must be the run's (DATA_FIELDS), and the train
+state's arrays must be the checkpoint's (other optimizer settings, more epochs: allowed). Newer
+checkpoints that do not restore are set aside, and the metric rows are cut back to the epoch
+resumed from, so each epoch is recorded once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, NamedTuple
+
+import ml_collections
+
+from common import config_rules, parallel
+from common.errors import ConfigError
+from common.train import checkpoint, metric_writer, run_files
+from common.train import workdir as workdir_lib
+from common.train.checkpoint import Progress
+
+# Config fields a run cannot resume with other values that its train state does not show: the
+# data, the seed, the AAE's prior and which of its images keep their labels. Fields that shape
+# the state (z_dim, num_filters, the update scheme, the optimizers, ...) are found by comparing
+# the state itself (check_state).
+DATA_FIELDS = (
+    "model",
+    "data.name",
+    "data.dir",
+    "data.split_seed",
+    "data.limit",
+    "seed",
+    "prior.name",
+    "prior.labelled_share",
+)
+
+_WAY_OUT = "use another --workdir, or --fresh to start over there"
+
+
+def _get(config: ml_collections.ConfigDict, dotted: str):
+    node = config
+    for part in dotted.split("."):
+        if part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def check_data_fields(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """Raises ConfigError when the workdir's run has other DATA_FIELDS than `config`."""
+    saved = workdir_lib.load_config(workdir)
+    for field in DATA_FIELDS:
+        old, new = _get(saved, field), _get(config, field)
+        if field == "data.dir" and old and new:  # the same folder, however it was written
+            old, new = (os.path.abspath(os.path.expanduser(d)) for d in (old, new))
+        if old != new:
+            raise ConfigError(
+                f"{workdir} holds a run with {field}={old!r}, but this config has "
+                f"{field}={new!r}; {_WAY_OUT}"
+            )
+
+
+def check_state(config: ml_collections.ConfigDict, workdir: str, state_shapes: Any) -> None:
+    """Raises ConfigError when the newest readable checkpoint's state has another structure.
+
+    Compares array paths, shapes and dtypes of the state `config` builds (`state_shapes`, from
+    jax.eval_shape) with the checkpoint's metadata, without restoring it. The message names the
+    config fields that differ from the run's and the first arrays that differ.
+    """
+    for epoch in checkpoint.epochs(workdir)[::-1]:
+        try:
+            saved = checkpoint.state_structure(workdir, epoch)
+        except Exception:  # unreadable: damaged, skipped with a warning when the run restores
+            continue
+        ours = checkpoint.structure(state_shapes)
+        if saved == ours:
+            return
+        diffs = [f"{p} missing here" for p in sorted(saved.keys() - ours.keys())]
+        diffs += [f"{p} new here" for p in sorted(ours.keys() - saved.keys())]
+        diffs += [
+            f"{p} {_array(saved[p])} -> {_array(ours[p])}"
+            for p in sorted(saved.keys() & ours.keys())
+            if saved[p] != ours[p]
+        ]
+        old, new = flatten_config(workdir_lib.load_config(workdir)), flatten_config(config)
+        fields = [
+            f"{f} {old.get(f)!r} -> {new.get(f)!r}"
+            for f in sorted(old.keys() | new.keys())
+            if old.get(f) != new.get(f)
+        ]
+        raise ConfigError(
+            f"{workdir} holds a run whose train state this config cannot restore: fields that "
+            f"differ: {', '.join(fields) or 'none'}; arrays that differ ({len(diffs)}): "
+            f"{'; '.join(diffs[:3])}{'; ...' if len(diffs) > 3 else ''}; {_WAY_OUT}"
+        )
+
+
+def flatten_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """{"data.limit": 0, ...} as config.json holds it (tuples as lists)."""
+    return config_rules.flatten(json.loads(config.to_json_best_effort()))
+
+
+def _array(shape_dtype: tuple) -> str:
+    shape, dtype = shape_dtype
+    return f"{dtype}[{', '.join(map(str, shape))}]"
+
+
+def prepare(
+    config: ml_collections.ConfigDict, workdir: str, state_shapes: Any, fresh: bool = False
+) -> bool:
+    """Checks the workdir against `config`, then writes config.json. Returns True to resume.
+
+    Call it holding the workdir's `lock`. Nothing is written before the checks pass: a refused
+    run leaves the workdir as it was. With several processes, every one checks, only the first
+    writes.
+
+    Args:
+      state_shapes: jax.eval_shape of the train state `config` builds.
+
+    Raises:
+      ConfigError: the workdir holds a run this config cannot resume.
+    """
+    main = parallel.is_main_process()
+    resume = workdir_lib.has_run(workdir) and not fresh
+    if resume:
+        trained = checkpoint.epochs(workdir)[-1]
+        if config.num_epochs < trained:
+            raise ConfigError(
+                f"{workdir} holds a run trained to epoch {trained}, more than this config's "
+                f"num_epochs={config.num_epochs}; {_WAY_OUT}"
+            )
+    if resume and os.path.exists(os.path.join(workdir, run_files.CONFIG)):
+        check_data_fields(config, workdir)
+        check_state(config, workdir, state_shapes)
+    parallel.sync("workdir checked")  # every process has read the workdir before it changes
+    if main:
+        if fresh:
+            workdir_lib.clear(workdir)
+        os.makedirs(workdir, exist_ok=True)
+        workdir_lib.write_config(config, workdir)
+    parallel.sync("workdir prepared")
+    return resume
+
+
+class Start(NamedTuple):
+    """Where a run starts: its state, its progress and whether it resumed an earlier run."""
+
+    state: Any
+    progress: Progress
+    resumed: bool
+
+
+def start(config: ml_collections.ConfigDict, workdir: str, state: Any, fresh: bool) -> Start:
+    """Checks the workdir against `config`, writes config.json, and restores the run there.
+
+    Call it holding the workdir's lock. `state` is a freshly initialised train state (its
+    structure, dtypes and shardings are what a checkpoint restores into).
+
+    Raises:
+      ConfigError: the workdir holds a run this config cannot resume (nothing is written).
+      CheckpointError: it holds checkpoints, but none restores.
+    """
+    resumed = prepare(config, workdir, state, fresh)
+    progress = Progress()
+    if resumed:  # the newest checkpoint that restores; newer damaged ones set aside
+        state, progress, _ = checkpoint.restore_workdir(workdir, state, set_aside_damaged=True)
+    if parallel.is_main_process():
+        metric_writer.cut_back(workdir, progress.epoch if resumed else None)
+    return Start(state, progress, resumed)

@@ -1,0 +1,445 @@
+"""The training loop both models share: `Trainer.train_and_evaluate`, read top to bottom.
+
+A model subclasses `Trainer` and supplies, as named methods, only what differs: its model and
+train state, the train step (where the loss is), the per-image evaluation, and how to encode,
+decode and sample for the pictures (vae/train.py: VAETrainer, aae/train.py: AAETrainer).
+Everything else is here once: data, PRNG keys, the device mesh, the compiled epoch, evaluation,
+the workdir and resuming, checkpoints, metrics, signals, non-finite checks and the final test on
+the best epoch; the pictures are common/train/pictures.py's, the codes' statistics
+common/latents.py's.
+
+Metric names: `train_*` (means over an epoch's steps), `val_*` (the model after the epoch, on
+the validation split), `test_*` (the final row); one scheme for both models.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import dataclasses
+import functools
+import json
+import os
+import signal
+import time
+from typing import Any, ClassVar, NamedTuple
+
+import flax
+import flax.linen as nn
+import jax
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+from absl import logging
+from clu import metrics as clu_metrics
+from clu import parameter_overview
+from jax.sharding import Mesh, NamedSharding
+
+from common import config_rules, input_pipeline, nets, parallel, priors
+from common.errors import ConfigError, DataError, Interrupted
+from common.train import checkpoint, helpers, pictures, restore, resume, validation
+from common.train import workdir as workdir_lib
+from common.train.checkpoint import Progress
+from common.train.metric_writer import MetricWriter
+
+CODE_IMAGES = 1000  # validation images whose codes are compared with the prior every epoch
+
+
+class Keys(NamedTuple):
+    """The run's PRNG keys by purpose, all split once from config.seed."""
+
+    init: jax.Array  # parameters
+    train: jax.Array  # step keys: fold_in(train, step)
+    shuffle: jax.Array  # epoch order: fold_in(shuffle, epoch)
+    eval: jax.Array  # evaluation z samples: fold_in(eval, epoch)
+    sample: jax.Array  # the fixed prior draws of the sample grids
+
+
+@flax.struct.dataclass
+class RunSetup:
+    """What a run works out at start-up, passed as a value to whatever needs it.
+
+    A pytree: the keys are its leaves (traced, so one compiled epoch serves every seed), the rest
+    is static. Build it with `setup_run`.
+    """
+
+    keys: Keys
+    mesh: Mesh = flax.struct.field(pytree_node=False)
+    batch_sharding: NamedSharding = flax.struct.field(pytree_node=False)  # the batch axis split
+    images_per_epoch: int = flax.struct.field(pytree_node=False)  # whole batches only
+
+
+def setup_run(config: ml_collections.ConfigDict, num_train_images: int) -> RunSetup:
+    """Splits the PRNG keys from config.seed and builds the mesh over all devices.
+
+    Raises:
+      ConfigError: fewer images than one batch, or a batch the devices cannot split evenly.
+    """
+    batch_size = config.batch_size
+    if num_train_images < batch_size:
+        raise ConfigError(
+            f"only {num_train_images} training images, fewer than one batch of {batch_size}; "
+            "lower batch_size or raise data.limit"
+        )
+    mesh = parallel.make_mesh()
+    parallel.check_batch_size(batch_size, mesh)
+    return RunSetup(
+        keys=Keys(*jax.random.split(jax.random.key(config.seed), len(Keys._fields))),
+        mesh=mesh,
+        batch_sharding=parallel.batch_sharded(mesh),
+        images_per_epoch=(num_train_images // batch_size) * batch_size,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Outputs:
+    """Where a run's results go while it trains."""
+
+    manager: ocp.CheckpointManager
+    writer: MetricWriter
+    pictures: pictures.Pictures
+
+
+class Trainer(abc.ABC):
+    """Trains one model kind from a config; subclasses supply the model-specific methods.
+
+    Attributes (class level, set by each subclass):
+      kind: the `config.model` this trainer trains ("vae", "aae").
+      train_metrics: the clu Collection `train_step` returns per batch.
+      monitor: metric (lower is better) that selects the best checkpoint, or None (the last).
+      curves: the per-epoch plot.
+      rules: what each config field may hold.
+    """
+
+    kind: ClassVar[str]
+    train_metrics: ClassVar[type[clu_metrics.Collection]]
+    monitor: ClassVar[str | None] = None
+    curves: ClassVar[pictures.Curves]
+    rules: ClassVar[dict[str, config_rules.Rule]] = {
+        "seed": config_rules.integer(0),
+        "z_dim": config_rules.integer(1),
+        "num_filters": config_rules.integer(1),
+        "conv_impl": config_rules.one_of(nets.IMPLS),
+        "batch_size": config_rules.integer(1),
+        "num_epochs": config_rules.integer(0),
+        "data.name": config_rules.one_of(input_pipeline.DATASETS),
+        "data.limit": config_rules.integer(0),
+        "data.split_seed": config_rules.integer(0),
+        "eval_batch_size": config_rules.integer(1),
+        "checkpoint_every": config_rules.integer(1),
+        "checkpoint_epochs": config_rules.integers(0),
+        "sample_epochs": config_rules.integers(0),
+        "num_samples": config_rules.integer(1),
+    }
+
+    def __init__(self, config: ml_collections.ConfigDict):
+        """Validates `config` (ConfigError names the first bad field), then builds the prior and
+        the model."""
+        self.validate_config(config)
+        self.config = config
+        self.prior = self.make_prior()
+        self.model = self.make_model()
+
+    # ------------------------------------------------------------------------- what a model adds
+
+    @classmethod
+    def validate_config(cls, config: ml_collections.ConfigDict) -> None:
+        """Raises ConfigError naming the first field `rules` refuses; nothing is written yet."""
+        if config.get("model") != cls.kind:
+            raise ConfigError(
+                f"config.model={config.get('model')!r}: this trainer trains {cls.kind!r}"
+            )
+        config_rules.check(config, cls.rules)
+
+    def make_prior(self) -> priors.Prior:
+        """The prior p(z) the codes are compared with and the samples decode: N(0, I) by default
+        (the VAE's, whose KL term is written for it)."""
+        return priors.Gaussian(self.config.z_dim)
+
+    @abc.abstractmethod
+    def make_model(self) -> nn.Module:
+        """The flax module of self.config (self.prior is built)."""
+
+    @abc.abstractmethod
+    def create_train_state(self, key: jax.Array) -> Any:
+        """A fresh train state (params, optimizer states, `step`) initialised from `key`."""
+
+    @abc.abstractmethod
+    def preprocess(self, images: jax.Array) -> jax.Array:
+        """uint8 [B, 28, 28, 1] in 0..255 -> the model's input (inside the compiled step)."""
+
+    def train_labels(self, data: input_pipeline.Dataset, keys: Keys) -> np.ndarray | None:
+        """Per-image labels the train step receives (int32 [N], the training split's order), or
+        None: none (the default; the AAE's label-guided priors give some).
+
+        Raises:
+          DataError: the model needs labels the data does not have.
+        """
+        del data, keys
+        return None
+
+    @abc.abstractmethod
+    def train_step(self, state: Any, batch: jax.Array, key: jax.Array, labels=None):
+        """One optimisation step: (state, preprocessed batch, key, the batch's `train_labels`
+        int32 [B] or None) -> (state, train_metrics)."""
+
+    @abc.abstractmethod
+    def example_metrics(self, params: Any, images: jax.Array, key: jax.Array) -> dict:
+        """uint8 [B, 28, 28, 1] -> {name: [B] float32}, per image; evaluation means them."""
+
+    @abc.abstractmethod
+    def encode(self, params: Any, images: jax.Array) -> jax.Array:
+        """uint8 [B, 28, 28, 1] -> the codes [B, z_dim] float32 (the mean of q(z|x))."""
+
+    def sample_codes(self, params: Any, images: jax.Array, key: jax.Array) -> jax.Array:
+        """uint8 [B, 28, 28, 1] -> codes [B, z_dim] drawn from q(z|x) with `key`: what the
+        prior is matched with. A deterministic encoder's are its codes (the default)."""
+        del key
+        return self.encode(params, images)
+
+    @abc.abstractmethod
+    def decode(self, params: Any, z: jax.Array) -> jax.Array:
+        """z [B, z_dim] -> the mean image [B, 28, 28, 1] float32 in [0, 1]."""
+
+    @abc.abstractmethod
+    def sample_grids(self, params: Any, key: jax.Array, num: int) -> dict[str, jax.Array]:
+        """Samples of the model from `key`: {"samples": [num, 28, 28, 1] in [0, 1], ...}.
+
+        Each entry "samples{variant}" is written as run_files.samples(epoch, variant).
+        """
+
+    def model_pictures(self, params: Any) -> dict[str, np.ndarray]:
+        """Pictures only this model draws, of its final state: {run_files name: [H, W, C] image
+        in [0, 1]} (e.g. the VAE's manifold); none by default."""
+        del params
+        return {}
+
+    # ------------------------------------------------------------------------- the loop
+
+    def train_and_evaluate(self, workdir: str, fresh: bool = False) -> dict[str, float]:
+        """Trains for config.num_epochs, resuming from `workdir` when it holds a run.
+
+        Returns:
+          The final row: the test split's means of `example_metrics` (`test_*`; none without a
+          test set) of the best epoch (the last without a monitor), and `best_epoch`.
+
+        Raises:
+          ConfigError, DataError, WorkdirBusy, CheckpointError (nothing restores), DiskFull,
+          NonFiniteError, Interrupted (after saving a checkpoint).
+        """
+        config = self.config
+        workdir = os.path.abspath(workdir)
+
+        # ---------------------------------------------------------------------- data
+        # Before the workdir: bad data writes nothing. Process 0 first: it downloads what is
+        # missing, the other processes then read its cache.
+        load = functools.partial(input_pipeline.load_dataset, config.data)
+        data = parallel.main_first(load, "loading the data")
+        logging.info("Data: %s", data.describe())
+        if len(data.val_images) < 2:  # the codes' covariance needs two
+            raise DataError(
+                f"{data.describe()}: the validation split needs at least 2 images; use more data"
+            )
+
+        # ---------------------------------------------------------------------- keys and mesh
+        setup = setup_run(config, len(data.train_images))  # checks the batch: data, devices
+        labels = self.train_labels(data, setup.keys)  # None, or what the steps see of them
+
+        # ---------------------------------------------------------------------- the workdir
+        with workdir_lib.out_of_space_is_one_line(workdir), contextlib.ExitStack() as held:
+            held.enter_context(workdir_lib.lock(workdir))  # a second run here stops at once
+            state = jax.jit(self.create_train_state)(setup.keys.init)  # one compile, not per op
+            state = parallel.replicate(state, setup.mesh)
+            state, progress, resumed = resume.start(config, workdir, state, fresh)
+            if resumed:
+                logging.info("Resuming %s from epoch %d.", workdir, progress.epoch)
+            logging.info("\n%s", parameter_overview.get_parameter_overview(state.params))
+
+            # ------------------------------------------------------------------ compiled functions
+            train_images = parallel.replicate(data.train_images, setup.mesh)
+            if labels is not None:
+                labels = parallel.replicate(labels, setup.mesh)
+            train_epoch = jax.jit(self.train_epoch, donate_argnums=0)
+            validate = validation.Validation(
+                self.example_metrics,
+                self.sample_codes,
+                data.val_images,
+                # Label-guided: how many codes fall in their own label's region of the prior.
+                None if labels is None else data.val_labels,
+                self.prior,
+                config.eval_batch_size,
+                setup.keys.eval,
+                setup.mesh,
+                num_codes=CODE_IMAGES,
+            )
+
+            # ------------------------------------------------------------------ outputs
+            manager = checkpoint.make_manager(workdir, config.checkpoint_epochs, self.monitor)
+            held.callback(manager.close)
+            held.callback(manager.wait_until_finished)  # (callbacks run last first)
+            writer = MetricWriter(
+                workdir, progress.epoch if resumed else None, enabled=parallel.is_main_process()
+            )
+            held.callback(writer.close)
+            shows = pictures.Pictures(self, data, setup.keys.sample, workdir, writer)
+            out = Outputs(manager, writer, shows)
+            if not resumed:
+                writer.write_hparams(config.to_dict())
+                metrics = {**_prefixed("val_", validate(state.params, 0)), "seconds": 0.0}
+                progress = self.end_epoch(0, state, metrics, progress, out)  # the untrained model
+
+            # ------------------------------------------------------------------ the loop
+            start_epoch, start_time = progress.epoch, time.perf_counter()
+            with helpers.stop_requests() as stop:
+                for epoch in range(start_epoch + 1, config.num_epochs + 1):
+                    t0 = time.perf_counter()
+                    state, train_metrics = train_epoch(state, train_images, epoch, setup, labels)
+                    train_metrics = _prefixed("train_", jax.device_get(train_metrics))
+                    seconds = time.perf_counter() - t0
+                    helpers.check_finite(epoch, train_metrics, manager.latest_step())
+                    val_metrics = _prefixed("val_", validate(state.params, epoch))
+                    helpers.check_finite(epoch, val_metrics, manager.latest_step())
+                    metrics = {**train_metrics, **val_metrics, "seconds": seconds}
+                    progress = self.end_epoch(epoch, state, metrics, progress, out)
+                    logging.info(
+                        helpers.progress_line(
+                            epoch,
+                            config.num_epochs,
+                            metrics,
+                            setup.images_per_epoch,
+                            time.perf_counter() - start_time,
+                            epoch - start_epoch,
+                        )
+                    )
+                    # All processes stop together (a signal may reach only some hosts).
+                    stopping = parallel.any_process(stop["signum"] is not None)
+                    if stopping and epoch < config.num_epochs:
+                        signum = stop["signum"] or signal.SIGTERM  # the hosts the signal missed
+                        if manager.latest_step() != epoch:
+                            self.save(manager, state, progress, metrics)
+                        raise Interrupted(
+                            f"stopped by signal {signum} after epoch {epoch}, checkpoint saved; "
+                            "run the same command again to resume",
+                            signum,
+                        )
+
+            # ------------------------------------------------------------------ test, best epoch
+            best_state, progress = checkpoint.restore_best(manager, state, progress)
+            final = {}
+            if data.test_images is not None:
+                final = _prefixed(
+                    "test_", self.evaluator(data.test_images, setup)(best_state.params)
+                )
+            else:
+                logging.warning("No test set (t10k-only data): no test numbers.")
+            if self.monitor:
+                final["best_epoch"] = progress.best_epoch
+            writer.write_final(progress.epoch, final)
+            shows.run_end(best_state.params, progress.epoch)
+        logging.info("Done: %s", json.dumps(final))
+        return final
+
+    # ------------------------------------------------------------------------- pieces of the loop
+
+    def train_epoch(
+        self,
+        state: Any,
+        images: jax.Array,
+        epoch: jax.Array,
+        setup: RunSetup,
+        labels: jax.Array | None = None,
+    ):
+        """One epoch as one `lax.scan` of `train_step` over shuffled batches (jit it once).
+
+        The order of batches is a function of (setup.keys.shuffle, epoch) and each step's key is
+        fold_in(setup.keys.train, state.step), so a resumed run draws exactly what an
+        uninterrupted one does.
+
+        Args:
+          state: the train state.
+          images: [N, 28, 28, 1] uint8 on the devices, the training split.
+          epoch: int scalar (traced: one compilation serves every epoch).
+          setup: the run's keys and devices (setup_run).
+          labels: int32 [N] on the devices, `train_labels` (None: none); each step receives its
+            batch's.
+
+        Returns:
+          (new state, {metric name: epoch mean}).
+        """
+        batches = input_pipeline.epoch_batches(
+            setup.keys.shuffle, epoch, images.shape[0], self.config.batch_size
+        )
+
+        def step(carry, idx):
+            state, metrics = carry
+            batch = jax.lax.with_sharding_constraint(
+                self.preprocess(images[idx]), setup.batch_sharding
+            )
+            batch_labels = None
+            if labels is not None:
+                batch_labels = jax.lax.with_sharding_constraint(labels[idx], setup.batch_sharding)
+            key = jax.random.fold_in(setup.keys.train, state.step)
+            state, batch_metrics = self.train_step(state, batch, key, batch_labels)
+            return (state, metrics.merge(batch_metrics)), None
+
+        (state, metrics), _ = jax.lax.scan(step, (state, self.train_metrics.empty()), batches)
+        return state, metrics.compute()
+
+    def evaluator(self, images_u8: np.ndarray, setup: RunSetup) -> validation.Evaluator:
+        """`example_metrics` means over `images_u8`, compiled, the images kept on the devices."""
+        return validation.Evaluator(
+            self.example_metrics,
+            images_u8,
+            self.config.eval_batch_size,
+            setup.keys.eval,
+            setup.mesh,
+        )
+
+    def end_epoch(
+        self,
+        epoch: int,
+        state: Any,
+        metrics: dict[str, float],
+        progress: Progress,
+        out: Outputs,
+    ) -> Progress:
+        """Records a finished epoch: its metrics row, its pictures, a checkpoint when it is time.
+
+        The checkpoint comes last: a run stopped before it (a kill, a full disk) resumes from the
+        epoch before and writes this epoch's row and pictures again.
+
+        Returns:
+          The progress after it (the best epoch updated).
+        """
+        out.writer.write_scalars(epoch, metrics)
+        out.pictures.epoch_end(state.params, epoch)
+        progress = progress.after(epoch, metrics.get(self.monitor) if self.monitor else None)
+        if helpers.is_checkpoint_epoch(
+            epoch,
+            every=self.config.checkpoint_every,
+            last=self.config.num_epochs,
+            milestones=self.config.checkpoint_epochs,
+            best=progress.best_epoch,
+        ):
+            self.save(out.manager, state, progress, metrics)
+        return progress
+
+    def save(
+        self, manager: ocp.CheckpointManager, state: Any, progress: Progress, metrics: dict
+    ) -> None:
+        """The checkpoint of epoch progress.epoch, with the monitored metric (for the best)."""
+        value = metrics.get(self.monitor) if self.monitor else None
+        monitored = None if value is None else {self.monitor: value}
+        checkpoint.save(manager, state, progress, monitored)
+
+    # ------------------------------------------------------------------------- restoring
+
+    @classmethod
+    def restore(cls, workdir: str, epoch: int | None = None) -> tuple[Trainer, Any, int]:
+        """(trainer, state, epoch) of a run of this kind at `epoch` (None: the newest that
+        restores); CheckpointError names what is missing (common/train/restore.py)."""
+        return restore.restore(workdir, epoch, kind=cls.kind)
+
+
+def _prefixed(prefix: str, metrics: dict) -> dict[str, float]:
+    return {prefix + k: float(v) for k, v in metrics.items()}

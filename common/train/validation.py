@@ -1,0 +1,148 @@
+"""Exact means of a per-image function over a fixed image set, compiled, the images on the devices;
+and the per-epoch validation: those means and the codes' distance from the prior in one call.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+
+from common import input_pipeline, latents, parallel, priors
+from common.shapes import Codes, ImagesU8, PerImage
+
+# (params, images, key) -> {name: per-image values}: a trainer's `example_metrics`.
+ExampleFn = Callable[[Any, ImagesU8, jax.Array], dict[str, PerImage]]
+# (params, images, key) -> codes drawn from q(z|x): a trainer's `sample_codes`.
+SampleCodesFn = Callable[[Any, ImagesU8, jax.Array], Codes]
+
+
+class Evaluator:
+    """Compiled means of a per-image function over one fixed image set, kept on the devices.
+
+    The last batch is padded and masked, so the means are exact for any number of images.
+    Evaluators of equally many images share one compiled program (`evaluate_means`).
+    """
+
+    def __init__(
+        self, example_fn: ExampleFn, images_u8: np.ndarray, batch_size: int, key, mesh: Mesh
+    ):
+        # Round the batch up to a multiple of the devices; padding is masked out anyway.
+        batch_size = -(-min(batch_size, len(images_u8)) // mesh.size) * mesh.size
+        idx, mask = input_pipeline.eval_batches(len(images_u8), batch_size)
+        self.images, self.idx, self.mask = parallel.replicate((images_u8, idx, mask), mesh)
+        self.key = key
+        self.example_fn = example_fn
+        self.batch_sharding = parallel.batch_sharded(mesh)
+
+    def means(self, params: Any, epoch: int | jax.Array = 0) -> dict[str, jax.Array]:
+        """Means over the image set, on the devices; z samples keyed by fold_in(key, epoch)."""
+        return evaluate_means(
+            params,
+            self.images,
+            self.idx,
+            self.mask,
+            jax.random.fold_in(self.key, epoch),
+            example_fn=self.example_fn,
+            batch_sharding=self.batch_sharding,
+        )
+
+    def __call__(self, params: Any, epoch: int = 0) -> dict[str, float]:
+        """`means` as floats on the host."""
+        return {k: float(v) for k, v in jax.device_get(self.means(params, epoch)).items()}
+
+
+@functools.partial(jax.jit, static_argnames=("example_fn", "batch_sharding"))
+def evaluate_means(params, images, idx, mask, key, *, example_fn, batch_sharding):
+    """{name: float32 mean over the images} of example_fn; batch i draws fold_in(key, i).
+
+    Args:
+      params: the model's parameters.
+      images: ImagesU8 [N, ...]; idx, mask: [num_batches, batch] from eval_batches.
+      key: PRNG key.
+      example_fn: ExampleFn.
+      batch_sharding: how a batch is split over the devices.
+    """
+
+    def body(sums, xs):
+        i, batch_idx, batch_mask = xs
+        batch = jax.lax.with_sharding_constraint(images[batch_idx], batch_sharding)
+        values = example_fn(params, batch, jax.random.fold_in(key, i))
+        w = batch_mask.astype(jnp.float32)
+        return {k: sums[k] + jnp.sum(values[k] * w) for k in sums}, None
+
+    shapes = jax.eval_shape(example_fn, params, images[idx[0]], key)
+    zeros = {k: jnp.zeros((), jnp.float32) for k in shapes}
+    sums, _ = jax.lax.scan(body, zeros, (jnp.arange(idx.shape[0]), idx, mask))
+    count = jnp.sum(mask)
+    return {k: s / count for k, s in sums.items()}
+
+
+class Validation:
+    """The per-epoch validation numbers, one compiled call and one transfer to the host.
+
+    The means of `example_fn` over the validation images (`Evaluator`), and `latents`'
+    statistics of the first `num_codes` images' codes against as many fixed draws of the prior:
+    the same images, drawn with the same noise, against the same draws every epoch, so epochs
+    differ only by the model. Keys `code_*` are the codes'.
+
+    Args:
+      example_fn, sample_codes: the trainer's per-image metrics and draws of q(z|x).
+      images_u8: the validation images, at least 2.
+      labels: their labels for a label-guided prior (adds "code_own_region": the share of codes
+        in their own label's region), else None.
+      prior: the run's prior.
+      batch_size: images per batch of the means.
+      key: the run's evaluation key; epoch e's means fold in e, the codes' noise and the prior's
+        draws numbers no epoch reaches.
+      mesh: the devices.
+      num_codes: images whose codes are compared with the prior.
+    """
+
+    def __init__(
+        self,
+        example_fn: ExampleFn,
+        sample_codes: SampleCodesFn,
+        images_u8: np.ndarray,
+        labels: np.ndarray | None,
+        prior: priors.Prior,
+        batch_size: int,
+        key: jax.Array,
+        mesh: Mesh,
+        num_codes: int,
+    ):
+        self.evaluator = Evaluator(example_fn, images_u8, batch_size, key, mesh)
+        code_images = images_u8[:num_codes]
+        self.code_images = parallel.replicate(code_images, mesh)
+        self.code_labels = None if labels is None else parallel.replicate(labels[:num_codes], mesh)
+        self.code_key = jax.random.fold_in(key, 2**31 - 2)
+        self.prior_z = prior.sample(jax.random.fold_in(key, 2**31 - 1), len(code_images))
+        self.statistics = functools.partial(code_statistics_of, sample_codes, prior)
+        self._validate = jax.jit(self._both)
+
+    def _both(self, params, epoch, code_images, code_labels, code_key, prior_z):
+        codes = self.statistics(params, code_images, code_labels, code_key, prior_z)
+        return {**self.evaluator.means(params, epoch), **{k: v for k, v in codes.items()}}
+
+    def __call__(self, params: Any, epoch: int) -> dict[str, float]:
+        out = self._validate(
+            params, epoch, self.code_images, self.code_labels, self.code_key, self.prior_z
+        )
+        return {k: float(v) for k, v in jax.device_get(out).items()}
+
+
+def code_statistics_of(
+    sample_codes: SampleCodesFn, prior: priors.Prior, params, images_u8, labels, key, prior_z
+) -> dict[str, jax.Array]:
+    """`latents.code_statistics` of the codes of `images_u8` drawn with `key` (the moments only
+    for N(0, I)); with `labels`, the share of codes in their own label's region."""
+    z = sample_codes(params, images_u8, key)
+    out = latents.code_statistics(z, prior_z, moments=prior.name == priors.Gaussian.name)
+    if labels is not None:
+        out["code_own_region"] = latents.own_region_share(prior, z, labels)
+    return out

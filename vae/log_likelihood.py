@@ -1,0 +1,315 @@
+"""log p(x) beyond the ELBO: importance-weighted estimates (assignment Eq. 7-9).
+
+    log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K,  z_k ~ q(z|x)
+
+is the estimate the Food-for-thought box after Question 1.4 hints at: for K = 1 its mean is the
+ELBO, and it tightens towards log p(x) as K grows. With the prior as proposal (Eq. 8: z_k ~ p(z),
+weight p(x|z_k)) the same formula is the naive Monte-Carlo estimate of Question 1.2, whose
+effective sample size ESS = (sum w)^2 / sum w^2 shows why it is not used: almost every z from the
+prior explains x badly, so one weight dominates and ESS stays near 1 of K.
+
+Samples are drawn `chunk` at a time inside a `lax.scan` that keeps running log-sum-exps, so K =
+1000 needs the memory of one chunk. Everything is per image, in nats; `to_bpd` converts.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from common import errors, input_pipeline
+from common.errors import ConfigError
+from common.train import helpers, run_files
+from common.train import workdir as workdir_lib
+from vae import losses, models
+from vae.train import VAETrainer
+
+PROPOSALS = ("posterior", "prior")
+KS = (1, 10, 100, 1000)  # the numbers of samples K evaluated by default
+LOG_2PI = math.log(2 * math.pi)
+
+
+def log_normal(z: jax.Array, mean: jax.Array, log_std: jax.Array) -> jax.Array:
+    """log N(z; mean, diag(exp(log_std)^2)) summed over the last axis: [..., D] -> [...]."""
+    return -0.5 * jnp.sum(((z - mean) * jnp.exp(-log_std)) ** 2 + 2 * log_std + LOG_2PI, axis=-1)
+
+
+def log_weights(
+    model: models.VAE, params: Any, images: jax.Array, key: jax.Array, num: int, proposal: str
+) -> jax.Array:
+    """Log importance weights of `num` samples per image.
+
+    Args:
+      model, params: the VAE.
+      images: [B, 28, 28, 1] int32 in 0..15.
+      key: PRNG key of the z draws.
+      num: samples per image.
+      proposal: "posterior" (z ~ q(z|x): log p(x|z) + log p(z) - log q(z|x)) or "prior"
+        (z ~ N(0, I): log p(x|z)).
+
+    Returns:
+      [B, num] float32, nats.
+    """
+    mean, log_std = model.apply({"params": params}, images, method=models.VAE.encode)
+    eps = jax.random.normal(key, (num, *mean.shape), mean.dtype)  # [num, B, D]
+    if proposal == "posterior":
+        mean, log_std = mean[None], log_std[None]  # [1, B, D]
+        z = mean + jnp.exp(log_std) * eps
+        correction = log_normal(z, jnp.zeros_like(z), jnp.zeros_like(z)) - log_normal(
+            z, mean, log_std
+        )
+    elif proposal == "prior":
+        z, correction = eps, 0.0
+    else:
+        raise ValueError(f"proposal {proposal!r}: expected one of {PROPOSALS}")
+    b, d = eps.shape[1:]
+    logits = model.apply({"params": params}, z.reshape(num * b, d), method=models.VAE.decode)
+    repeated = jnp.broadcast_to(images, (num, *images.shape)).reshape(num * b, *images.shape[1:])
+    log_px_z = -losses.categorical_nll(logits, repeated).reshape(num, b)
+    return (log_px_z + correction).T
+
+
+def accumulate(stats: tuple[jax.Array, jax.Array], logw: jax.Array):
+    """Adds a chunk of log weights [B, C] to running (logsumexp w, logsumexp w^2), each [B]."""
+    lse1 = jax.nn.logsumexp(logw, axis=-1)
+    lse2 = jax.nn.logsumexp(2 * logw, axis=-1)
+    return jnp.logaddexp(stats[0], lse1), jnp.logaddexp(stats[1], lse2)
+
+
+def finalize(stats: tuple[jax.Array, jax.Array], num: int) -> tuple[jax.Array, jax.Array]:
+    """(log of the mean weight [B] in nats: the estimate of log p(x); ESS [B] in [1, num])."""
+    lse1, lse2 = stats
+    return lse1 - math.log(num), jnp.exp(2 * lse1 - lse2)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "num", "chunk", "proposal"))
+def estimate_log_px(
+    params: Any,
+    images: jax.Array,
+    key: jax.Array,
+    *,
+    model: models.VAE,
+    num: int,
+    chunk: int = 100,
+    proposal: str = "posterior",
+) -> tuple[jax.Array, jax.Array]:
+    """The K-sample estimate of log p(x) for each image, `chunk` samples at a time.
+
+    Args:
+      params: the VAE's parameters.
+      images: [B, 28, 28, 1] int32 in 0..15.
+      key: PRNG key; chunk i draws with fold_in(key, i) (the last one may be smaller).
+      model: the VAE module.
+      num: K >= 1, the number of samples per image.
+      chunk: samples drawn at once (memory: B * chunk decoded images of logits).
+      proposal: "posterior" (importance weighted) or "prior" (Eq. 8).
+
+    Returns:
+      (log p(x) estimates [B] float32 in nats, effective sample sizes [B] in [1, num]).
+    """
+    chunk = min(chunk, num)
+    full, rest = divmod(num, chunk)
+    empty = jnp.full(images.shape[:1], -jnp.inf, jnp.float32)
+
+    def draw(i, size):
+        return log_weights(model, params, images, jax.random.fold_in(key, i), size, proposal)
+
+    def body(stats, i):
+        return accumulate(stats, draw(i, chunk)), None
+
+    stats, _ = jax.lax.scan(body, (empty, empty), jnp.arange(full))
+    if rest:
+        stats = accumulate(stats, draw(full, rest))
+    return finalize(stats, num)
+
+
+def to_bpd(log_px: jax.Array | np.ndarray) -> jax.Array | np.ndarray:
+    """log p(x) in nats per 28x28 image -> negative log-likelihood in bits per dimension."""
+    return -log_px * losses.LOG2_E / math.prod(input_pipeline.IMAGE_SHAPE)
+
+
+def evaluate_images(
+    model: models.VAE,
+    params: Any,
+    images: np.ndarray,
+    key: jax.Array,
+    *,
+    ks: Sequence[int] = KS,
+    batch_size: int = 100,
+    chunk: int = 100,
+) -> dict[str, Any]:
+    """Both proposals and the ELBO over an image set, for each K.
+
+    Args:
+      images: [N, 28, 28, 1] uint8 in 0..255 (quantised here to 0..15).
+      key: PRNG key; each (proposal, K, batch) draws from its own nested fold_in of it.
+
+    Returns:
+      {"num_images", "elbo_bpd", "rows": [{"k", "iw_bpd", "iw_bpd_se", "iw_ess", "prior_bpd",
+      "prior_bpd_se", "prior_ess", "seconds"}]}: bpd are means over the images, *_se the standard
+      error of that mean over images, ess the mean effective sample size.
+    """
+    x = input_pipeline.quantize_4bit(images)
+    batches = [x[i : i + batch_size] for i in range(0, len(x), batch_size)]
+    elbo = jax.jit(functools.partial(_elbo_bpd, model=model))
+    elbo_bpd = np.concatenate(
+        [np.asarray(elbo(params, b, jax.random.fold_in(key, i))) for i, b in enumerate(batches)]
+    )
+    rows, last_log = [], time.perf_counter()
+    for k in ks:
+        row, t0 = {"k": int(k)}, time.perf_counter()
+        for p, (proposal, name) in enumerate((("posterior", "iw"), ("prior", "prior"))):
+            est, ess = [], []
+            for i, b in enumerate(batches):
+                batch_key = jax.random.fold_in(
+                    jax.random.fold_in(jax.random.fold_in(key, 1 + p), k), i
+                )
+                out = estimate_log_px(
+                    params, b, batch_key, model=model, num=k, chunk=chunk, proposal=proposal
+                )
+                est.append(np.asarray(out[0]))
+                ess.append(np.asarray(out[1]))
+                if time.perf_counter() - last_log > 30:  # long work (large K on a CPU) reports
+                    last_log = time.perf_counter()
+                    done = p * len(batches) + i + 1
+                    eta = (last_log - t0) / done * (2 * len(batches) - done)
+                    logging.info(
+                        "K=%d, z ~ %s: batch %d/%d; this K done in about %s",
+                        k,
+                        proposal,
+                        i + 1,
+                        len(batches),
+                        helpers.format_duration(eta),
+                    )
+            row[f"{name}_bpd"], row[f"{name}_bpd_se"] = mean_and_se(to_bpd(np.concatenate(est)))
+            row[f"{name}_ess"] = float(np.mean(np.concatenate(ess)))
+        row["seconds"] = round(time.perf_counter() - t0, 1)
+        logging.info(
+            "K=%d: importance weighted %.4f bpd (ESS %.1f), prior %.4f bpd (ESS %.2f), %.1f s",
+            k,
+            row["iw_bpd"],
+            row["iw_ess"],
+            row["prior_bpd"],
+            row["prior_ess"],
+            row["seconds"],
+        )
+        rows.append(row)
+    return {"num_images": len(images), "elbo_bpd": float(np.mean(elbo_bpd)), "rows": rows}
+
+
+def mean_and_se(values: np.ndarray) -> tuple[float, float]:
+    """The mean of [N] values and its standard error (0 for a single value)."""
+    se = np.std(values, ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
+    return float(np.mean(values)), float(se)
+
+
+def _elbo_bpd(params, images, key, *, model):
+    return model.apply({"params": params}, images, key, method=models.VAE.per_example_losses).bpd
+
+
+def markdown_table(result: dict[str, Any]) -> str:
+    lines = [
+        f"Negative log-likelihood in bits per dimension, K-sample estimates ± standard error over "
+        f"{result['num_images']} images of the {result['split']} split (epoch {result['epoch']}); "
+        f"the ELBO on the same images: {result['elbo_bpd']:.4f} bpd. ESS: mean effective sample "
+        "size of the K weights.",
+        "",
+        "| K | z ~ q(z ∣ x), importance weighted | ESS | z ~ p(z), Eq. 8 | ESS |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['k']} | {r['iw_bpd']:.4f} ± {r['iw_bpd_se']:.4f} | {r['iw_ess']:.1f} "
+            f"| {r['prior_bpd']:.4f} ± {r['prior_bpd_se']:.4f} | {r['prior_ess']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_proposals(result: dict[str, Any], path: str) -> None:
+    """bpd and ESS / K against K for both proposals: the picture behind Question 1.2."""
+    from common import plotting
+
+    ks = [r["k"] for r in result["rows"]]
+    fig = plotting.new_figure(9, 3.6)
+    left, right = fig.subplots(1, 2)
+    for name, label in (("iw", "z ~ q(z|x), weighted"), ("prior", "z ~ p(z) (Eq. 8)")):
+        left.errorbar(
+            ks,
+            [r[f"{name}_bpd"] for r in result["rows"]],
+            yerr=[r[f"{name}_bpd_se"] for r in result["rows"]],
+            marker="o",
+            label=label,
+        )
+        right.plot(ks, [r[f"{name}_ess"] / r["k"] for r in result["rows"]], marker="o", label=label)
+    left.axhline(result["elbo_bpd"], color="k", ls="--", lw=1, label="ELBO")
+    left.set(xscale="log", xlabel="K samples", ylabel="-log p(x) estimate (bpd)")
+    right.set(xscale="log", yscale="log", xlabel="K samples", ylabel="ESS / K")
+    right.set_title("effective sample size", fontsize=10)
+    left.set_title("estimate of -log p(x)", fontsize=10)
+    left.legend(fontsize=8)
+    fig.tight_layout()
+    plotting.save_figure(fig, path)
+
+
+def evaluate_workdir(
+    workdir: str,
+    *,
+    epoch: int | None = None,
+    ks: Sequence[int] = KS,
+    num_images: int | None = None,
+    seed: int = 0,
+    split: str = "test",
+) -> dict[str, Any]:
+    """Restores a VAE run and writes its log-likelihood (run_files.LOG_LIKELIHOOD, its table and
+    the proposals' plot) into it.
+
+    Args:
+      workdir: a run of scripts/train_vae.py.
+      epoch: checkpoint epoch; None = the latest.
+      ks: the numbers of samples K.
+      num_images: the first N images of the split; None = all.
+      split: "test", "val" or "train"; "test" falls back to "val" for data without a test set.
+
+    Returns:
+      {"epoch", "split", "num_images", "elbo_bpd", "rows"} (see evaluate_images).
+
+    Raises:
+      ConfigError: not a VAE run, or a bad split / K.
+    """
+    kind = workdir_lib.load_config(workdir).model
+    if kind != "vae":
+        raise ConfigError(f"{workdir} holds a {kind!r} run; log p(x) needs a VAE run")
+    if split not in ("test", "val", "train"):
+        raise ConfigError(f"split {split!r}: expected test, val or train")
+    if any(int(k) < 1 for k in ks):
+        raise ConfigError(f"every K must be >= 1, got {list(ks)}")
+    if num_images is not None and num_images < 1:
+        raise ConfigError(f"num_images={num_images} must be >= 1 (or None for all)")
+    trainer, state, epoch = VAETrainer.restore(workdir, epoch)
+    data = input_pipeline.load_dataset(trainer.config.data)
+    images = {"test": data.test_images, "val": data.val_images, "train": data.train_images}[split]
+    if images is None:
+        logging.warning("No test set (t10k-only data): evaluating the validation split.")
+        split, images = "val", data.val_images
+    images = images[:num_images] if num_images is not None else images
+    result = evaluate_images(trainer.model, state.params, images, jax.random.key(seed), ks=ks)
+    result = {"epoch": int(epoch), "split": split, **result}
+    with workdir_lib.out_of_space_is_one_line(os.path.abspath(workdir)):
+        path = os.path.join(workdir, run_files.LOG_LIKELIHOOD)
+        with errors.writing(path), open(path, "w") as f:
+            json.dump(result, f, indent=2)
+        path = os.path.join(workdir, run_files.LOG_LIKELIHOOD_TABLE)
+        with errors.writing(path), open(path, "w") as f:
+            f.write(markdown_table(result))
+        plot_proposals(result, os.path.join(workdir, run_files.PROPOSAL_VARIANCE))
+    return result
