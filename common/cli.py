@@ -1,20 +1,58 @@
-"""What the thin entry points in scripts/ share: flags, logging and one-line errors."""
+"""What the entry points in scripts/ share: `run`, the flags every trainer takes, `--help`,
+configs by name, the compilation cache and one-line errors.
+
+Every script ends in `run(main)`: absl parses the flags (usage errors are one line, exit 2),
+`--help` lists the script's own flags and the shared ones, and `main` runs.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import logging as logging_std
 import os
+import re
+import signal
 import sys
-from collections.abc import Iterator
+import textwrap
+from collections.abc import Callable, Iterator
 
-from absl import flags, logging
+from absl import app, flags, logging
 
 from common.errors import Interrupted, UserError
 
+HELP_FLAGS = ("-h", "--help", "-?", "--helpshort")
+_CONFIG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def run(main: Callable[[list[str]], None]) -> None:
+    """Runs a script's `main` under absl with this module's flag parsing."""
+    app.run(main, flags_parser=functools.partial(parse_flags, module=main.__module__))
+
+
+def config_path(name_or_path: str) -> str:
+    """`--config`'s value as a file: a path as given, or a config's name ("vae", "aae_z2") as
+    that file of the installed `configs` package, so an installed package works without a
+    clone."""
+    if os.path.isfile(name_or_path) or not _CONFIG_NAME.fullmatch(name_or_path):
+        return name_or_path
+    spec = importlib.util.find_spec("configs")
+    folder = list(spec.submodule_search_locations)[0] if spec else ""
+    path = os.path.join(folder, f"{name_or_path}.py")
+    return path if os.path.exists(path) else name_or_path
+
+
+def config_names() -> list[str]:
+    """The names `--config` takes: the config files of the installed `configs` package."""
+    folder = os.path.dirname(config_path("vae"))
+    names = (f[: -len(".py")] for f in os.listdir(folder) if f.endswith(".py"))
+    return sorted(n for n in names if not n.startswith("_") and n != "experiments")
+
 
 def define_train_flags(default_config: str):
-    """Defines --config (a locked ml_collections config file), --workdir, --fresh, --distributed.
+    """Defines --config (a config's name or file; locked), --workdir, --data_dir, --fresh and
+    --distributed.
 
     Returns:
       The --config flag holder (`.value` is the ConfigDict, overrides applied).
@@ -23,35 +61,111 @@ def define_train_flags(default_config: str):
 
     with _usage_errors():  # config_flags reads the file and the overrides in argv right here
         config = config_flags.DEFINE_config_file(
-            "config", default_config, "Experiment config file.", lock_config=True
+            "config",
+            config_path(default_config),
+            f"A config's name ({default_config}, ...; see configs/) or a config file; "
+            "--config.FIELD=VALUE overrides a field.",
+            lock_config=True,
         )
     flags.DEFINE_string("workdir", None, "Run directory; running again resumes it.", required=True)
+    flags.DEFINE_string("data_dir", None, "Folder of IDX files (sets config.data.dir).")
     flags.DEFINE_bool("fresh", False, "Delete the workdir's earlier run and start over.")
     flags.DEFINE_bool(
         "distributed",
         False,
-        "Call jax.distributed.initialize() first: one process per host of a TPU pod or GPU "
-        "cluster, the batch split over every host's devices (see common/parallel.py).",
+        "Call jax.distributed.initialize() first (one process per host of a TPU pod or GPU "
+        "cluster).",
     )
     return config
 
 
-def parse_flags(argv: list[str]) -> list[str]:
-    """absl's flag parsing (app.run's `flags_parser`), usage errors one line and exit code 2.
+def train_config(holder):
+    """The config of `define_train_flags`' holder with --data_dir applied."""
+    config = holder.value
+    data_dir = flags.FLAGS.data_dir
+    if data_dir is not None:
+        if config.data.dir and os.path.abspath(config.data.dir) != os.path.abspath(data_dir):
+            raise UserError(
+                f"--data_dir={data_dir} and --config.data.dir={config.data.dir} disagree: give one"
+            )
+        config.data.dir = data_dir
+    return config
 
-    Usage errors: an unknown or malformed flag, a value a flag's validator refuses, a config file
-    that is missing or does not load, a config field that does not exist or gets a value of
-    another type (`--config.z_dim=2.5`). The config file is loaded here, inside the check.
+
+def parse_flags(argv: list[str], module: str = "__main__") -> list[str]:
+    """absl's flag parsing (app.run's `flags_parser`): `--help` prints `help_text` and exits 0;
+    `--config NAME` becomes the config file of that name; usage errors are one line, exit 2.
+
+    Usage errors: an unknown or malformed flag, a missing required flag, a value a validator
+    refuses, a config file that is missing or does not load, a config field that does not exist
+    or gets a value of another type (`--config.z_dim=2.5`).
     """
+    if any(arg in HELP_FLAGS for arg in argv[1:]):
+        print(help_text(module, argv[0]))
+        sys.exit(0)
+    argv = [argv[0], *_config_names_to_paths(argv[1:])]
     with _usage_errors():
         rest = flags.FLAGS(argv)
         if "config" in flags.FLAGS:
             path = flags.FLAGS["config"].config_filename
             if not os.path.isfile(path):
-                raise OSError(f"the config file {path} does not exist")
+                raise OSError(
+                    f"the config file {path} does not exist (a name: one of "
+                    f"{', '.join(config_names())})"
+                )
             # config_flags reports a file that fails to load only when the config is used.
             flags.FLAGS["config"].value.to_dict()
         return rest
+
+
+def _config_names_to_paths(args: list[str]) -> list[str]:
+    out, i = [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--config" and i + 1 < len(args):
+            out.append(f"--config={config_path(args[i + 1])}")
+            i += 2
+            continue
+        if arg.startswith("--config="):
+            arg = f"--config={config_path(arg.split('=', 1)[1])}"
+        out.append(arg)
+        i += 1
+    return out
+
+
+def help_text(module: str, program: str) -> str:
+    """The script's docstring, then one line per flag: its own first, then the shared ones."""
+    by_module = flags.FLAGS.flags_by_module_dict()
+    own = by_module.get(program if module == "__main__" else module, [])
+    shared = by_module.get(__name__, [])
+    doc = sys.modules[module].__doc__ or "" if module in sys.modules else ""
+    lines = [textwrap.dedent(doc).strip(), ""]
+    for title, group in (("flags", own), ("shared flags", shared)):
+        if group:
+            lines += [f"{title}:"] + [_flag_line(f) for f in sorted(group, key=lambda f: f.name)]
+            lines.append("")
+    lines.append("--helpfull lists absl's own flags too.")
+    return "\n".join(lines)
+
+
+def _flag_line(flag) -> str:
+    name = f"--[no]{flag.name}" if flag.boolean else f"--{flag.name}"
+    default = flag.default
+    if flag.name == "config":
+        default = os.path.basename(flag.config_filename).removesuffix(".py")
+    if isinstance(default, list):
+        default = ",".join(map(str, default))
+    tail = " (required)" if default is None and _is_required(flag.name) else ""
+    if default not in (None, "") and not tail:
+        tail = f" (default: {default})"
+    return textwrap.fill(
+        f"{flag.help}{tail}", 100, initial_indent=f"  {name:<22} ", subsequent_indent=" " * 25
+    )
+
+
+def _is_required(name: str) -> bool:
+    validators = getattr(flags.FLAGS[name], "validators", [])
+    return any("must have a value other than None" in (v.message or "") for v in validators)
 
 
 @contextlib.contextmanager
@@ -63,6 +177,12 @@ def _usage_errors() -> Iterator[None]:
     except flags.Error as e:  # the first line, and the last (the cause) when there are several
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
         message = lines[0] + (f" {lines[-1]}" if len(lines) > 1 else "")
+        missing = re.fullmatch(
+            r"flag --(\w+)=None: Flag --\1 must have a value other than None\.", message
+        )
+        if missing:
+            name = missing.group(1)
+            message = f"--{name} is required: {flags.FLAGS[name].help}"
     except SyntaxError as e:
         message = f"the config file {e.filename} does not parse: line {e.lineno}: {e.msg}"
     except (KeyError, AttributeError) as e:
@@ -89,9 +209,10 @@ def default_cache_dir() -> str:
 def enable_compilation_cache() -> str | None:
     """Turns on JAX's persistent compilation cache, so a second run compiles nothing.
 
-    The cache lives in $JAX_COMPILATION_CACHE_DIR when that is set (`off` turns the cache off),
-    else in `default_cache_dir()`. Every program is cached, however quickly it compiled: the
-    many small ones (evaluation, pictures) add up to seconds of start-up.
+    The cache lives in $JAX_COMPILATION_CACHE_DIR when that is set (`off` turns it off), else in
+    `default_cache_dir()`. Every program is cached, however quickly it compiled: the many small
+    ones (evaluation, pictures) add up to seconds of start-up. No size cap: JAX's capped cache
+    needs `filelock` and fails every write in a folder that holds uncapped entries.
 
     Returns:
       The cache folder, or None when it is off.
@@ -104,9 +225,6 @@ def enable_compilation_cache() -> str | None:
         return None
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    # No size cap: JAX's capped cache needs `filelock`, and it fails every write in a folder
-    # that holds entries written without the cap (by another program, or an older version of
-    # this one). The entries are small: about 3 MB after the 40 runs of the report.
     return path
 
 
@@ -129,8 +247,9 @@ class _QuietLibraries(logging_std.Filter):
 def one_line_errors() -> Iterator[None]:
     """Runs the body; a UserError ends the process with its one-line message and a non-zero code.
 
-    Exit codes: 1 for errors, 128 + signal number when SIGTERM / SIGINT stopped training. Any
-    other exception is a bug and keeps its traceback.
+    Exit codes: 1 for errors, 128 + signal number when SIGTERM / SIGINT stopped the work (also
+    before training began: a Ctrl-C while data loads is one line, not a traceback). Any other
+    exception is a bug and keeps its traceback.
     """
     logging.get_absl_handler().addFilter(_QuietLibraries())
     try:
@@ -139,6 +258,9 @@ def one_line_errors() -> Iterator[None]:
         logging.warning("%s", e)
         print(f"stopped: {e}", file=sys.stderr)
         sys.exit(128 + e.signum)
+    except KeyboardInterrupt:
+        print("stopped: interrupted (Ctrl-C); run the same command again", file=sys.stderr)
+        sys.exit(128 + signal.SIGINT)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)

@@ -6,7 +6,7 @@ assignment and docs/results.md; "priors" the AAE paper's other priors beside the
 docs/priors.md. Both write `SAMPLE_QUALITY`'s report of every experiment's samples in numbers
 (docs/sample_quality.md). `HEADLINES` maps a config's `model` to the number that sums up its
 runs. Like every config, this file imports only configs and their helpers: trainers are found
-from `config.model` by name (common/train/restore.py).
+from `config.model` by name (common/train/kinds.py).
 """
 
 from common.experiments.plans import (

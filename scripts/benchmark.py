@@ -1,7 +1,7 @@
 """Our training against the PyTorch reference's, as a user waits for it; one JSON line per run.
 
     python scripts/benchmark.py --data_dir IDX_FOLDER --torch_reference PATH/torch_reference.py
-        --torch_python PATH/python [--model vae|aae|both] [--rounds 3] [--epochs 3]
+        --torch_python PATH/python [--models vae,aae] [--rounds 3] [--epochs 3]
 
 The main mode ("epochs") runs scripts/train_MODEL.py and `torch_reference.py train` on the same
 IDX folder, alternating, N rounds, and ends with a summary row per model: median epoch seconds
@@ -19,17 +19,22 @@ The profile (`--mode convs`): every convolution of the training step timed alone
 `lax.scan` (forward, input gradient, kernel gradient), then the whole step inside the compiled
 epoch for scale:
 
-    python scripts/benchmark.py --mode convs [--model vae|aae|both] [--rounds 5] [--steps 10]
+    python scripts/benchmark.py --mode convs [--models vae,aae] [--rounds 5] [--steps 10]
 """
 
-from absl import app, flags
+from absl import flags
 
 from common import cli
 
 flags.DEFINE_enum(
     "mode", "epochs", ["epochs", "steps", "convs"], "Real epochs, compiled steps, or a profile."
 )
-flags.DEFINE_enum("model", "both", ["vae", "aae", "both"], "Which model to time.")
+flags.DEFINE_list("models", ["vae", "aae"], "Which models to time: vae and/or aae.")
+flags.register_validator(
+    "models",
+    lambda models: bool(models) and set(models) <= {"vae", "aae"},
+    "--models: vae and/or aae",
+)
 flags.DEFINE_string("data_dir", None, "epochs mode: the IDX folder both trainers train on.")
 flags.DEFINE_integer("epochs", 3, "epochs mode: epochs per run (the first is not counted).")
 flags.DEFINE_list("cases", ["step", "epoch"], "step (one jitted step), epoch (a scan).")
@@ -52,13 +57,13 @@ FLAGS = flags.FLAGS
 
 def make_trainer(model: str, conv_impl: str):
     """The trainer of configs/{model}.py, with --batch and the convolution form applied."""
-    from common.train import restore
+    from common.train import kinds
     from configs import experiments
 
     config = experiments.BY_NAME[model].get_config()
     config.batch_size = FLAGS.batch or config.batch_size
     config.conv_impl = conv_impl
-    return restore.trainer_class(config.model)(config)
+    return kinds.trainer_class(config.model)(config)
 
 
 def main(argv):
@@ -72,7 +77,7 @@ def main(argv):
     from common.train import helpers
 
     print(json.dumps({"machine": helpers.machine_info()}), flush=True)
-    models = ("vae", "aae") if FLAGS.model == "both" else (FLAGS.model,)
+    models = FLAGS.models
     with cli.one_line_errors():
         for flag in ("data_dir", "torch_reference", "torch_python"):
             path = FLAGS[flag].value
@@ -115,5 +120,10 @@ def main(argv):
         )
 
 
+def run():
+    """The installed command."""
+    cli.run(main)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=cli.parse_flags)
+    run()

@@ -8,7 +8,7 @@ paper's Parzen protocol and a small classifier trained once per dataset (cached,
 (see common/evaluation/sample_quality.py). About a minute on a laptop CPU, the first time a few more
 for the classifier."""
 
-from absl import app, flags
+from absl import flags
 
 from common import cli
 
@@ -44,5 +44,10 @@ def main(argv):
         print(f"wrote epoch {result['epoch']} into {path} ({result['seconds']:.0f} s)")
 
 
+def run():
+    """The installed command."""
+    cli.run(main)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=cli.parse_flags)
+    run()

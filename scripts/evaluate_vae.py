@@ -8,7 +8,7 @@ vae/log_likelihood.py). K = 1000 decodes 1000 latents per image for each proposa
 per 100 images on a laptop CPU (hours for the whole test set: use --num_images there), seconds on a
 GPU. Progress is logged every 30 s."""
 
-from absl import app, flags
+from absl import flags
 
 from common import cli
 
@@ -54,5 +54,10 @@ def main(argv):
         print(f"wrote {', '.join(names)} in {os.path.abspath(FLAGS.workdir)}")
 
 
+def run():
+    """The installed command."""
+    cli.run(main)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=cli.parse_flags)
+    run()

@@ -7,7 +7,7 @@ images as PNG sprites; open index.html in a browser (file:// works: no server, n
 See common/report/explorer.py.
 """
 
-from absl import app, flags
+from absl import flags
 
 from common import cli
 
@@ -32,5 +32,10 @@ def main(argv):
         print(f"wrote {os.path.abspath(path)}: open it in a browser")
 
 
+def run():
+    """The installed command."""
+    cli.run(main)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=cli.parse_flags)
+    run()

@@ -19,7 +19,7 @@ Each experiment trains into ROOT/NAME. Running the same command again resumes ea
 latest checkpoint and skips those already finished. See common/experiments/reproduce.py; the
 experiments are listed in configs/experiments.py."""
 
-from absl import app, flags
+from absl import flags
 
 from common import cli
 
@@ -64,13 +64,13 @@ flags.DEFINE_string(
     "are also trained on it, into ROOT/full_scale/NAME.",
 )
 flags.DEFINE_integer(
-    "iw_images",
+    "num_images",
     1000,
     "Test images for the VAE's importance-weighted log-likelihood (K up to 1000; slow on a "
     "CPU); 0 skips it.",
 )
 flags.DEFINE_integer(
-    "quality_samples",
+    "num_samples",
     10_000,
     "Samples per model for the sample-quality numbers (Parzen, FID, coverage) of every run at "
     "its sample epochs, into docs/sample_quality.md; 0 skips them.",
@@ -92,15 +92,20 @@ def main(argv):
         limit=FLAGS.limit,
         only=FLAGS.only or (),
         report_only=FLAGS.report_only,
-        iw_images=FLAGS.iw_images,
+        num_images=FLAGS.num_images,
         seeds=[int(s) for s in FLAGS.seeds],
         full_scale_data=FLAGS.full_scale_data,
         run_sweeps=FLAGS.sweeps,
-        quality_samples=FLAGS.quality_samples,
+        num_samples=FLAGS.num_samples,
     )
     with cli.one_line_errors():
         reproduce.main(experiments.PLANS[FLAGS.plan], options)
 
 
+def run():
+    """The installed command."""
+    cli.run(main)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=cli.parse_flags)
+    run()

@@ -11,7 +11,7 @@ test. One JSON line per run. The project's GPU target: the VAE under 60 s on one
 import json
 import os
 
-from absl import app, flags
+from absl import flags
 
 from common import cli
 
@@ -28,7 +28,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     from common.tools import benchmark
-    from common.train import restore
+    from common.train import kinds
     from configs import experiments
 
     cli.enable_compilation_cache()
@@ -37,10 +37,15 @@ def main(argv):
             config = experiments.BY_NAME[model].get_config()
             config.data.dir = FLAGS.data_dir
             config.num_epochs = FLAGS.epochs if FLAGS.epochs is not None else config.num_epochs
-            trainer = restore.trainer_class(config.model)(config)
+            trainer = kinds.trainer_class(config.model)(config)
             workdir = os.path.abspath(os.path.join(FLAGS.root, model))
             print(json.dumps(benchmark.time_full_run(trainer, workdir)), flush=True)
 
 
+def run():
+    """The installed command."""
+    cli.run(main)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=cli.parse_flags)
+    run()

@@ -1,27 +1,33 @@
-"""Trains the AAE: python scripts/train_aae.py --config configs/aae.py --workdir runs/aae
+"""Trains an adversarial autoencoder (or a plain one: lambda 1).
 
-Override any config field: --config.num_epochs=3 --config.data.dir=FOLDER. Running again with
-the same workdir resumes; --fresh starts over.
+    python scripts/train_aae.py --workdir runs/aae [--config aae_z2] [--data_dir FOLDER]
+
+--config takes a config's name (configs/NAME.py) or a file; override any field with
+--config.FIELD=VALUE (e.g. --config.num_epochs=3). Running again with the same workdir resumes;
+--fresh starts over. Any config trains with its own model's trainer (config.model).
 """
 
-import os
-
-from absl import app, flags
+from absl import flags
 
 from common import cli
 
-CONFIG = cli.define_train_flags(os.path.join(os.path.dirname(__file__), "..", "configs", "aae.py"))
+CONFIG = cli.define_train_flags("aae")
 
 
 def main(argv):
     del argv
     cli.start_distributed_if_asked()
     cli.enable_compilation_cache()
-    from aae.train import AAETrainer  # after flag parsing: --help stays fast
+    from common.train import kinds  # after flag parsing: --help stays fast
 
     with cli.one_line_errors():
-        AAETrainer(CONFIG.value).train_and_evaluate(flags.FLAGS.workdir, fresh=flags.FLAGS.fresh)
+        kinds.train(cli.train_config(CONFIG), flags.FLAGS.workdir, fresh=flags.FLAGS.fresh)
+
+
+def run():
+    """The installed command."""
+    cli.run(main)
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=cli.parse_flags)
+    run()

@@ -15,7 +15,7 @@ from conftest import make_tiny_aae_config
 from common.errors import ConfigError
 from common.experiments import plans, reproduce
 from common.report import runs
-from common.train import restore, run_files
+from common.train import kinds, run_files
 from common.train import workdir as workdir_lib
 from configs import experiments
 
@@ -31,7 +31,7 @@ def plan_of(experiment, **fields):
 @pytest.fixture
 def fake_trainers(monkeypatch):
     """Every model kind trains with FakeTrainer."""
-    monkeypatch.setattr(restore, "trainer_class", lambda kind: FakeTrainer)
+    monkeypatch.setattr(kinds, "trainer_class", lambda kind: FakeTrainer)
 
 
 class FakeTrainer:
@@ -187,7 +187,7 @@ def test_a_failed_session_is_recorded_and_a_refused_one_is_not(
         def train_and_evaluate(self, workdir):
             raise error
 
-    monkeypatch.setattr(restore, "trainer_class", lambda kind: Failing)
+    monkeypatch.setattr(kinds, "trainer_class", lambda kind: Failing)
     with pytest.raises(type(error)):
         reproduce.run_experiment(EXPERIMENTS["aae"], str(tmp_path), data_dir=mnist_dir)
     path = tmp_path / "aae" / run_files.RECORD
@@ -218,7 +218,7 @@ def test_a_tiny_experiment_end_to_end_and_the_rerun_skips_it(tmp_path, mnist_dir
     )
     root, docs = str(tmp_path / "runs"), str(tmp_path / "docs")
     options = reproduce.Options(
-        root, docs, epoch_scale=0.5, data_dir=mnist_dir, limit=64, quality_samples=20
+        root, docs, epoch_scale=0.5, data_dir=mnist_dir, limit=64, num_samples=20
     )
     samples = plans.SampleQuality(
         (exp,), (("Q2.5", "tiny_ae"),), (), experiments.SAMPLE_QUALITY.paper, ("tiny_ae",)

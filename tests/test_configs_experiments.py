@@ -4,7 +4,7 @@ import ast
 import glob
 import os
 
-from common.train import restore
+from common.train import kinds
 from configs import experiments
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -17,7 +17,7 @@ def test_the_experiments_cover_every_question_of_the_issue():
     for exp in experiments.EXPERIMENTS:
         config = exp.get_config()
         assert config.model == ("vae" if exp.name.startswith("vae") else "aae"), exp.name
-        assert config.model in restore.TRAINERS
+        assert config.model in kinds.TRAINERS
         assert os.path.exists(os.path.join(ROOT, exp.config_file)), exp.config_file
     assert experiments.BY_NAME["aae_z20_stochastic"].get_config().stochastic_encoder
     configs = {e.name: e.get_config() for e in experiments.EXPERIMENTS}
@@ -90,5 +90,5 @@ def test_the_priors_plan_trains_the_papers_priors_beside_the_z2_models():
         "aae_z2_swiss_roll_labels": ("swiss_roll", True, 2),
     }
     for config in configs.values():  # each builds: the trainer checks the prior against z_dim
-        restore.trainer_class(config.model)(config)
+        kinds.trainer_class(config.model)(config)
     assert experiments.BY_NAME["aae"].get_config().prior.name == "gaussian"  # the assignment's

@@ -66,7 +66,9 @@ def _package(module: str) -> str:
 def test_common_imports_nothing_above_it_and_its_layers_only_downwards():
     modules = _modules()
     for module, path in modules.items():
-        if not module.startswith("common"):
+        # common/__init__.py is the package's face: `common.load` imports common.train when
+        # called (the model packages are still resolved by name).
+        if not module.startswith("common") or module == "common":
             continue
         package = _package(module)
         allowed = set(LAYERS[: LAYERS.index(package) + 1]) if package in LAYERS else set(LAYERS)
@@ -117,3 +119,13 @@ def test_no_file_is_longer_than_a_reader_can_hold():
     for path in _modules().values():
         lines = len(open(path).read().splitlines())
         assert lines <= MAX_LINES, f"{os.path.relpath(path, ROOT)}: {lines} lines"
+
+
+def test_pyproject_installs_every_package():
+    import tomllib
+
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        setuptools = tomllib.load(f)["tool"]["setuptools"]
+    found = {m for m, p in _modules().items() if p.endswith("__init__.py")}
+    assert set(setuptools["packages"]) == found | {"vae_aae_scripts"}
+    assert setuptools["package-dir"] == {"vae_aae_scripts": "scripts"}

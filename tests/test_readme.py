@@ -67,7 +67,7 @@ TESTS = {
         "python scripts/reproduce.py --report_only",
         "python scripts/reproduce.py --plan priors",
         "python scripts/reproduce.py --plan priors --data_dir MNIST_T10K_FOLDER --seeds 42,1,2",
-        "python scripts/reproduce.py --data_dir MNIST_T10K_FOLDER --iw_images 500 --seeds 42,1,2 "
+        "python scripts/reproduce.py --data_dir MNIST_T10K_FOLDER --num_images 500 --seeds 42,1,2 "
         "--sweeps --full_scale_data FASHION_MNIST_FOLDER",
     ),
     "test_benchmark_command": (
@@ -75,7 +75,7 @@ TESTS = {
         "--torch_reference PATH/torch_reference.py --torch_python PATH/TO/TORCH/python",
         "python scripts/benchmark.py --mode steps --conv_impl auto,xla --rounds 5 --steps 20 "
         "--torch_reference PATH/torch_reference.py --torch_python PATH/TO/TORCH/python",
-        "python scripts/benchmark.py --mode convs --model both --rounds 5 --steps 10",
+        "python scripts/benchmark.py --mode convs --models vae,aae --rounds 5 --steps 10",
         "export GLIBC_TUNABLES=glibc.malloc.hugetlb=1",
         "python scripts/time_full_runs.py --data_dir FOLDER",
     ),
@@ -175,7 +175,7 @@ def test_train_sample_look(sandbox, vae_run, aae_run):
 def test_reproduce_commands(sandbox):
     # One experiment of the eight, one epoch (the scale floors at one), then a second, 180 images
     # (tests/test_common_experiments_reproduce.py trains an AAE experiment through the same code).
-    tiny = "--only vae --data_dir MNIST_FOLDER --iw_images 0 --docs docs --quality_samples 40"
+    tiny = "--only vae --data_dir MNIST_FOLDER --num_images 0 --docs docs --num_samples 40"
     sandbox("python scripts/reproduce.py", tiny, "--epoch_scale 0.01")
     sandbox("python scripts/reproduce.py --epoch_scale 0.1", tiny, "--epoch_scale 0.02")
     sandbox("python scripts/reproduce.py --report_only", "--docs docs")
@@ -183,10 +183,10 @@ def test_reproduce_commands(sandbox):
     assert "## 1. VAE, z 20" in text and "- **Epochs**: 2 run of the assignment's 80" in text
     assert "`configs/ae_z2.py`: not run yet." in text
     out = sandbox(
-        "python scripts/reproduce.py --data_dir MNIST_T10K_FOLDER --iw_images 500 --seeds 42,1,2 "
+        "python scripts/reproduce.py --data_dir MNIST_T10K_FOLDER --num_images 500 --seeds 42,1,2 "
         "--sweeps --full_scale_data FASHION_MNIST_FOLDER",
-        "--only vae --epoch_scale 0.02 --iw_images 4 --docs docs --seeds 42 --nosweeps "
-        "--quality_samples 40",
+        "--only vae --epoch_scale 0.02 --num_images 4 --docs docs --seeds 42 --nosweeps "
+        "--num_samples 40",
         "--data_dir MNIST_FOLDER --full_scale_data MNIST_FOLDER",
     )
     assert "results.md" in out
@@ -199,7 +199,7 @@ def test_reproduce_commands(sandbox):
     sandbox(
         "python scripts/reproduce.py --plan priors",
         "--only aae_z2_mixture_labels --data_dir MNIST_FOLDER --epoch_scale 0.01 --docs docs "
-        "--quality_samples 40",
+        "--num_samples 40",
     )
     priors = (sandbox.path / "docs" / "priors.md").read_text()
     assert "## 4. AAE, z 2, a mixture of 10 Gaussians, label-guided (paper Fig. 4)" in priors
@@ -212,7 +212,7 @@ def test_reproduce_commands(sandbox):
     sandbox(
         "python scripts/reproduce.py --plan priors --data_dir MNIST_T10K_FOLDER --seeds 42,1,2",
         "--only aae_z2_mixture_labels --data_dir MNIST_FOLDER --epoch_scale 0.01 --seeds 42,7",
-        "--docs docs --quality_samples 40",
+        "--docs docs --num_samples 40",
     )
     priors = (sandbox.path / "docs" / "priors.md").read_text()
     assert "| `aae_z2_mixture_labels` | mixture of 10 Gaussians" in priors
@@ -238,7 +238,7 @@ def test_benchmark_command(sandbox, tmp_path, mnist_dir):
         "python scripts/benchmark.py --data_dir FOLDER --rounds 3 --epochs 3 "
         "--torch_reference PATH/torch_reference.py --torch_python PATH/TO/TORCH/python",
         reference,
-        f"--data_dir {mnist_dir} --rounds 2 --epochs 2 --model aae",
+        f"--data_dir {mnist_dir} --rounds 2 --epochs 2 --models aae",
     )
     (summary,) = [json.loads(line) for line in out.splitlines() if '"summary": true' in line]
     assert summary["model"] == "aae" and summary["speed_ratio_vs_torch"] > 0
@@ -248,13 +248,13 @@ def test_benchmark_command(sandbox, tmp_path, mnist_dir):
         "python scripts/benchmark.py --mode steps --conv_impl auto,xla --rounds 5 --steps 20 "
         "--torch_reference PATH/torch_reference.py --torch_python PATH/TO/TORCH/python",
         reference,
-        "--conv_impl auto --rounds 1 --steps 2 --epoch_steps 2 --model aae --batch 8",
+        "--conv_impl auto --rounds 1 --steps 2 --epoch_steps 2 --models aae --batch 8",
     )
     summary = [json.loads(line) for line in out.splitlines() if '"summary": true' in line]
     assert summary and all(row["ratio_vs_torch"] > 0 for row in summary)
     out = sandbox(
-        "python scripts/benchmark.py --mode convs --model both --rounds 5 --steps 10",
-        "--model aae --batch 8 --rounds 1 --steps 2",
+        "python scripts/benchmark.py --mode convs --models vae,aae --rounds 5 --steps 10",
+        "--models aae --batch 8 --rounds 1 --steps 2",
     )
     rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     (summary,) = [row for row in rows if row.get("summary")]

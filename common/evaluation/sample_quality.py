@@ -41,7 +41,7 @@ from absl import logging
 from common import errors, input_pipeline
 from common.errors import CheckpointError, ConfigError
 from common.evaluation import classifier as classifier_lib
-from common.train import helpers, restore, run_files
+from common.train import helpers, kinds, run_files
 from common.train import workdir as workdir_lib
 
 SIGMAS = np.logspace(-1, 0, 10)  # the paper's grid of kernel widths
@@ -339,7 +339,7 @@ def evaluate_workdir(
     if not os.path.isdir(workdir) or not workdir_lib.has_run(workdir):
         raise CheckpointError(f"{workdir} holds no run (no checkpoints)")
     start = time.perf_counter()
-    trainer, state, epoch = restore.restore(workdir, epoch)
+    trainer, state, epoch = kinds.restore(workdir, epoch)
     kind = trainer.kind
     data_config = trainer.config.data.copy_and_resolve_references()
     data_config.limit = 0  # the classifier and the ceiling see the whole split

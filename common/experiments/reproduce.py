@@ -35,7 +35,7 @@ from common.evaluation import sample_quality
 from common.experiments import plans
 from common.experiments.plans import Experiment, Plan
 from common.report import explorer, markdown, results, runs, samples
-from common.train import checkpoint, helpers, restore, run_files
+from common.train import checkpoint, helpers, kinds, run_files
 from common.train import workdir as workdir_lib
 
 # ----------------------------------------------------------------------------- configs
@@ -205,7 +205,7 @@ def run_experiment(
     record["sessions"].append(session)
     with workdir_lib.out_of_space_is_one_line(workdir):  # also when the record no longer fits
         _write_record(workdir, record)
-        return _train(restore.trainer_class(config.model)(config), workdir, record, session)
+        return _train(kinds.trainer_class(config.model)(config), workdir, record, session)
 
 
 def _train(trainer, workdir: str, record: dict[str, Any], session: dict[str, Any]):
@@ -271,13 +271,13 @@ class Options:
       epoch_scale, data_dir, limit: see make_config.
       only: experiment names; empty: all.
       report_only: train nothing, only write the report from the workdirs.
-      iw_images: images for the importance-weighted log-likelihood; 0 skips it.
+      num_images: images for the importance-weighted log-likelihood; 0 skips it.
       seeds: the headline experiments (Experiment.headline) are also trained at these seeds
         (other than their config's).
       full_scale_data: an IDX folder with train and test files: the headline experiments are
         also trained on it, with its test set.
       run_sweeps: train the registry's sweeps of the selected experiments.
-      quality_samples: samples per model for the sample-quality numbers of each run at its
+      num_samples: samples per model for the sample-quality numbers of each run at its
         sample epochs (common.evaluation.sample_quality); 0 skips them.
     """
 
@@ -288,11 +288,11 @@ class Options:
     limit: int | None = None
     only: Sequence[str] = ()
     report_only: bool = False
-    iw_images: int = 0
+    num_images: int = 0
     seeds: Sequence[int] = ()
     full_scale_data: str | None = None
     run_sweeps: bool = False
-    quality_samples: int = 0
+    num_samples: int = 0
 
     def check(self) -> None:
         """Raises ConfigError for values no run can use, before anything is written."""
@@ -303,8 +303,8 @@ class Options:
                 raise ConfigError(f"{flag}={path} is a file, not a folder")
         if self.limit is not None and self.limit < 0:
             raise ConfigError(f"--limit={self.limit} must be >= 0 (0 = all)")
-        if self.quality_samples == 1 or self.quality_samples < 0:
-            raise ConfigError(f"--quality_samples={self.quality_samples} must be 0 or >= 2")
+        if self.num_samples == 1 or self.num_samples < 0:
+            raise ConfigError(f"--num_samples={self.num_samples} must be 0 or >= 2")
 
     def command(self, plan: str = "assignment") -> str:
         """The command line these options stand for with the plan named `plan`, as the report
@@ -394,9 +394,9 @@ def main(plan: Plan, options: Options) -> str:
             except (ConfigError, WorkdirBusy) as e:  # refused: the others still run
                 logging.error("%s refused: %s", exp.name, e)
                 refused.append(f"{exp.name} in {markdown.display_path(run_root)}")
-        if options.iw_images > 0 and plan.log_likelihood is not None:
-            log_likelihoods(restore.resolve(plan.log_likelihood), selected, options)
-        if options.quality_samples > 0 and plan.samples is not None:
+        if options.num_images > 0 and plan.log_likelihood is not None:
+            log_likelihoods(kinds.resolve(plan.log_likelihood), selected, options)
+        if options.num_samples > 0 and plan.samples is not None:
             sample_qualities(plan, selected, options)
     if plan.explore:
         explorer_page(plan, options)
@@ -450,14 +450,14 @@ def sample_qualities(plan: Plan, selected: Sequence[Experiment], options: Option
             config = workdir_lib.load_config(workdir)
             done = sample_quality.read_results(workdir)
             for epoch in sorted(set(config.sample_epochs) & set(checkpoint.epochs(workdir))):
-                if done.get(str(epoch), {}).get("num_samples") == options.quality_samples:
+                if done.get(str(epoch), {}).get("num_samples") == options.num_samples:
                     continue
                 logging.info("%s: sample quality at epoch %d ...", workdir, epoch)
                 try:
                     result = sample_quality.evaluate_workdir(
                         workdir,
                         epoch=epoch,
-                        num_samples=options.quality_samples,
+                        num_samples=options.num_samples,
                         classifier_dir=cache,
                     )
                 except UserError as e:
@@ -485,6 +485,6 @@ def log_likelihoods(
                 continue
             has_test = run.latest.get("has_test_set", True)
             try:
-                evaluate_log_likelihood(workdir, options.iw_images, has_test, evaluate_workdir)
+                evaluate_log_likelihood(workdir, options.num_images, has_test, evaluate_workdir)
             except Exception as e:  # optional: the report must still be written
                 logging.error("%s: log-likelihood evaluation failed: %s", workdir, e)

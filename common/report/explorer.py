@@ -30,7 +30,7 @@ from PIL import Image
 
 from common import errors, input_pipeline
 from common.errors import CheckpointError, ConfigError
-from common.train import restore, run_files
+from common.train import kinds, run_files
 from common.train import workdir as workdir_lib
 
 GRID = 64  # tiles per side of the plane
@@ -80,7 +80,7 @@ def load(
             f"{workdir} has z_dim {config.z_dim}: the explorer walks a 2-D latent plane "
             "(configs/vae_z2.py, ae_z2.py, aae_z2*.py)"
         )
-    trainer, state, epoch = restore.restore(workdir, epoch)
+    trainer, state, epoch = kinds.restore(workdir, epoch)
     data = input_pipeline.load_dataset(trainer.config.data)
     images, labels = (
         (data.test_images, data.test_labels)

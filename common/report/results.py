@@ -209,7 +209,7 @@ def _log_likelihood(run: Run, figures: markdown.Figures) -> list[str]:
     md_path = os.path.join(run.workdir, run_files.LOG_LIKELIHOOD_TABLE)
     if not os.path.exists(json_path):
         return lines + [
-            "Not computed: it needs `vae.log_likelihood` and `scripts/reproduce.py --iw_images N` "
+            "Not computed: it needs `vae.log_likelihood` and `scripts/reproduce.py --num_images N` "
             "(N > 0) after training.",
             "",
         ]

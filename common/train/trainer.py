@@ -37,7 +37,7 @@ from jax.sharding import Mesh, NamedSharding
 
 from common import config_rules, input_pipeline, nets, parallel, priors
 from common.errors import ConfigError, DataError, Interrupted
-from common.train import checkpoint, helpers, pictures, restore, resume, validation
+from common.train import checkpoint, helpers, kinds, pictures, resume, validation
 from common.train import workdir as workdir_lib
 from common.train.checkpoint import Progress
 from common.train.metric_writer import MetricWriter
@@ -437,8 +437,8 @@ class Trainer(abc.ABC):
     @classmethod
     def restore(cls, workdir: str, epoch: int | None = None) -> tuple[Trainer, Any, int]:
         """(trainer, state, epoch) of a run of this kind at `epoch` (None: the newest that
-        restores); CheckpointError names what is missing (common/train/restore.py)."""
-        return restore.restore(workdir, epoch, kind=cls.kind)
+        restores); CheckpointError names what is missing (common/train/kinds.py)."""
+        return kinds.restore(workdir, epoch, kind=cls.kind)
 
 
 def _prefixed(prefix: str, metrics: dict) -> dict[str, float]:

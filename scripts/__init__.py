@@ -1,0 +1,1 @@
+"""The entry points, thin: `python scripts/NAME.py` in a clone, `vae-aae-...` installed."""
