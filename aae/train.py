@@ -74,16 +74,28 @@ class AAETrainer(trainer.Trainer):
     curves = pictures.Curves(
         file=run_files.LOSS_CURVE,
         title="AAE per epoch",
-        ylabel="loss",
-        keys=(
-            "train_recon_loss",
-            "val_recon_loss",
-            "train_gen_loss",
-            "train_disc_loss",
-            "train_disc_accuracy",
+        panels=(
+            pictures.Panel(
+                "reconstruction MSE",
+                (
+                    ("train_recon_loss", "train (mean over the epoch)"),
+                    ("val_recon_loss", "validation"),
+                ),
+                final=("test_recon_loss", "test, last epoch"),
+            ),
+            pictures.Panel(
+                "adversarial loss (BCE)",
+                (("train_gen_loss", "generator (encoder)"), ("train_disc_loss", "discriminator")),
+            ),
+            pictures.Panel(
+                "discriminator accuracy", (("train_disc_accuracy", "on prior draws and codes"),)
+            ),
         ),
-        final="test_recon_loss",
     )
+    sample_texts = {
+        "samples": "decoded prior draws, (x + 1) / 2",
+        "samples" + run_files.BY_REGION: "decoded draws of each region of the prior, a row each",
+    }
     rules = {
         **trainer.Trainer.rules,
         "disc_hidden": config_rules.integer(1),

@@ -8,8 +8,11 @@ its inline figures.
 from __future__ import annotations
 
 import os
+import textwrap
+from collections.abc import Sequence
 
 import matplotlib.image
+import matplotlib.ticker
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -58,60 +61,83 @@ def make_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, pad_value: fl
     return grid
 
 
-def save_image(grid: np.ndarray, path: str, title: str | None = None) -> None:
-    """Writes an [H, W, 1 or 3] float image in [0, 1] to a PNG, grey for one channel."""
+SCALE = 3  # screen pixels per image pixel in the grids' PNGs: a digit is 84 x 84
+_TITLE_LINE_PX = 16
+_CHAR_PX = 6.5  # about one character of the titles' 9-point font
+
+
+def save_image(grid: np.ndarray, path: str, title: str | None = None, scale: int = 1) -> None:
+    """Writes an [H, W, 1 or 3] float image in [0, 1] to a PNG, grey for one channel, each
+    pixel a `scale` x `scale` block, under `title` (wrapped to the image's width)."""
     if not parallel.is_main_process():
         return
     grid = np.clip(grid, 0.0, 1.0)
     pixels = grid[..., 0] if grid.shape[-1] == 1 else grid
+    pixels = np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
     if title is None:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with errors.writing(path):
             matplotlib.image.imsave(path, pixels, cmap="gray", vmin=0, vmax=1)
         return
-    h, w = grid.shape[:2]
-    fig = new_figure(w / 50, h / 50 + 0.4)
-    ax = fig.add_axes((0, 0, 1, h / (h + 20)))
-    ax.imshow(pixels, cmap="gray", vmin=0, vmax=1)
+    h, w = pixels.shape[:2]
+    lines = textwrap.wrap(title, max(20, int(w / _CHAR_PX)))
+    top = _TITLE_LINE_PX * len(lines) + 6
+    fig = new_figure(w / 100, (h + top) / 100)  # 100 dpi: one image pixel is `scale` pixels
+    ax = fig.add_axes((0, 0, 1, h / (h + top)))
+    ax.imshow(pixels, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
-    fig.suptitle(title, fontsize=9, y=0.995)
+    fig.text(0.5, 1 - 3 / (h + top), "\n".join(lines), ha="center", va="top", fontsize=9)
     save_figure(fig, path)
 
 
-def save_grid(images: np.ndarray, path: str, nrow: int = 8, title: str | None = None) -> None:
+def save_grid(
+    images: np.ndarray, path: str, nrow: int = 8, title: str | None = None, scale: int = SCALE
+) -> None:
     """Tiles [N, H, W, C] images in [0, 1] (see make_grid) and writes them to a PNG."""
-    save_image(make_grid(images, nrow=nrow), path, title)
+    save_image(make_grid(images, nrow=nrow), path, title, scale)
+
+
+Series = dict[str, tuple[Sequence[float], Sequence[float]]]  # legend -> (epochs, values)
 
 
 def save_curves(
     path: str,
-    curves: dict[str, tuple[list, list]],
-    ylabel: str,
+    panels: Sequence[tuple[str, Series, dict[str, float]]],
     title: str,
-    hlines: dict[str, float] | None = None,
+    note: str | None = None,
 ) -> None:
-    """Line plot of named (x, y) curves against epoch, with optional labelled horizontal lines."""
-    fig = new_figure(6, 4)
-    ax = fig.subplots()
-    for name, (x, y) in curves.items():
-        if len(x):
-            ax.plot(x, y, marker="o" if len(x) < 30 else None, markersize=3, label=name)
-    for i, (name, value) in enumerate((hlines or {}).items()):
-        ax.axhline(value, color=f"C{len(curves) + i}", linestyle="--", label=f"{name} {value:.3f}")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
+    """Curves against epoch, one panel per (y label, {legend: (x, y)}, {legend: dashed line's
+    value}), the panels sharing the epoch axis; `note` under them in small print."""
+    fig = new_figure(6.4, 0.9 + 2.4 * len(panels))
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (ylabel, curves, hlines) in zip(axes, panels, strict=True):
+        for i, (name, (x, y)) in enumerate(curves.items()):
+            if len(x):
+                marker = "o" if len(x) < 30 else None
+                ax.plot(x, y, marker=marker, markersize=3, label=name, color=f"C{i}")
+        for i, (name, value) in enumerate(hlines.items()):
+            color = f"C{len(curves) + i}"
+            ax.axhline(value, color=color, linestyle="--", label=f"{name}: {value:.4g}")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    axes[-1].set_xlabel("epoch")
+    axes[-1].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    axes[0].set_title(title)
+    if note:
+        fig.text(0.01, 0.005, note, fontsize=7.5, color="0.35", va="bottom")
+    fig.tight_layout(rect=(0, 0.03 if note else 0, 1, 1))
     save_figure(fig, path)
 
 
-def write_grid(imgs: np.ndarray, path: str, writer=None, tag: str = "", step: int = 0, nrow=8):
-    """Tiles [N, H, W, C] images in [0, 1] into the PNG `path` and, given a MetricWriter, into
-    TensorBoard as `tag` at `step`."""
+def write_grid(
+    imgs: np.ndarray, path: str, title: str, writer=None, tag: str = "", step: int = 0, nrow=8
+):
+    """Tiles [N, H, W, C] images in [0, 1] into the PNG `path` (each pixel SCALE x SCALE, under
+    `title`) and, given a MetricWriter, into TensorBoard as `tag` at `step`."""
     grid = make_grid(np.asarray(imgs, np.float32), nrow=nrow)
-    save_image(grid, path)
+    save_image(grid, path, title, SCALE)
     if writer is not None:
         writer.write_image(step, tag, grid)
 

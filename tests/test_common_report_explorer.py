@@ -136,6 +136,10 @@ def test_the_page_shows_the_decoders_image_at_the_pointer(chromium, page, tmp_pa
     data = tab.evaluate("() => window.EXPLORER_DATA")
     n, lo, hi = data["grid"]["n"], data["grid"]["lo"], data["grid"]["hi"]
     plane = tab.locator("canvas.plane").first
+    # The planes' axes: ticks at round values of z, spread over the square.
+    ticks = tab.evaluate("() => window.explorer.ticks")
+    assert 4 <= len(ticks) <= 13 and lo <= min(ticks) and max(ticks) <= hi
+    assert max(ticks) - min(ticks) >= (hi - lo) / 2
     for row, col in ((0, 0), (3, 11), (8, 8), (15, 2)):
         # The pointer at the tile's centre (the plane is 320 CSS pixels across n tiles; Playwright's
         # positions and the page's offsetX are both from the padding box, inside the border).
@@ -177,7 +181,7 @@ def test_the_page_shows_the_decoders_image_at_the_pointer(chromium, page, tmp_pa
     tab.keyboard.press("ArrowUp")
     after = tab.evaluate("() => window.explorer.shown")[0]
     assert (after["row"], after["col"]) == (before["row"] - 1, before["col"] - 1)
-    tab.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
+    tab.screenshot(path=os.environ.get("EXPLORER_SCREENSHOT") or str(tmp_path / "e.png"))
     assert errors == []
 
 

@@ -24,3 +24,36 @@ def test_batched_covers_every_image_in_order():
     images = np.arange(7)[:, None]
     out = pictures.batched(lambda params, x: x * params, 2, images, batch_size=3)
     np.testing.assert_array_equal(out, images * 2)
+
+
+class _Writer:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def history(self):
+        return self.rows
+
+
+def test_curves_start_at_epoch_1_in_words_with_the_untrained_epoch_in_a_note(monkeypatch):
+    from aae.train import AAETrainer
+    from vae.train import VAETrainer
+
+    rows = [{"epoch": e, "train_bpd": 4.0 / (e + 1), "val_bpd": 4.0 / (e + 1)} for e in range(4)]
+    rows[0] = {"epoch": 0, "val_bpd": 4.0}
+    drawn = {}
+    monkeypatch.setattr(pictures.plotting, "save_curves", lambda *args: drawn.update(args=args))
+    shows = pictures.Pictures.__new__(pictures.Pictures)  # only write_curves is called
+    shows.trainer, shows.workdir = VAETrainer, "w"
+    shows.writer = _Writer(rows + [{"test_bpd": 1.1}])
+    shows.write_curves()
+    _, panels, title, note = drawn["args"]
+    ((ylabel, series, lines),) = panels
+    assert "_" not in "".join(series) + "".join(lines) + ylabel  # words, not metric keys
+    assert all(x == [1, 2, 3] for x, _ in series.values())  # epoch 0 is not drawn ...
+    assert "4" in note and "epoch 0" in note  # ... but given
+    assert list(lines.values()) == [1.1]
+    shows.trainer = AAETrainer  # the losses and the discriminator's accuracy on their own axes
+    shows.writer = _Writer([{"epoch": 1, "train_recon_loss": 0.1, "train_disc_accuracy": 0.6}])
+    shows.write_curves()
+    ylabels = [p[0] for p in drawn["args"][1]]
+    assert len(ylabels) == 3 and "accuracy" in ylabels[2] and "MSE" in ylabels[0]

@@ -35,11 +35,19 @@ class VAETrainer(trainer.Trainer):
     monitor = "val_bpd"
     curves = pictures.Curves(
         file=run_files.BPD_CURVE,
-        title="VAE: bpd per epoch",
-        ylabel="bits per dimension (negative ELBO)",
-        keys=("train_bpd", "val_bpd"),
-        final="test_bpd",
+        title="VAE: bits per dimension (negative ELBO) per epoch",
+        panels=(
+            pictures.Panel(
+                "bits per dimension",
+                (("train_bpd", "train (mean over the epoch)"), ("val_bpd", "validation")),
+                final=("test_bpd", "test, best validation epoch"),
+            ),
+        ),
     )
+    sample_texts = {
+        "samples": "4-bit pixels drawn from their categoricals / 15",
+        "samples" + run_files.PIXEL_MEANS: "each pixel's mean / 15",
+    }
     rules = {
         **trainer.Trainer.rules,
         "learning_rate": config_rules.POSITIVE,
@@ -124,15 +132,17 @@ class VAETrainer(trainer.Trainer):
             "samples" + run_files.PIXEL_MEANS: means * scale,
         }
 
-    def model_pictures(self, params) -> dict[str, np.ndarray]:
+    def model_pictures(self, params) -> dict[str, tuple[np.ndarray, str]]:
         """With z_dim 2, the data manifold (Question 1.9)."""
         if self.config.z_dim != 2:
             return {}
-        return {
-            run_files.MANIFOLD: sampling.visualize_manifold(
-                self.model, params, self.config.manifold_size
-            )
-        }
+        size = self.config.manifold_size
+        manifold = sampling.visualize_manifold(self.model, params, size)
+        what = (
+            f"pixel means of z on a {size} x {size} grid of N(0, 1) percentiles (z1 to the "
+            "right, z2 up)"
+        )
+        return {run_files.MANIFOLD: (manifold, what)}
 
 
 def train_and_evaluate(

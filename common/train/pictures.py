@@ -26,14 +26,26 @@ PRIOR_DRAWS = 20_000  # the latent scatter's picture of the prior's density
 
 
 @dataclasses.dataclass(frozen=True)
+class Panel:
+    """One panel of the per-epoch plot: its y axis and the metrics drawn on it."""
+
+    ylabel: str
+    series: tuple[tuple[str, str], ...]  # (metric key, legend): a curve each, epochs 1, 2, ...
+    final: tuple[str, str] | None = None  # (key of the final row, legend): a dashed line
+
+
+@dataclasses.dataclass(frozen=True)
 class Curves:
-    """The per-epoch plot a trainer draws from its metric rows."""
+    """The per-epoch plot a trainer draws from its metric rows, panels sharing the epoch axis.
+    The untrained epoch 0 is not drawn (it would set the axis' range): a note gives it."""
 
     file: str  # a run_files name, e.g. run_files.BPD_CURVE
     title: str
-    ylabel: str
-    keys: tuple[str, ...]  # metric keys, one curve each
-    final: str  # key of the final row drawn as a horizontal line (e.g. "test_bpd")
+    panels: tuple[Panel, ...]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(key for panel in self.panels for key, _ in panel.series)
 
 
 class Hooks(Protocol):
@@ -41,6 +53,7 @@ class Hooks(Protocol):
 
     kind: ClassVar[str]
     curves: ClassVar[Curves]
+    sample_texts: ClassVar[dict[str, str]]  # sample_grids' keys -> what their pixels are
     config: Any
     prior: Any
 
@@ -50,7 +63,7 @@ class Hooks(Protocol):
 
     def sample_grids(self, params: Any, key: jax.Array, num: int) -> dict[str, UnitImages]: ...
 
-    def model_pictures(self, params: Any) -> dict[str, np.ndarray]: ...
+    def model_pictures(self, params: Any) -> dict[str, tuple[np.ndarray, str]]: ...
 
 
 class Shown(NamedTuple):
@@ -92,15 +105,16 @@ class Pictures:
         self.trainer, self.config = trainer, trainer.config
         self.shown, self.sample_key = Shown.of(data), sample_key
         self.workdir, self.writer = workdir, writer
-        self.digits, _ = plotting.pick_digits(
-            self.shown.images, self.shown.labels
-        )  # uint8 [8, ...]
+        self.digits, self.digit_labels = plotting.pick_digits(self.shown.images, self.shown.labels)
         self.sample_grids = jax.jit(trainer.sample_grids, static_argnums=2)
         self.encode = jax.jit(trainer.encode)
         self.decode = jax.jit(trainer.decode)
 
     def path(self, name: str) -> str:
         return os.path.join(self.workdir, name)
+
+    def title(self, epoch: int, what: str) -> str:
+        return f"{self.trainer.kind}, epoch {epoch}: {what}"
 
     def epoch_end(self, params: Any, epoch: int) -> None:
         """At the sample epochs: sample grids of the fixed prior draws and the digits over their
@@ -109,12 +123,15 @@ class Pictures:
             grids = self.sample_grids(params, self.sample_key, self.config.num_samples)
             for tag, grid in grids.items():
                 path = self.path(run_files.samples(epoch, tag.removeprefix("samples")))
-                plotting.write_grid(grid, path, self.writer, tag, epoch)
+                what = f"{len(grid)} samples, {self.trainer.sample_texts.get(tag, tag)}"
+                plotting.write_grid(grid, path, self.title(epoch, what), self.writer, tag, epoch)
             decoded = np.asarray(self.decode(params, self.encode(params, self.digits)))
             pairs = np.concatenate([self.digits / 255.0, decoded])
             path = self.path(run_files.reconstructions(epoch))
+            what = f"{self.shown.split} digits (top) over their reconstructions"
+            title = self.title(epoch, what)
             plotting.write_grid(
-                pairs, path, self.writer, "reconstructions", epoch, len(self.digits)
+                pairs, path, title, self.writer, "reconstructions", epoch, len(self.digits)
             )
         self.write_curves()
 
@@ -128,7 +145,13 @@ class Pictures:
         line = latents.interpolate(z[0::2], z[1::2], INTERPOLATION_STEPS)
         decoded = np.asarray(self.decode(params, line.reshape(-1, z.shape[-1])))
         path = self.path(run_files.INTERPOLATION)
-        plotting.write_grid(decoded, path, self.writer, "interpolation", epoch, INTERPOLATION_STEPS)
+        pairs = "the first digit of labels 0 -> 1, 2 -> 3, 4 -> 5, 6 -> 7"
+        if self.digit_labels is None:
+            pairs = "digits 1 -> 2, 3 -> 4, 5 -> 6, 7 -> 8"
+        title = self.title(epoch, f"decoded codes on the line between the codes of {pairs}")
+        plotting.write_grid(
+            decoded, path, title, self.writer, "interpolation", epoch, INTERPOLATION_STEPS
+        )
         if self.config.z_dim == 2:
             prior = self.trainer.prior
             plotting.write_latent_scatter(
@@ -138,26 +161,35 @@ class Pictures:
                 f"{self.trainer.kind}: codes of the {self.shown.split} images, {prior.name} prior",
                 np.asarray(prior.sample(jax.random.fold_in(self.sample_key, 2), PRIOR_DRAWS)),
             )
-        for name, picture in self.trainer.model_pictures(params).items():
-            plotting.save_image(picture, self.path(name))
+        for name, (picture, what) in self.trainer.model_pictures(params).items():
+            plotting.save_image(picture, self.path(name), self.title(epoch, what), plotting.SCALE)
             self.writer.write_image(epoch, os.path.splitext(name)[0], picture)
 
     def write_curves(self) -> None:
-        """The trainer's curves of the metric rows written so far, and the final row's line."""
+        """The trainer's curves of the metric rows written so far, and the final row's lines."""
         history = self.writer.history()
-        rows = [r for r in history if "epoch" in r]
+        rows = [r for r in history if r.get("epoch", 0) >= 1]
+        first = next((r for r in history if r.get("epoch") == 0), {})
         final = next((r for r in history if "epoch" not in r), {})
-        curves = self.trainer.curves
-        xy = {
-            key: ([r["epoch"] for r in rows if key in r], [r[key] for r in rows if key in r])
-            for key in curves.keys
-        }
+        panels = []
+        for panel in self.trainer.curves.panels:
+            series = {
+                legend: ([r["epoch"] for r in rows if k in r], [r[k] for r in rows if k in r])
+                for k, legend in panel.series
+            }
+            lines = {}
+            if panel.final and panel.final[0] in final:
+                lines[panel.final[1]] = final[panel.final[0]]
+            panels.append((panel.ylabel, series, lines))
+        untrained = [
+            f"{legend} {first[k]:.4g}"
+            for p in self.trainer.curves.panels
+            for k, legend in p.series
+            if k in first
+        ]
+        note = f"epoch 0 (untrained, not drawn): {', '.join(untrained)}" if untrained else None
         plotting.save_curves(
-            self.path(curves.file),
-            xy,
-            ylabel=curves.ylabel,
-            title=curves.title,
-            hlines={curves.final: final[curves.final]} if curves.final in final else None,
+            self.path(self.trainer.curves.file), panels, self.trainer.curves.title, note
         )
 
 

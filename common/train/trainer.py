@@ -115,6 +115,7 @@ class Trainer(abc.ABC):
     train_metrics: ClassVar[type[clu_metrics.Collection]]
     monitor: ClassVar[str | None] = None
     curves: ClassVar[pictures.Curves]
+    sample_texts: ClassVar[dict[str, str]] = {}  # sample_grids' keys -> what their pixels are
     rules: ClassVar[dict[str, config_rules.Rule]] = {
         "seed": config_rules.integer(0),
         "z_dim": config_rules.integer(1),
@@ -208,9 +209,9 @@ class Trainer(abc.ABC):
         Each entry "samples{variant}" is written as run_files.samples(epoch, variant).
         """
 
-    def model_pictures(self, params: Any) -> dict[str, np.ndarray]:
-        """Pictures only this model draws, of its final state: {run_files name: [H, W, C] image
-        in [0, 1]} (e.g. the VAE's manifold); none by default."""
+    def model_pictures(self, params: Any) -> dict[str, tuple[np.ndarray, str]]:
+        """Pictures only this model draws, of its final state: {run_files name: ([H, W, C] image
+        in [0, 1], what it shows)} (e.g. the VAE's manifold); none by default."""
         del params
         return {}
 

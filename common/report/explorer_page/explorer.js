@@ -73,9 +73,44 @@
     return { model, canvas, decoded, info, digit, nearText, strip };
   });
 
+  // Axis ticks at round values of z (about six per axis), as faint grid lines with labels.
+  const TICK = (() => {
+    const raw = span / 6, p = 10 ** Math.floor(Math.log10(raw));
+    return [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw);
+  })();
+  state.ticks = [];
+  for (let v = Math.ceil(lo / TICK) * TICK; v <= hi + 1e-9; v += TICK) {
+    state.ticks.push(+v.toFixed(6));
+  }
+
+  function drawAxes(ctx) {
+    ctx.save();
+    ctx.strokeStyle = "rgba(0, 0, 0, 0.1)";
+    ctx.lineWidth = 1;
+    ctx.fillStyle = "#555";
+    ctx.font = "10px system-ui, sans-serif";
+    for (const v of state.ticks) {
+      const x = (v - lo) / span * PLANE, y = (hi - v) / span * PLANE;
+      ctx.beginPath();
+      ctx.moveTo(x, 0); ctx.lineTo(x, PLANE);
+      ctx.moveTo(0, y); ctx.lineTo(PLANE, y);
+      ctx.stroke();
+      ctx.textAlign = "center"; ctx.textBaseline = "bottom";
+      if (x > 14) ctx.fillText(String(v), x, PLANE - 2); // (the corner is the other axis')
+      ctx.textAlign = "left"; ctx.textBaseline = "middle";
+      if (y > 14 && y < PLANE - 14) ctx.fillText(String(v), 2, y);
+    }
+    ctx.textAlign = "right"; ctx.textBaseline = "bottom";
+    ctx.fillText("z1 \u2192", PLANE - 3, PLANE - 13);
+    ctx.textAlign = "left"; ctx.textBaseline = "top";
+    ctx.fillText("\u2191 z2", 14, 3);
+    ctx.restore();
+  }
+
   function draw(p) {
     const ctx = p.canvas.getContext("2d");
     ctx.clearRect(0, 0, PLANE, PLANE);
+    drawAxes(ctx);
     ctx.fillStyle = "rgba(0, 0, 0, 0.12)";
     for (const z of p.model.prior) {
       const [x, y] = toPixel(z);
