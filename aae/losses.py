@@ -6,26 +6,22 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from common.shapes import TanhImages
+
 
 def generator_loss(d_logits_fake: jax.Array) -> jax.Array:
-    """Binary cross-entropy of the codes' logits [B, 1] against "real": the encoder's adversarial
-    objective (the codes should look like prior samples). float32 scalar."""
+    """The encoder's adversarial loss: binary cross-entropy of its codes' logits [B, 1] against
+    "real"."""
     return jnp.mean(optax.sigmoid_binary_cross_entropy(d_logits_fake, 1.0))
 
 
 def autoencoder_loss(
-    x: jax.Array, recon_x: jax.Array, d_logits_fake: jax.Array, lambda_: float
+    x: TanhImages, recon_x: TanhImages, d_logits_fake: jax.Array, lambda_: float
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """The encoder + decoder's loss: lambda_ * reconstruction + (1 - lambda_) * generator.
+    """The encoder + decoder's loss: lambda_ * recon_loss + (1 - lambda_) * gen_loss (Eq. 15).
 
-    Args:
-      x, recon_x: [B, 28, 28, 1] float in [-1, 1].
-      d_logits_fake: [B, 1] float, discriminator logits of the encoded z.
-      lambda_: weight of the reconstruction term, in [0, 1].
-
-    Returns:
-      (ae_loss, {"recon_loss", "gen_loss", "ae_loss"}); recon_loss is the mean squared error
-      per pixel (Eq. 18), gen_loss the binary cross-entropy of the fake logits against "real".
+    recon_loss is the mean squared error per pixel (Eq. 18), gen_loss the generator_loss of the
+    codes' discriminator logits [B, 1]. Returns (ae_loss, {"recon_loss", "gen_loss", "ae_loss"}).
     """
     recon_loss = jnp.mean((x - recon_x) ** 2)
     gen_loss = generator_loss(d_logits_fake)
@@ -36,15 +32,10 @@ def autoencoder_loss(
 def discriminator_loss(
     d_logits_real: jax.Array, d_logits_fake: jax.Array
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Binary cross-entropy of prior samples ("real") and encoded codes ("fake"), summed.
+    """Binary cross-entropy of prior draws' logits ("real") plus the codes' ("fake"), [B, 1] each.
 
-    Args:
-      d_logits_real: [B, 1] float, logits of z ~ N(0, I).
-      d_logits_fake: [B, 1] float, logits of encoded z.
-
-    Returns:
-      (disc_loss, {"disc_loss", "loss_real", "loss_fake", "accuracy"}); accuracy is the
-      fraction of the 2B codes on the right side of logit 0.
+    Returns (disc_loss, {"disc_loss", "loss_real", "loss_fake", "accuracy"}); accuracy is the
+    share of the 2B codes on the right side of logit 0.
     """
     loss_real = jnp.mean(optax.sigmoid_binary_cross_entropy(d_logits_real, 1.0))
     loss_fake = jnp.mean(optax.sigmoid_binary_cross_entropy(d_logits_fake, 0.0))

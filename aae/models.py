@@ -7,14 +7,12 @@ import jax
 import jax.numpy as jnp
 
 from common import nets, priors
+from common.shapes import Codes, TanhImages
 
 
 class Encoder(nn.Module):
-    """[B, 28, 28, 1] float in [-1, 1] -> z [B, z_dim] float32.
-
-    Deterministic by default. With `stochastic=True` it predicts (mean, log_std) and draws z by
-    reparameterisation from `key`; without a key it returns the mean (for evaluation).
-    """
+    """Images -> codes. Stochastic, it predicts (mean, log_std) and draws z from `key` by
+    reparameterisation, or without a key returns the mean (for evaluation)."""
 
     num_filters: int
     z_dim: int
@@ -22,7 +20,7 @@ class Encoder(nn.Module):
     conv_impl: str = "auto"  # see common.nets.Conv: the same function either way
 
     @nn.compact
-    def __call__(self, x: jax.Array, key: jax.Array | None = None) -> jax.Array:
+    def __call__(self, x: TanhImages, key: jax.Array | None = None) -> Codes:
         h = nets.EncoderTrunk(self.num_filters, nn.relu, self.conv_impl)(x)
         if not self.stochastic:
             return nn.Dense(self.z_dim)(h)
@@ -33,27 +31,24 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """z [B, z_dim] float -> images [B, 28, 28, 1] float32 in [-1, 1] (tanh output)."""
+    """Codes -> images (tanh output)."""
 
     num_filters: int
     conv_impl: str = "auto"
 
     @nn.compact
-    def __call__(self, z: jax.Array) -> jax.Array:
+    def __call__(self, z: Codes) -> TanhImages:
         return jnp.tanh(nets.DecoderTrunk(self.num_filters, 1, nn.relu, self.conv_impl)(z))
 
 
 class Discriminator(nn.Module):
-    """z [B, z_dim] float -> logits [B, 1] float32 of "z came from the prior"; no sigmoid.
-
-    Label-guided (priors.py), it also receives each code's condition [B, 11] float (the one-hot
-    of its label or of "no label"), concatenated to the code.
-    """
+    """Codes -> logits [B, 1] of "z came from the prior". Label-guided, each code is concatenated
+    with its condition [B, priors.NUM_CONDITIONS], the one-hot of its label or of "no label"."""
 
     hidden: int
 
     @nn.compact
-    def __call__(self, z: jax.Array, condition: jax.Array | None = None) -> jax.Array:
+    def __call__(self, z: Codes, condition: jax.Array | None = None) -> jax.Array:
         if condition is not None:
             z = jnp.concatenate([z, condition.astype(z.dtype)], -1)
         h = nn.leaky_relu(nn.Dense(self.hidden)(z), negative_slope=0.2)
@@ -79,30 +74,29 @@ class AdversarialAE(nn.Module):
         self.decoder = Decoder(self.num_filters, self.conv_impl)
         self.discriminator = Discriminator(self.disc_hidden)
 
-    def __call__(self, x: jax.Array, key: jax.Array | None = None):
-        """x: [B, 28, 28, 1] float in [-1, 1] -> (recon_x [B, 28, 28, 1] in [-1, 1], z [B, z])."""
+    def __call__(self, x: TanhImages, key: jax.Array | None = None) -> tuple[TanhImages, Codes]:
+        """-> (reconstruction, z)."""
         z = self.encoder(x, key)
         return self.decoder(z), z
 
-    def initialize(self, x: jax.Array) -> jax.Array:
-        """Touches all three networks, for `init`. Returns discriminator logits [B, 1]."""
+    def initialize(self, x: TanhImages) -> jax.Array:
+        """Touches all three networks, for `init`."""
         _, z = self(x)
         condition = None
         if self.num_conditions:
             condition = jnp.zeros((x.shape[0], self.num_conditions), z.dtype)
         return self.discriminator(z, condition)
 
-    def encode(self, x: jax.Array, key: jax.Array | None = None) -> jax.Array:
+    def encode(self, x: TanhImages, key: jax.Array | None = None) -> Codes:
         return self.encoder(x, key)
 
-    def decode(self, z: jax.Array) -> jax.Array:
+    def decode(self, z: Codes) -> TanhImages:
         return self.decoder(z)
 
-    def discriminate(self, z: jax.Array, condition: jax.Array | None = None) -> jax.Array:
-        """z [B, z_dim] (and, label-guided, the one-hots [B, num_conditions]) -> logits [B, 1]."""
+    def discriminate(self, z: Codes, condition: jax.Array | None = None) -> jax.Array:
         return self.discriminator(z, condition)
 
-    def sample(self, key: jax.Array, num: int) -> jax.Array:
-        """Decodes draws of the prior: [num, 28, 28, 1] float32 in [-1, 1]."""
+    def sample(self, key: jax.Array, num: int) -> TanhImages:
+        """Decodes `num` draws of the prior."""
         prior = self.prior or priors.Gaussian(self.z_dim)
         return self.decoder(prior.sample(key, num))

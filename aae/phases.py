@@ -1,10 +1,6 @@
-"""The AAE's update steps, each differentiating only its own networks.
-
-The train state holds the three networks' params and one optimizer state per phase
-(`AAEState`). `step` applies a phase's optimizer to its own networks (PHASE_NETWORKS), so the
-others stay bit-identical; below it, the discriminator's phase and the three-phase scheme's
-reconstruction and generator phases. `AAETrainer.train_step` (aae/train.py) composes them in the
-order of the update scheme (SCHEMES), and writes the combined scheme's autoencoder step itself.
+"""The AAE's update steps, each differentiating only its own networks (PHASE_NETWORKS), so the
+others stay bit-identical. `AAETrainer.train_step` composes them in the order of SCHEMES and
+writes the combined scheme's "ae" step itself.
 """
 
 import flax
@@ -13,6 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from aae import losses, models
+from common.shapes import Codes, TanhImages
 
 # Phase -> the networks it trains; update scheme -> its phases, in order.
 PHASE_NETWORKS = {
@@ -25,18 +22,16 @@ SCHEMES = {"combined": ("ae", "disc"), "three_phase": ("recon", "disc", "gen")}
 
 
 class AAEState(flax.struct.PyTreeNode):
-    """step: int32 scalar; params: {"encoder", "decoder", "discriminator"}; opt_states: one
-    optax state per phase of the update scheme (SCHEMES)."""
+    """The three networks' params and one optimizer state per phase."""
 
-    step: jax.Array
-    params: dict
-    opt_states: dict
+    step: jax.Array  # int32 scalar
+    params: dict  # {"encoder", "decoder", "discriminator"}
+    opt_states: dict  # {phase of the update scheme: optax state}
 
 
 def step(state: AAEState, phase: str, loss_fn, tx, weight: float = 1.0):
     """One step of `phase`'s optimizer on loss_fn(params) -> (loss, aux), differentiating only the
-    phase's own networks (PHASE_NETWORKS), its update scaled by `weight`. Returns (new state, aux).
-    """
+    phase's own networks, its update scaled by `weight`. Returns (new state, aux)."""
     own = {name: state.params[name] for name in PHASE_NETWORKS[phase]}
     (_, aux), grads = jax.value_and_grad(
         lambda sub: loss_fn({**state.params, **sub}), has_aux=True
@@ -51,11 +46,10 @@ def step(state: AAEState, phase: str, loss_fn, tx, weight: float = 1.0):
 # ----------------------------------------------------------------------------- phases
 
 
-def reconstruction_phase(state: AAEState, x, key, *, model, tx, weight: float):
-    """ "three_phase": encoder + decoder step on the reconstruction MSE, its update x `weight`.
+def reconstruction_phase(state: AAEState, x: TanhImages, key, *, model, tx, weight: float):
+    """Encoder + decoder step on the reconstruction MSE, its update x `weight`.
 
-    Returns:
-      (new state, recon_loss: float32 scalar of the params before the step).
+    Returns (new state, recon_loss of the params before the step).
     """
 
     def loss_fn(params):
@@ -65,13 +59,9 @@ def reconstruction_phase(state: AAEState, x, key, *, model, tx, weight: float):
     return step(state, "recon", loss_fn, tx, weight)
 
 
-def discriminator_phase(state: AAEState, z_real, z_fake, condition, *, model, tx):
-    """Discriminator step: the prior's draws z_real are "real", the encoder's codes z_fake
-    (both [B, z_dim]) "fake"; label-guided, each is judged with the same one-hots `condition`
-    [B, 11] (None: unguided).
-
-    Returns:
-      (new state, {"disc_loss", "loss_real", "loss_fake", "accuracy"}).
+def discriminator_phase(state: AAEState, z_real: Codes, z_fake: Codes, condition, *, model, tx):
+    """Discriminator step on prior draws as "real" and the encoder's codes as "fake", both judged
+    with the one-hots `condition` when label-guided (else None). Returns (new state, its aux).
     """
     both = None if condition is None else jnp.concatenate([condition, condition])
 
@@ -83,13 +73,9 @@ def discriminator_phase(state: AAEState, z_real, z_fake, condition, *, model, tx
     return step(state, "disc", loss_fn, tx)
 
 
-def generator_phase(state: AAEState, x, key, condition, *, model, tx, weight: float):
-    """ "three_phase": encoder step on the generator loss (the codes should look like prior
-    samples to the discriminator, label-guided: with their images' one-hots `condition`), its
-    update x `weight`.
-
-    Returns:
-      (new state, gen_loss: float32 scalar of the params before the step).
+def generator_phase(state: AAEState, x: TanhImages, key, condition, *, model, tx, weight: float):
+    """Encoder step on the generator loss (with the one-hots `condition` when label-guided), its
+    update x `weight`. Returns (new state, gen_loss of the params before the step).
     """
 
     def loss_fn(params):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import jax
 
 from aae import models
+from common.shapes import TanhImages
 
 
-def sample_images(model: models.AdversarialAE, params, key: jax.Array, num: int) -> jax.Array:
-    """Decodes draws of the model's prior: [num, 28, 28, 1] float32 in [-1, 1]."""
+def sample_images(model: models.AdversarialAE, params, key: jax.Array, num: int) -> TanhImages:
+    """Decodes `num` draws of the model's prior."""
     return model.apply({"params": params}, key, num, method=models.AdversarialAE.sample)

@@ -2,24 +2,17 @@
 
     python scripts/train_aae.py --config configs/aae.py --workdir runs/aae
 
-One state holds the three networks' params and one optimizer state per phase; each phase
-differentiates only its own networks (aae/phases.py), so the others stay bit-identical. Update
-schemes (`config.update_scheme`):
-- "combined" (the course template's): (a) encoder + decoder on
-  lambda_ * recon + (1 - lambda_) * gen (one Adam; in `train_step`), then (b) the discriminator
-  on the codes of (a).
-- "three_phase" (the AAE paper's, the assignment's section 2.2): a reconstruction step of encoder +
-  decoder, a discriminator step, then a generator step of the encoder alone. Each phase has its
-  own Adam, whose step does not change when its loss is scaled, so lambda_ weighs the phases'
-  *updates* instead: the reconstruction step is scaled by lambda_, the generator step by
-  1 - lambda_ (as a learning rate would be). lambda_ = 1 leaves the encoder to reconstruction
-  alone.
+Update schemes (`config.update_scheme`):
+- "combined" (the course template's): encoder + decoder on lambda_ * recon + (1 - lambda_) * gen
+  with one Adam, then the discriminator on the codes of that step.
+- "three_phase" (the AAE paper's, the assignment's section 2.2): reconstruction (encoder +
+  decoder), discriminator, then generator (encoder) steps, each with its own Adam. Adam's step
+  ignores a loss's scale, so lambda_ scales the *updates*: the reconstruction step by lambda_,
+  the generator step by 1 - lambda_; lambda_ = 1 leaves the encoder to reconstruction alone.
 
-The prior (`config.prior`, common/priors.py) is whatever the discriminator's "real" codes are
-drawn from: N(0, I) by default, a mixture of 2-D Gaussians or a swiss roll. With
-`config.prior.labels` a share of the training images keeps its label (`train_labels`), and the
-discriminator judges every code, real or fake, with the one-hot of that label (or of "no
-label"); the real code for label k is drawn from the prior's region k.
+Label-guided (`config.prior.labels`), a share of the training images keeps its label, the
+discriminator judges every code with its label's one-hot, and label k's real codes come from the
+prior's region k.
 """
 
 import flax
@@ -31,8 +24,9 @@ import optax
 from clu import metrics as clu_metrics
 
 from aae import losses, models, phases, sampling
-from common import config_rules, input_pipeline, priors
+from common import config_rules, input_pipeline, priors, shapes
 from common.errors import DataError
+from common.shapes import Codes, ImagesU8, PerImage, TanhImages, UnitImages
 from common.train import pictures, run_files, trainer
 
 OPTIMIZERS = ("adam", "sgd")
@@ -143,14 +137,9 @@ class AAETrainer(trainer.Trainer):
         )
 
     def train_labels(self, data: input_pipeline.Dataset, keys: trainer.Keys) -> np.ndarray | None:
-        """Label-guided: each training image's label, or priors.NO_LABEL for all but a share
-        (config.prior.labelled_share) of them; int32 [N]. The labelled images are a function of
-        config.seed alone (the shuffle key folded with a number no epoch reaches), so every
-        epoch and every resumed session sees the same ones. None when not label-guided.
-
-        Raises:
-          DataError: label-guided, but the training split has no labels.
-        """
+        """Label-guided: each training image's label, but priors.NO_LABEL for all except a share
+        config.prior.labelled_share (a function of config.seed alone, so every epoch and resumed
+        session sees the same labels); else None. DataError when the data has no labels."""
         if not self.config.prior.labels:
             return None
         if data.train_labels is None:
@@ -160,6 +149,7 @@ class AAETrainer(trainer.Trainer):
             )
         num = len(data.train_labels)
         keep = round(self.config.prior.labelled_share * num)
+        # Folded with a number no epoch reaches: not any epoch's shuffle.
         order = jax.random.permutation(jax.random.fold_in(keys.shuffle, 2**31 - 1), num)
         labels = np.full(num, priors.NO_LABEL, np.int32)
         kept = np.asarray(order[:keep])
@@ -168,7 +158,7 @@ class AAETrainer(trainer.Trainer):
 
     def create_train_state(self, key: jax.Array) -> phases.AAEState:
         """The three networks' params initialised from `key`, one optimizer state per phase."""
-        x = jnp.zeros((1, *input_pipeline.IMAGE_SHAPE), jnp.float32)
+        x = jnp.zeros((1, *shapes.IMAGE_SHAPE), jnp.float32)
         params = self.model.init(key, x, method=models.AdversarialAE.initialize)["params"]
         opt_states = {
             p: tx.init({name: params[name] for name in phases.PHASE_NETWORKS[p]})
@@ -176,21 +166,11 @@ class AAETrainer(trainer.Trainer):
         }
         return phases.AAEState(step=jnp.zeros((), jnp.int32), params=params, opt_states=opt_states)
 
-    def preprocess(self, images_u8: jax.Array) -> jax.Array:
+    def preprocess(self, images_u8: ImagesU8) -> TanhImages:
         return input_pipeline.to_tanh_range(images_u8)
 
-    def train_step(self, state: phases.AAEState, batch: jax.Array, key: jax.Array, labels=None):
-        """One AAE step in the order of config.update_scheme (see the module docstring).
-
-        Args:
-          state: the train state.
-          batch: [B, 28, 28, 1] float32 in [-1, 1].
-          key: PRNG key (encoder noise if stochastic, prior samples).
-          labels: label-guided: int32 [B] in 0..priors.NO_LABEL (`train_labels`); else None.
-
-        Returns:
-          (new state, TrainMetrics of this batch).
-        """
+    def train_step(self, state: phases.AAEState, batch: TanhImages, key: jax.Array, labels=None):
+        """One step of config.update_scheme; labels as `train_labels` gives them, or None."""
         model, txs, lambda_ = self.model, self.txs, self.config.lambda_
         enc_key, prior_key, gen_key = jax.random.split(key, 3)
         if labels is None:
@@ -236,31 +216,30 @@ class AAETrainer(trainer.Trainer):
         )
         return state.replace(step=state.step + 1), metrics
 
-    def example_metrics(self, params, images_u8: jax.Array, key: jax.Array):
-        """{"recon_loss": [B]}: mean squared error per image on [-1, 1] pixels (z = the mean)."""
+    def example_metrics(self, params, images_u8: ImagesU8, key: jax.Array) -> dict[str, PerImage]:
+        """{"recon_loss"}: each image's mean squared error on [-1, 1] pixels (z = the mean)."""
         del key
         x = self.preprocess(images_u8)
         recon_x, _ = self.model.apply({"params": params}, x)
         return {"recon_loss": jnp.mean((x - recon_x) ** 2, axis=(1, 2, 3))}
 
-    def encode(self, params, images_u8: jax.Array) -> jax.Array:
+    def encode(self, params, images_u8: ImagesU8) -> Codes:
         x = self.preprocess(images_u8)
         return self.model.apply({"params": params}, x, method=models.AdversarialAE.encode)
 
-    def sample_codes(self, params, images_u8: jax.Array, key: jax.Array) -> jax.Array:
+    def sample_codes(self, params, images_u8: ImagesU8, key: jax.Array) -> Codes:
         """The codes the discriminator sees: drawn from q(z|x) for a stochastic encoder."""
         x = self.preprocess(images_u8)
         key = key if self.config.stochastic_encoder else None
         return self.model.apply({"params": params}, x, key, method=models.AdversarialAE.encode)
 
-    def decode(self, params, z: jax.Array) -> jax.Array:
+    def decode(self, params, z: Codes) -> UnitImages:
         x = self.model.apply({"params": params}, z, method=models.AdversarialAE.decode)
         return (x + 1.0) / 2.0
 
-    def sample_grids(self, params, key: jax.Array, num: int) -> dict[str, jax.Array]:
-        """{"samples": decoded draws of the prior, [num, 28, 28, 1] float32 in [0, 1]}; a prior
-        with regions adds "samples_by_region": SAMPLES_PER_REGION draws of each region in turn
-        (a row each), [regions * SAMPLES_PER_REGION, 28, 28, 1]."""
+    def sample_grids(self, params, key: jax.Array, num: int) -> dict[str, UnitImages]:
+        """{"samples": decoded prior draws}; a prior with regions adds "samples_by_region":
+        SAMPLES_PER_REGION draws of each region, a row each."""
         grids = {"samples": sampling.sample_images(self.model, params, key, num)}
         if self.prior.num_regions:
             regions = jnp.repeat(jnp.arange(self.prior.num_regions), SAMPLES_PER_REGION)

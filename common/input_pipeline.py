@@ -1,15 +1,9 @@
 """Data: load MNIST-like images once, split them, and transform them on device.
 
-Two sources, chosen by `config.data`:
-- `data.dir == ""`: the dataset `data.name` of tensorflow-datasets: its four IDX files,
-  fetched by tfds's DownloadManager from the URLs and checked against the checksums tfds
-  registers, cached in TFDS_DATA_DIR/downloads and read here (no TensorFlow needed).
-- `data.dir = "path"`: a folder of the standard IDX files (`train-images-idx3-ubyte[.gz]`,
-  `train-labels-idx1-ubyte[.gz]`, `t10k-images-idx3-ubyte[.gz]`, `t10k-labels-idx1-ubyte[.gz]`),
-  as MNIST and Fashion-MNIST ship them.
-
-Everything returned is host numpy; the training loops put the uint8 arrays on the device once
-(MNIST is 47 MB) and transform each batch inside the compiled step.
+With `config.data.dir` empty, the IDX files of tfds's `data.name`, fetched by tfds's
+DownloadManager and checked against tfds's checksums (no TensorFlow needed); else a folder of
+them (`{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]`). Loading gives host numpy: the loops
+put the uint8 images on the device once (MNIST is 47 MB) and transform batches in the step.
 """
 
 from __future__ import annotations
@@ -30,27 +24,25 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from common import shapes
 from common.errors import DataError
+from common.shapes import ImagesU8, Labels, Pixels4, TanhImages
 
-IMAGE_SHAPE = (28, 28, 1)
-NUM_VALUES = 16  # 4-bit images
 DATASETS = ("mnist", "fashion_mnist")
 VAL_FRACTION = 0.1  # 60,000 -> 54,000 train / 6,000 validation
 
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """Images as uint8 [N, 28, 28, 1] in 0..255 and labels as int32 [N] (or None).
+    """Images and labels of each split; labels None without label files, test None for a
+    t10k-only folder."""
 
-    `test_images` is None when the source has no separate test split (t10k-only folders).
-    """
-
-    train_images: np.ndarray
-    train_labels: np.ndarray | None
-    val_images: np.ndarray
-    val_labels: np.ndarray | None
-    test_images: np.ndarray | None
-    test_labels: np.ndarray | None
+    train_images: ImagesU8
+    train_labels: Labels | None
+    val_images: ImagesU8
+    val_labels: Labels | None
+    test_images: ImagesU8 | None
+    test_labels: Labels | None
     source: str
 
     def describe(self) -> str:
@@ -62,18 +54,8 @@ class Dataset:
 
 
 def read_idx(path: str, ndim: int) -> np.ndarray:
-    """Reads an IDX file (optionally gzip-compressed) of unsigned bytes into numpy.
-
-    Args:
-      path: file path; gzip-compressed files (by their first bytes) are decompressed.
-      ndim: expected number of dimensions (3 for images, 1 for labels).
-
-    Returns:
-      uint8 array of the shape in the file's header.
-
-    Raises:
-      DataError: unreadable or truncated file, wrong magic number, wrong size.
-    """
+    """An IDX file of unsigned bytes with `ndim` dimensions (gzip or not) -> uint8 array;
+    DataError if it is unreadable, truncated, or has the wrong magic number or size."""
     try:
         with open(path, "rb") as f:
             compressed = f.read(2) == b"\x1f\x8b"  # gzip's magic, whatever the file's name
@@ -111,15 +93,14 @@ def _find(data_dir: str, split: str, kind: str, ndim: int) -> str | None:
     return None
 
 
-def read_split(image_path: str, label_path: str | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """One split's IDX files -> (uint8 [N, 28, 28, 1] images, int32 [N] labels or None).
-
-    Raises:
-      DataError: a file is unreadable or malformed, images are not 28 x 28, or the counts differ.
-    """
+def read_split(image_path: str, label_path: str | None) -> tuple[ImagesU8, Labels | None]:
+    """One split's IDX files -> (images, labels or None); DataError if a file is unreadable or
+    malformed, images are not 28 x 28, or the counts differ."""
     images = read_idx(image_path, ndim=3)
-    if images.shape[1:] != IMAGE_SHAPE[:2]:
-        raise DataError(f"{image_path}: images are {images.shape[1:]}, expected {IMAGE_SHAPE[:2]}")
+    if images.shape[1:] != shapes.IMAGE_SHAPE[:2]:
+        raise DataError(
+            f"{image_path}: images are {images.shape[1:]}, expected {shapes.IMAGE_SHAPE[:2]}"
+        )
     labels = None
     if label_path is not None:
         labels = read_idx(label_path, ndim=1).astype(np.int32)
@@ -178,17 +159,8 @@ class RemoteFile:
 
 
 def registered_files(name: str) -> dict[str, RemoteFile]:
-    """The four IDX files of tfds's `name` dataset, as tensorflow-datasets registers them.
-
-    The URLs are the builder's (`tfds.builder_cls(name).URL` plus the file names) and the
-    checksums those tfds keeps for them (`tfds.download.checksums`), so a file that does not hash
-    to them is never read. No TensorFlow is needed: tfds's builders prepare MNIST with
-    `tf.io.gfile`, so this project fetches the IDX files with tfds's DownloadManager and reads them
-    itself (`read_idx`).
-
-    Returns:
-      {file name: RemoteFile} for the names in IDX_FILES.
-    """
+    """{name in IDX_FILES: RemoteFile} of tfds's `name`: its builder's URL, tfds's checksums
+    (tfds's builders would need TensorFlow to prepare MNIST, so `read_idx` reads the files)."""
     import tensorflow_datasets as tfds  # imports lazily: about 0.3 s
 
     base = tfds.builder_cls(name).URL
@@ -216,11 +188,8 @@ def _sha256(path: str) -> str:
 
 
 def _check_reachable(urls: list[str], name: str) -> None:
-    """Raises DataError at once when a host cannot be reached (instead of minutes of retries).
-
-    Through a proxy (HTTP_PROXY / HTTPS_PROXY, as requests uses them) the proxy is what must
-    answer, so it is what this checks; a host that NO_PROXY names is checked itself.
-    """
+    """Raises DataError at once when a host (or its proxy) cannot be reached, not after
+    minutes of retries."""
     proxies = urllib.request.getproxies()
 
     def first_hop(url: str) -> str:
@@ -255,18 +224,8 @@ _OFFLINE_HINT = (
 
 
 def download_idx_files(name: str, files: dict[str, RemoteFile] | None = None) -> dict[str, str]:
-    """The IDX files of `name` in the download cache, fetched by tfds's DownloadManager if needed.
-
-    A cached file is used only if it hashes to its registered checksum; a corrupted or truncated
-    one is deleted (with a warning) and fetched again. Nothing touches the network when every file
-    is cached.
-
-    Args:
-      name: one of DATASETS.
-      files: what to fetch; default `registered_files(name)` (tests point it at a local server).
-
-    Returns:
-      {file name: local path}.
+    """{file name: local path} of `name`'s IDX files (`files`: registered_files(name)), fetched
+    into the cache when missing or not matching their checksum; no network when all are cached.
 
     Raises:
       DataError: no network, a server error, or a download that does not match its checksum.
@@ -329,8 +288,7 @@ def load_downloaded(name: str) -> tuple[tuple, tuple]:
 
 
 def file_checksums(data_config: ml_collections.ConfigDict) -> dict[str, str]:
-    """{file name: SHA-256} of the IDX files `config.data` reads: what identifies the data
-    (caches of things learnt from it are keyed by it). For tfds, the checksums it registers."""
+    """{file name: SHA-256} of the IDX files `config.data` reads: what caches are keyed by."""
     if not data_config.dir:
         return {name: f.sha256 for name, f in registered_files(data_config.name).items()}
     data_dir = os.path.expanduser(data_config.dir)
@@ -349,15 +307,8 @@ def file_checksums(data_config: ml_collections.ConfigDict) -> dict[str, str]:
 
 
 def load_dataset(data_config: ml_collections.ConfigDict) -> Dataset:
-    """Loads, splits and limits the data that `config.data` names.
-
-    Args:
-      data_config: `name` (one of DATASETS; tfds only), `dir` ("" = tfds), `split_seed`,
-        `limit` (0 = all training images).
-
-    Returns:
-      Dataset with a seeded 90/10 train/val split of the training images.
-    """
+    """The data `config.data` names, its training images split 90/10 by `split_seed` into
+    train / val, then train cut to `limit` images (0: all)."""
     if data_config.dir:
         train, test = load_idx_folder(os.path.expanduser(data_config.dir))
         source = f"IDX folder {data_config.dir}"
@@ -385,28 +336,21 @@ def load_dataset(data_config: ml_collections.ConfigDict) -> Dataset:
 # ----------------------------------------------------------------------------- transforms
 
 
-def quantize_4bit(images: jax.Array) -> jax.Array:
-    """uint8 [..., 28, 28, 1] in 0..255 -> int32 in 0..15: min(floor(pixel / 255 * 16), 15).
-
-    Integer arithmetic gives exactly the assignment's float formula: 16 * p / 255 is an
-    integer only at p = 0 and p = 255, so no float rounding can land on a bin edge.
-    """
-    return jnp.minimum(images.astype(jnp.int32) * NUM_VALUES // 255, NUM_VALUES - 1)
+def quantize_4bit(images: ImagesU8) -> Pixels4:
+    """min(floor(pixel / 255 * 16), 15) in integers, exactly the assignment's float formula:
+    16 * p / 255 is an integer only at p = 0 and 255, so no rounding can land on a bin edge."""
+    return jnp.minimum(images.astype(jnp.int32) * shapes.NUM_VALUES // 255, shapes.NUM_VALUES - 1)
 
 
-def to_tanh_range(images: jax.Array) -> jax.Array:
-    """uint8 in 0..255 -> float32 in [-1, 1] ((x / 255 - 0.5) / 0.5), for the AAE."""
+def to_tanh_range(images: ImagesU8) -> TanhImages:
+    """(x / 255 - 0.5) / 0.5, the AAE's input."""
     return images.astype(jnp.float32) * (2.0 / 255.0) - 1.0
 
 
 def epoch_batches(key: jax.Array, epoch: int | jax.Array, num_images: int, batch_size: int):
-    """Shuffled batch indices of one epoch, a function of (key, epoch) only.
+    """int32 [num_images // batch_size, batch_size]: one epoch's shuffled indices from (key, epoch).
 
-    The last partial batch is dropped (as the assignment's DataLoader does), so every training
-    step sees a full batch and the step compiles once.
-
-    Returns:
-      int32 [num_images // batch_size, batch_size].
+    The last partial batch is dropped, as the assignment's DataLoader does: one compiled step.
     """
     perm = jax.random.permutation(jax.random.fold_in(key, epoch), num_images)
     num_batches = num_images // batch_size
@@ -414,12 +358,8 @@ def epoch_batches(key: jax.Array, epoch: int | jax.Array, num_images: int, batch
 
 
 def eval_batches(num_images: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and mask that cover every image once, the last batch padded.
-
-    Returns:
-      (int32 [num_batches, batch_size] indices, bool [num_batches, batch_size] mask); padded
-      slots repeat index 0 and have mask False.
-    """
+    """(int32 indices, bool mask), each [num_batches, batch_size], covering every image once;
+    the last batch's padding repeats index 0 with mask False."""
     num_batches = -(-num_images // batch_size)
     flat = np.arange(num_batches * batch_size)
     mask = flat < num_images

@@ -1,11 +1,8 @@
 """The codes z of a model: how far they are from the prior, and interpolation between them.
 
-How well the encoder's codes match the prior decides whether decoded prior samples look like
-data (Questions 2.6 and 2.7): `code_statistics` measures it, each number 0 for a perfect match:
-the squared maximum mean discrepancy (MMD) between the codes and the prior's draws (any prior),
-and for N(0, I) also the norm of the codes' mean and the distance of their covariance from the
-identity (the other priors of common/priors.py are not fixed by two moments: only the MMD is
-kept for them). A label-guided prior adds the share of codes in their own label's region.
+How well the codes match the prior decides whether decoded prior draws look like data (Questions
+2.6 and 2.7). The MMD works for any prior; mean and covariance only for N(0, I), since the other
+priors are not fixed by two moments.
 """
 
 from __future__ import annotations
@@ -14,25 +11,24 @@ import jax
 import jax.numpy as jnp
 
 from common import priors
+from common.shapes import Codes, Labels
 
 
 def imq_kernel(x: jax.Array, y: jax.Array) -> jax.Array:
     """k(x, y) = c / (c + |x - y|^2), c = 2 * D: [N, D], [M, D] -> [N, M].
 
-    The inverse multiquadratic kernel the Wasserstein autoencoder uses to compare codes with
-    N(0, I): unlike a Gaussian kernel's, its tails are heavy, so codes far from the prior still
-    count instead of vanishing from the sums.
+    The Wasserstein autoencoder's inverse multiquadratic kernel: its heavy tails keep codes far
+    from the prior in the sums, where a Gaussian kernel's would vanish.
     """
     c = 2.0 * x.shape[-1]
     sq = jnp.sum(x**2, -1)[:, None] + jnp.sum(y**2, -1)[None, :] - 2.0 * x @ y.T
     return c / (c + jnp.maximum(sq, 0.0))
 
 
-def mmd2(x: jax.Array, y: jax.Array) -> jax.Array:
-    """The unbiased estimate of MMD^2 between the samples x [N, D] and y [M, D] (N, M >= 2).
+def mmd2(x: Codes, y: Codes) -> jax.Array:
+    """The unbiased estimate of MMD^2 between samples x and y (N, M >= 2), IMQ kernel.
 
-    E[k(x, x')] + E[k(y, y')] - 2 E[k(x, y)], the first two without the diagonal; its mean is
-    0 when x and y come from the same distribution (it can then be slightly negative).
+    Unbiased (no diagonal terms), so for equal distributions it can be slightly negative.
     """
     n, m = x.shape[0], y.shape[0]
     kxx = (jnp.sum(imq_kernel(x, x)) - n) / (n * (n - 1))  # k(x, x) = 1 on the diagonal
@@ -40,18 +36,13 @@ def mmd2(x: jax.Array, y: jax.Array) -> jax.Array:
     return kxx + kyy - 2.0 * jnp.mean(imq_kernel(x, y))
 
 
-def code_statistics(z: jax.Array, prior_z: jax.Array, moments: bool = True) -> dict[str, jax.Array]:
-    """How far codes are from the prior.
-
-    Args:
-      z: [N, D] float32, codes of N images.
-      prior_z: [M, D] float32, draws of the prior.
-      moments: whether the prior is N(0, I), whose mean and covariance are compared too.
+def code_statistics(z: Codes, prior_z: Codes, moments: bool = True) -> dict[str, jax.Array]:
+    """How far codes are from the prior's draws: float32 scalars, each 0 for a perfect match.
 
     Returns:
-      {"code_mmd": MMD^2 of z and prior_z (IMQ kernel)}, with `moments` also "code_mean_norm":
-      |mean of z| and "code_cov_dist": the Frobenius norm of cov(z) - I divided by sqrt(D) (0 for
-      N(0, I); 1 for codes that all sit at one point); float32 scalars.
+      {"code_mmd": mmd2(z, prior_z)}; with `moments` (the prior is N(0, I)) also
+      "code_mean_norm": |mean of z|, and "code_cov_dist": |cov(z) - I|_F / sqrt(D) (1 for codes
+      that all sit at one point).
     """
     if not moments:
         return {"code_mmd": mmd2(z, prior_z)}
@@ -66,20 +57,12 @@ def code_statistics(z: jax.Array, prior_z: jax.Array, moments: bool = True) -> d
     }
 
 
-def own_region_share(prior: priors.Prior, z: jax.Array, labels: jax.Array) -> jax.Array:
-    """The share of codes z [N, D] in their own label's region of `prior` (labels int [N] in
-    0..9): float32 scalar in [0, 1]; 0.1 by chance."""
+def own_region_share(prior: priors.Prior, z: Codes, labels: Labels) -> jax.Array:
+    """The share of codes in their own label's region of `prior`: 0.1 by chance."""
     return jnp.mean(prior.region(z) == labels)
 
 
-def interpolate(z_from: jax.Array, z_to: jax.Array, num: int) -> jax.Array:
-    """`num` codes on the straight line from z_from to z_to, both ends included.
-
-    Args:
-      z_from, z_to: [P, D] float32, P pairs of codes.
-
-    Returns:
-      [P, num, D] float32; [:, 0] is z_from and [:, -1] is z_to.
-    """
+def interpolate(z_from: Codes, z_to: Codes, num: int) -> jax.Array:
+    """[P, num, D]: `num` codes on each straight line from z_from [P] to z_to [P], ends included."""
     t = jnp.linspace(0.0, 1.0, num)[None, :, None]
     return (1.0 - t) * z_from[:, None, :] + t * z_to[:, None, :]

@@ -1,8 +1,7 @@
 """The convolutional trunks both models share (the course's Tutorial 9 autoencoder), NHWC.
 
-Padding follows the PyTorch templates exactly: 3x3 convolutions pad 1 on every side, and a
-stride-2 transposed convolution with PyTorch's `output_padding=op` pads the dilated input by
-(1, 1 + op), so the decoder grows 4 -> 7 -> 14 -> 28.
+Padding follows the PyTorch templates: 3x3 convolutions pad 1, and a stride-2 transposed
+convolution with PyTorch's `output_padding=op` pads the dilated input by (1, 1 + op).
 """
 
 from __future__ import annotations
@@ -18,24 +17,20 @@ from common import conv
 
 
 def lecun_normal(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
-    """flax's default kernel init, drawn as a 2-d [fan_in, fan_out] array and reshaped.
+    """`nn.initializers.lecun_normal()(key, shape)`, the same numbers, drawn 2-d and reshaped.
 
-    The numbers are those of `nn.initializers.lecun_normal()(key, shape)` (partitionable threefry
-    draws depend on the flat index only; tested), but XLA:CPU compiles a 4-d draw such as
-    [3, 3, 8, 16] in about 8 s and a 2-d one in under 1 s: this is most of a model's start-up.
+    XLA:CPU compiles a 4-d draw in about 8 s, a 2-d one in under 1 s. The numbers agree because
+    partitionable threefry draws depend on the flat index only (tested).
     """
     flat = nn.initializers.lecun_normal()(key, (math.prod(shape[:-1]), shape[-1]), dtype)
     return flat.reshape(shape)
 
 
 class Conv(nn.Module):
-    """3x3 convolution, padding 1 on every side, stride 1 or 2; [B, H, W, C] -> [B, Ho, Wo, F].
+    """`nn.Conv(F, (3, 3), (s, s), padding=((1, 1), (1, 1)))`: the same function, params, init.
 
-    The same function, parameters (`kernel` [3, 3, C, F], `bias` [F]) and initialisers as
-    `nn.Conv(F, (3, 3), (s, s), padding=((1, 1), (1, 1)))`, so checkpoints are interchangeable.
-    impl "cpu" runs `common.conv.conv3x3` (forward and backward written as convolutions XLA:CPU
-    runs fast, in or out of a `lax.scan`); "xla" is flax's lax convolution; "auto" picks "cpu" on
-    the CPU backend and "xla" elsewhere.
+    impl "cpu" runs `common.conv.conv3x3`, "xla" XLA's convolution; "auto" picks "cpu" on the CPU
+    backend. Params are the same either way, so checkpoints are interchangeable.
     """
 
     features: int
@@ -59,13 +54,8 @@ class Conv(nn.Module):
 
 
 class ConvTranspose(nn.Module):
-    """3x3 stride-2 transposed convolution as PyTorch's ConvTranspose2d(3, 2, padding=1,
-    output_padding=op); [B, H, W, C] -> [B, 2H - 1 + op, 2W - 1 + op, F].
-
-    The same function, parameters and initialisers as flax's
-    `nn.ConvTranspose(F, (3, 3), (2, 2), padding=((1, 1 + op), (1, 1 + op)))`; impl as in Conv
-    ("cpu": `common.conv.conv_transpose3x3`).
-    """
+    """PyTorch's ConvTranspose2d(3, 2, padding=1, output_padding=op): [B, H, W, C] ->
+    [B, 2H - 1 + op, 2W - 1 + op, F]; flax's `nn.ConvTranspose` params and init; impl as in Conv."""
 
     features: int
     output_padding: int = 0
@@ -103,7 +93,7 @@ def _check_input(x: jax.Array) -> None:
 
 
 class EncoderTrunk(nn.Module):
-    """[B, 28, 28, C] float -> [B, 4 * 4 * 2c] float: five 3x3 convs, strides 2, 1, 2, 1, 2."""
+    """[B, 28, 28, C] -> [B, 4 * 4 * 2c]: five 3x3 convs, strides 2, 1, 2, 1, 2."""
 
     num_filters: int
     act: Callable[[jax.Array], jax.Array]
@@ -118,10 +108,8 @@ class EncoderTrunk(nn.Module):
 
 
 class DecoderTrunk(nn.Module):
-    """[B, z_dim] float -> [B, 28, 28, out_channels] float, no output activation.
-
-    Dense to 4 * 4 * 2c, then transposed convs 4 -> 7 -> 14 -> 28 with a 3x3 conv between them.
-    """
+    """[B, z_dim] -> [B, 28, 28, out_channels], no output activation: dense to 4 x 4 x 2c, then
+    transposed convs 4 -> 7 -> 14 -> 28 with a 3x3 conv between them."""
 
     num_filters: int
     out_channels: int

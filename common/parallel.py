@@ -1,13 +1,10 @@
 """Data parallelism over all devices: one mesh axis, "data", over the batch.
 
-Parameters and optimizer states are replicated; each step's batch is split over the devices and
-XLA inserts the gradient all-reduce. With one device this is a no-op, so there is one code path.
-Across hosts (a TPU pod, or GPUs on several machines), call `jax.distributed.initialize()` first
-(`--distributed` of the train scripts): the mesh then spans every host's devices, every process
-loads the same data and runs the same program, and only process 0 writes files
-(`is_main_process`); orbax checkpoints are written by all processes together.
-PRNG draws do not depend on the sharding (threefry is partitionable), so a run on N devices
-computes what a run on one device computes, up to the order of floating-point sums.
+Parameters and optimizer states are replicated, each batch is split, and XLA inserts the gradient
+all-reduce; with one device it is a no-op, so there is one code path. Across hosts
+(`--distributed`) every process runs the same program on the same data; only process 0 writes
+files, orbax checkpoints are written by all together. Threefry is partitionable, so N devices
+compute what one does, up to the order of floating-point sums.
 """
 
 from __future__ import annotations
@@ -36,11 +33,8 @@ def sync(name: str) -> None:
 
 
 def any_process(flag: bool) -> bool:
-    """True on every process if `flag` is True on any (a no-op with one process).
-
-    For decisions all processes must take together, such as stopping after a signal that
-    reached only some hosts: collective saves would otherwise wait for the others forever.
-    """
+    """True on every process if `flag` is True on any: for decisions all must take together,
+    e.g. stopping on a signal only some hosts got (a collective save would wait forever)."""
     if jax.process_count() == 1:
         return flag
     from jax.experimental import multihost_utils
@@ -49,11 +43,8 @@ def any_process(flag: bool) -> bool:
 
 
 def together(fn: Callable[[], Any], what: str) -> Any:
-    """fn() on every process; if it raises a UserError on any, it raises on all.
-
-    A process that fails alone would leave the others waiting for it in their next collective.
-    The processes that did not fail raise a UserError naming `what`.
-    """
+    """fn() on every process; a UserError on any raises on all (the others' names `what`): one
+    failing alone would leave the others waiting in their next collective."""
     error = None
     try:
         result = fn()

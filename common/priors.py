@@ -1,18 +1,12 @@
 """Priors p(z) the adversarial autoencoder can impose: any it can sample.
 
-The AAE's regulariser only ever sees draws of p(z) (the discriminator's "real" codes), never its
-density, so any prior it can sample will do (Makhzani et al. 2015, section 2.1, Figure 2); a
-VAE's KL term needs the prior's density instead. With labels (section 2.3, Figure 4) each of the
-10 labels owns a region of the prior (a mixture component, a stretch of the swiss roll) and the
-discriminator also sees a one-hot of 11 entries: the label, or NO_LABEL for an unlabelled image,
-whose real codes come from the whole prior.
-
-Each prior is a frozen dataclass (hashable: a flax module field, a static argument) with
-  sample(key, num) -> [num, z_dim] float32
-  sample_for_labels(key, labels int32 [N] in 0..NO_LABEL) -> [N, z_dim] float32
-  region(z [N, z_dim]) -> int32 [N] in 0..num_regions - 1 (priors with regions)
-all pure JAX. `from_config` builds one from a config's `prior` section (`prior_config`), and
-refuses settings it cannot honour in one line.
+The AAE's discriminator sees only draws of p(z), never its density, so any prior it can sample
+will do (Makhzani et al. 2015, Figure 2). Label-guided (section 2.3, Figure 4), each of the 10
+labels owns a region of the prior and the discriminator also sees a one-hot of NUM_CONDITIONS
+entries: the label, or NO_LABEL for an unlabelled image, whose real codes come from the whole
+prior. Each prior is a frozen dataclass (hashable: a flax module field, a static argument) with
+pure-JAX `sample(key, num) -> Codes`, `sample_for_labels(key, labels int32 [N] in 0..NO_LABEL)
+-> Codes` and, with regions, `region(z) -> int32 [N] in 0..num_regions - 1`.
 """
 
 from __future__ import annotations
@@ -24,6 +18,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from common.errors import ConfigError
+from common.shapes import Codes
 
 NUM_LABELS = 10  # digit classes; a label-guided prior has one region per label
 NO_LABEL = NUM_LABELS  # the one-hot's last entry: an image without a label
@@ -32,12 +27,7 @@ ROLL_POINTS = 4096  # points on the swiss roll that `SwissRoll.region` measures 
 
 
 def prior_config(name: str = "gaussian", labels: bool = False) -> ml_collections.ConfigDict:
-    """A config's `prior` section: which prior, label guidance, and each prior's few numbers.
-
-    The defaults (the one place they are set): a mixture of 10 2-D Gaussians on a circle of
-    radius 2, each stretched along its radius (std 0.5 along it, 0.1 across), as in the paper's
-    Figure 2; a swiss roll of radius 3 winding twice around the origin (Figure 4).
-    """
+    """A config's `prior` section, the one place its defaults (the paper's Figures 2, 4) are set."""
     return ml_collections.ConfigDict(
         dict(
             name=name,  # one of PRIORS
@@ -54,7 +44,7 @@ def prior_config(name: str = "gaussian", labels: bool = False) -> ml_collections
 
 
 def _one_hot_or_all(key: jax.Array, labels: jax.Array, num_regions: int) -> jax.Array:
-    """labels [N] with NO_LABEL replaced by a region drawn uniformly: int32 [N]."""
+    """labels with NO_LABEL replaced by a region drawn uniformly."""
     anywhere = jax.random.randint(key, labels.shape, 0, num_regions)
     return jnp.where(labels == NO_LABEL, anywhere, labels)
 
@@ -67,25 +57,24 @@ class Gaussian:
     name = "gaussian"
     num_regions = 0
 
-    def sample(self, key: jax.Array, num: int) -> jax.Array:
-        # The draws the AAE made before priors were configurable, bit for bit.
+    def sample(self, key: jax.Array, num: int) -> Codes:
+        # Keep this exact draw: runs trained before priors were configurable resume with it.
         return jax.random.normal(key, (num, self.z_dim), jnp.float32)
 
-    def sample_for_labels(self, key: jax.Array, labels: jax.Array) -> jax.Array:
+    def sample_for_labels(self, key: jax.Array, labels: jax.Array) -> Codes:
         raise ValueError("the Gaussian prior has no region per label")
 
-    def region(self, z: jax.Array) -> jax.Array:
+    def region(self, z: Codes) -> jax.Array:
         raise ValueError("the Gaussian prior has no regions")
 
 
 @dataclasses.dataclass(frozen=True)
 class Mixture:
-    """Equal-weight 2-D Gaussians whose means lie evenly on a circle, each stretched along its
-    radius: component k is centred at radius * (cos a_k, sin a_k), a_k = 2 pi k / K, with std
-    radial_std along that direction and tangential_std across it.
+    """Equal-weight 2-D Gaussians, means evenly on a circle, each stretched along its radius.
 
-    For K >= 3 its mean is 0 and its covariance (radius^2 + radial_std^2 + tangential_std^2) / 2
-    times I.
+    Component k is centred at radius * (cos a_k, sin a_k), a_k = 2 pi k / K, with std radial_std
+    along that direction and tangential_std across it. For K >= 3 the mixture's mean is 0 and its
+    covariance (radius^2 + radial_std^2 + tangential_std^2) / 2 times I.
     """
 
     num_components: int = 10
@@ -100,12 +89,12 @@ class Mixture:
         return self.num_components
 
     def means(self) -> jax.Array:
-        """The components' means: [K, 2] float32."""
+        """[K, 2] float32."""
         angle = 2.0 * jnp.pi * jnp.arange(self.num_components) / self.num_components
         return self.radius * jnp.stack([jnp.cos(angle), jnp.sin(angle)], -1)
 
-    def _draw(self, key: jax.Array, component: jax.Array) -> jax.Array:
-        """One draw of each component in `component` (int [N]): [N, 2] float32."""
+    def _draw(self, key: jax.Array, component: jax.Array) -> Codes:
+        """One draw of each component index in `component`."""
         along, across = jax.random.normal(key, (2, *component.shape))
         angle = 2.0 * jnp.pi * component / self.num_components
         r = self.radius + self.radial_std * along
@@ -113,17 +102,17 @@ class Mixture:
         cos, sin = jnp.cos(angle), jnp.sin(angle)
         return jnp.stack([r * cos - t * sin, r * sin + t * cos], -1)
 
-    def sample(self, key: jax.Array, num: int) -> jax.Array:
+    def sample(self, key: jax.Array, num: int) -> Codes:
         pick, draw = jax.random.split(key)
         return self._draw(draw, jax.random.randint(pick, (num,), 0, self.num_components))
 
-    def sample_for_labels(self, key: jax.Array, labels: jax.Array) -> jax.Array:
+    def sample_for_labels(self, key: jax.Array, labels: jax.Array) -> Codes:
         """Label k's draws from component k; NO_LABEL's from the whole mixture."""
         pick, draw = jax.random.split(key)
         return self._draw(draw, _one_hot_or_all(pick, labels, self.num_components))
 
-    def region(self, z: jax.Array) -> jax.Array:
-        """The component whose mean is nearest each code: int32 [N]."""
+    def region(self, z: Codes) -> jax.Array:
+        """The component whose mean is nearest each code."""
         sq = jnp.sum((z[:, None, :] - self.means()[None]) ** 2, -1)
         return jnp.argmin(sq, -1).astype(jnp.int32)
 
@@ -131,8 +120,7 @@ class Mixture:
 @dataclasses.dataclass(frozen=True)
 class SwissRoll:
     """A 2-D spiral: at t = sqrt(u), u ~ U(0, 1), the point at radius roll_radius * t and angle
-    2 pi roll_turns * t. Its NUM_LABELS stretches are the equal slices of u, so the radius grows
-    from stretch 0 (at the centre) to the last (at the outer end)."""
+    2 pi roll_turns * t. Its NUM_LABELS regions are equal slices of u, from the centre outwards."""
 
     roll_radius: float = 3.0
     roll_turns: float = 2.0
@@ -140,26 +128,26 @@ class SwissRoll:
     z_dim = 2
     num_regions = NUM_LABELS
 
-    def point(self, u: jax.Array) -> jax.Array:
-        """The roll at positions u [N] in [0, 1]: [N, 2] float32."""
+    def point(self, u: jax.Array) -> Codes:
+        """The roll at positions u [N] in [0, 1]."""
         t = jnp.sqrt(u)
         angle = 2.0 * jnp.pi * self.roll_turns * t
         return self.roll_radius * t[:, None] * jnp.stack([jnp.cos(angle), jnp.sin(angle)], -1)
 
-    def _draw(self, key: jax.Array, stretch: jax.Array) -> jax.Array:
+    def _draw(self, key: jax.Array, stretch: jax.Array) -> Codes:
         u = (stretch + jax.random.uniform(key, stretch.shape)) / self.num_regions
         return self.point(u)
 
-    def sample(self, key: jax.Array, num: int) -> jax.Array:
+    def sample(self, key: jax.Array, num: int) -> Codes:
         return self.point(jax.random.uniform(key, (num,)))
 
-    def sample_for_labels(self, key: jax.Array, labels: jax.Array) -> jax.Array:
+    def sample_for_labels(self, key: jax.Array, labels: jax.Array) -> Codes:
         """Label k's draws from stretch k; NO_LABEL's from the whole roll."""
         pick, draw = jax.random.split(key)
         return self._draw(draw, _one_hot_or_all(pick, labels, self.num_regions))
 
-    def region(self, z: jax.Array) -> jax.Array:
-        """The stretch of the roll's point nearest each code (ROLL_POINTS of them): int32 [N]."""
+    def region(self, z: Codes) -> jax.Array:
+        """The stretch of the roll's point nearest each code (of ROLL_POINTS)."""
         u = (jnp.arange(ROLL_POINTS) + 0.5) / ROLL_POINTS
         points = self.point(u)
         # |z - p|^2 up to |z|^2 (the same for every p): [N, ROLL_POINTS], no [N, P, 2] temporary.
@@ -172,12 +160,9 @@ PRIORS = {p.name: p for p in (Gaussian, Mixture, SwissRoll)}
 
 
 def from_config(prior: ml_collections.ConfigDict, z_dim: int) -> Prior:
-    """The prior a config's `prior` section (see `prior_config`) describes, for codes of z_dim.
-
-    Raises:
-      ConfigError: an unknown name, a 2-D prior with another z_dim, or labels on a prior without
-        a region per label. (The numbers' ranges are the trainer's config rules.)
-    """
+    """The prior a config's `prior` section describes, for codes of z_dim; ConfigError for an
+    unknown name, a 2-D prior with another z_dim, or labels on a prior without a region per label
+    (the trainer's config rules check the numbers' ranges)."""
     name = prior.name
     if name not in PRIORS:
         raise ConfigError(f"config.prior.name={name!r} must be one of {', '.join(PRIORS)}")

@@ -2,12 +2,10 @@
 
     python scripts/train_aae.py --config configs/aae_z2_mixture.py --workdir runs/aae_z2_mixture
 
-Only the discriminator's "real" codes change (draws of the mixture instead of N(0, I)); without
-labels nothing says which digit goes to which component. The AAE paper's update scheme (a
-reconstruction, a discriminator and a generator phase, each with its own optimizer) with lambda
-0.5, so that the generator's phase steps as far as the reconstruction's: at the assignment's
-lambda 0.995 the codes fitted the mixture loosely in our trials, and labels never won against the
-reconstruction (configs/aae_z2_mixture_labels.py). docs/priors.md has the measured numbers.
+Only the discriminator's "real" codes change; without labels nothing says which digit goes to
+which component. The paper's three-phase scheme with lambda 0.5, so the generator's phase steps as
+far as the reconstruction's: at lambda 0.995 the codes fit the mixture loosely and labels did not
+move them. docs/priors.md has the numbers.
 """
 
 from common import priors

@@ -1,12 +1,9 @@
 """The experiments (one per config file), the course's reference numbers, and the plans.
 
-`scripts/reproduce.py --plan NAME` trains one of `PLANS` and writes its report
-(common/experiments/reproduce.py): "assignment" (the default) is every experiment of the
-assignment and docs/results.md; "priors" the AAE paper's other priors beside the z 2 models and
-docs/priors.md. Both write `SAMPLE_QUALITY`'s report of every experiment's samples in numbers
-(docs/sample_quality.md). `HEADLINES` maps a config's `model` to the number that sums up its
-runs. Like every config, this file imports only configs and their helpers: trainers are found
-from `config.model` by name (common/train/kinds.py).
+`scripts/reproduce.py --plan NAME` trains one of `PLANS` and writes its report: "assignment"
+(the default) docs/results.md, "priors" the AAE paper's other priors in docs/priors.md; both
+also docs/sample_quality.md. Like every config, this imports only configs and their helpers:
+trainers are found from `config.model` by name (common/train/kinds.py).
 """
 
 from common.experiments.plans import (

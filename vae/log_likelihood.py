@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from common import errors, input_pipeline
+from common import errors, input_pipeline, shapes
 from common.errors import ConfigError
 from common.train import helpers, run_files
 from common.train import workdir as workdir_lib
@@ -135,7 +135,7 @@ def estimate_log_px(
 
 def to_bpd(log_px: jax.Array | np.ndarray) -> jax.Array | np.ndarray:
     """log p(x) in nats per 28x28 image -> negative log-likelihood in bits per dimension."""
-    return -log_px * losses.LOG2_E / math.prod(input_pipeline.IMAGE_SHAPE)
+    return -log_px * losses.LOG2_E / math.prod(shapes.IMAGE_SHAPE)
 
 
 def evaluate_images(

@@ -9,13 +9,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.stats import norm
 
-from common import plotting
-from common.input_pipeline import NUM_VALUES
+from common import plotting, shapes
+from common.shapes import Pixels4
 from vae import models
 
 
-def sample_images(model: models.VAE, params, key: jax.Array, num: int):
-    """(draws [num, 28, 28, 1] int32 in 0..15, mean images [num, 28, 28, 1] float32 in 0..15)."""
+def sample_images(model: models.VAE, params, key: jax.Array, num: int) -> tuple[Pixels4, jax.Array]:
+    """`num` samples of the model: (pixels drawn, pixel means in 0..15)."""
     return model.apply({"params": params}, key, num, method=models.VAE.sample)
 
 
@@ -31,19 +31,15 @@ def manifold_latents(grid_size: int) -> jax.Array:
 
 
 def visualize_manifold(model: models.VAE, params, grid_size: int) -> np.ndarray:
-    """Decodes a grid of z (see manifold_latents) to the mean of each pixel's categorical.
-
-    Returns:
-      [grid_size * 30 + 2, grid_size * 30 + 2, 1] float32 in [0, 1], one tiled picture.
-    """
+    """The decoded manifold_latents' pixel means tiled into one picture in [0, 1] (z_dim 2)."""
     if model.z_dim != 2:
         raise ValueError(f"the manifold needs z_dim == 2, got {model.z_dim}")
     means = manifold_means(params, model=model, grid_size=grid_size)
-    return plotting.make_grid(np.asarray(means) / (NUM_VALUES - 1), nrow=grid_size)
+    return plotting.make_grid(np.asarray(means) / (shapes.NUM_VALUES - 1), nrow=grid_size)
 
 
 @functools.partial(jax.jit, static_argnames=("model", "grid_size"))
 def manifold_means(params, *, model: models.VAE, grid_size: int) -> jax.Array:
-    """The decoded manifold_latents: [grid_size**2, 28, 28, 1] float32 pixel means in 0..15."""
+    """The decoded manifold_latents' pixel means, in 0..15."""
     logits = model.apply({"params": params}, manifold_latents(grid_size), method=models.VAE.decode)
     return models.pixel_means(logits)

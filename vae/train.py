@@ -1,9 +1,6 @@
 """VAE training: `VAETrainer`, what the VAE adds to the shared loop (common/train/trainer.py).
 
-    python scripts/train_vae.py --config configs/vae.py --workdir runs/vae
-
-The train step (the loss is in `train_step`), per-image evaluation in bits per dimension, and how
-the VAE encodes, decodes and samples for the pictures; `common.train.trainer.Trainer` runs the rest.
+python scripts/train_vae.py --config configs/vae.py --workdir runs/vae
 """
 
 import flax
@@ -15,7 +12,8 @@ import optax
 from clu import metrics as clu_metrics
 from flax.training import train_state
 
-from common import config_rules, input_pipeline
+from common import config_rules, input_pipeline, shapes
+from common.shapes import Codes, ImagesU8, PerImage, Pixels4, UnitImages
 from common.train import pictures, run_files, trainer
 from vae import losses, models, sampling
 
@@ -60,30 +58,19 @@ class VAETrainer(trainer.Trainer):
 
     def create_train_state(self, key: jax.Array) -> train_state.TrainState:
         """The VAE's params initialised from `key`, and Adam's state."""
-        x = jnp.zeros((1, *input_pipeline.IMAGE_SHAPE), jnp.int32)
+        x = jnp.zeros((1, *shapes.IMAGE_SHAPE), jnp.int32)
         # The second key only feeds init's throwaway z sample; the parameters come from `key`.
         params = self.model.init(key, x, jax.random.key(0))["params"]
         tx = optax.adam(self.config.learning_rate)
         return train_state.TrainState.create(apply_fn=self.model.apply, params=params, tx=tx)
 
-    def preprocess(self, images_u8: jax.Array) -> jax.Array:
+    def preprocess(self, images_u8: ImagesU8) -> Pixels4:
         return input_pipeline.quantize_4bit(images_u8)
 
     def train_step(
-        self, state: train_state.TrainState, batch: jax.Array, key: jax.Array, labels=None
+        self, state: train_state.TrainState, batch: Pixels4, key: jax.Array, labels=None
     ):
-        """One Adam step on the mean negative ELBO in bits per dimension.
-
-        Args:
-          state: the train state.
-          batch: [B, 28, 28, 1] int32 in 0..15.
-          key: PRNG key of the reparameterised z.
-          labels: always None (the VAE trains without labels).
-
-        Returns:
-          (new state, TrainMetrics of this batch: bpd, L_rec and L_reg in nats per image).
-        """
-
+        """One Adam step on the batch's mean bpd; `key` draws z, labels are always None."""
         del labels
 
         def loss_fn(params):
@@ -98,35 +85,35 @@ class VAETrainer(trainer.Trainer):
         )
         return state.apply_gradients(grads=grads), metrics
 
-    def example_metrics(self, params, images_u8: jax.Array, key: jax.Array):
-        """Per image of uint8 [B, 28, 28, 1]: bpd, l_rec, l_reg (nats) and elbo (nats), each [B]."""
+    def example_metrics(self, params, images_u8: ImagesU8, key: jax.Array) -> dict[str, PerImage]:
+        """bpd, l_rec, l_reg and elbo (nats) of each image."""
         x = self.preprocess(images_u8)
         terms = self.model.apply({"params": params}, x, key, method=models.VAE.per_example_losses)
         return {**terms._asdict(), "elbo": -(terms.l_rec + terms.l_reg)}
 
-    def encode(self, params, images_u8: jax.Array) -> jax.Array:
+    def encode(self, params, images_u8: ImagesU8) -> Codes:
         mean, _ = self.model.apply(
             {"params": params}, self.preprocess(images_u8), method=models.VAE.encode
         )
         return mean
 
-    def sample_codes(self, params, images_u8: jax.Array, key: jax.Array) -> jax.Array:
+    def sample_codes(self, params, images_u8: ImagesU8, key: jax.Array) -> Codes:
         """z ~ q(z|x): the aggregate posterior is what the KL term pulls towards the prior."""
         mean, log_std = self.model.apply(
             {"params": params}, self.preprocess(images_u8), method=models.VAE.encode
         )
         return losses.sample_reparameterize(key, mean, jnp.exp(log_std))
 
-    def decode(self, params, z: jax.Array) -> jax.Array:
+    def decode(self, params, z: Codes) -> UnitImages:
         """The mean of each pixel's categorical, scaled to [0, 1]."""
         logits = self.model.apply({"params": params}, z, method=models.VAE.decode)
-        return models.pixel_means(logits) / (input_pipeline.NUM_VALUES - 1)
+        return models.pixel_means(logits) / (shapes.NUM_VALUES - 1)
 
-    def sample_grids(self, params, key: jax.Array, num: int) -> dict[str, jax.Array]:
+    def sample_grids(self, params, key: jax.Array, num: int) -> dict[str, UnitImages]:
         """{"samples": pixels drawn from their categoricals, "samples_mean": each pixel's mean},
-        of the same z ~ N(0, I); [num, 28, 28, 1] float32 in [0, 1]."""
+        of the same z ~ N(0, I)."""
         draws, means = sampling.sample_images(self.model, params, key, num)
-        scale = 1.0 / (input_pipeline.NUM_VALUES - 1)
+        scale = 1.0 / (shapes.NUM_VALUES - 1)
         return {
             "samples": draws.astype(jnp.float32) * scale,
             "samples" + run_files.PIXEL_MEANS: means * scale,

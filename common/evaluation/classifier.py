@@ -1,12 +1,9 @@
 """A small convolutional digit classifier: how the sample-quality evaluation sees images.
 
-`common.evaluation.sample_quality` judges a model's samples through it: the Fréchet distance on its
-penultimate features ("FID, classifier features"), the share of samples per predicted class and
-the mean top-class probability. It is trained once per dataset on the training split's labels and
-cached in a folder of its own, keyed by a fingerprint of the data files (their SHA-256, the split
-seed) and of its recipe, never beside the data (which may be read-only). An Inception network
-(the FID of the literature) needs its weights downloaded and 299 x 299 colour inputs; this one
-trains in about a minute on a laptop CPU, so its numbers compare runs of this project, not papers.
+Trained once per dataset on the training split's labels, cached in its own folder (the data may
+be read-only) under a fingerprint of the data files, split seed and recipe. An Inception network
+would need downloaded weights and 299 x 299 colour inputs; this one trains in about a minute on
+a CPU, so its numbers compare runs of this project, not papers.
 """
 
 from __future__ import annotations
@@ -28,14 +25,14 @@ import numpy as np
 import optax
 from absl import logging
 
-from common import errors, input_pipeline, nets
+from common import errors, input_pipeline, nets, shapes
 from common.errors import DataError, UserError
+from common.shapes import ImagesU8, Labels, UnitImages
 
 NUM_CLASSES = 10
 FEATURES = 128  # the penultimate layer: what the Fréchet distance compares
-# The recipe; any change to it (or to the module) must change RECIPE, so old caches are not used.
-# Training: 20 passes over the training images, at least 100 and at most 1,500 steps (MNIST t10k's
-# 9,000 images: 1,406 steps, about 40 s on 2 CPU cores; Fashion-MNIST's 54,000: 1,500).
+# The recipe; any change to it (or to Net) must change RECIPE, so old caches are not used.
+# 20 passes over the training images, 100 to 1,500 steps (MNIST t10k's 9,000 images: 1,406).
 PASSES, MIN_STEPS, MAX_STEPS = 20, 100, 1500
 BATCH_SIZE = 128
 LEARNING_RATE = 1e-3
@@ -48,14 +45,15 @@ INFO_FILE = "classifier.json"
 
 
 class Net(nn.Module):
-    """Two stride-2 3 x 3 convolutions (32, 64 channels, ReLU; 28 -> 14 -> 7), a dense layer of
-    FEATURES units (ReLU), the logits. The models' own convolutions (common.nets.Conv): with
-    flax's nn.Conv and mean pooling a training step took 2.8 s on a 2-core Intel Xeon, with these
-    0.04 s (XLA:CPU's kernel gradients; README's performance section)."""
+    """Two stride-2 3 x 3 convs (32, 64 channels), a dense layer of FEATURES, the logits; ReLU.
+
+    common.nets.Conv and strides, not flax's nn.Conv and pooling: a training step is 70x faster
+    on XLA:CPU (docs/design.md).
+    """
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """x: [B, 28, 28, 1] float32 in [0, 1] -> (features [B, FEATURES], logits [B, 10])."""
+    def __call__(self, x: UnitImages) -> tuple[jax.Array, jax.Array]:
+        """-> (features [B, FEATURES], logits [B, NUM_CLASSES])."""
         for channels in (32, 64):
             x = nn.relu(nets.Conv(channels, stride=2)(x))
         features = nn.relu(nn.Dense(FEATURES)(x.reshape(x.shape[0], -1)))
@@ -82,17 +80,9 @@ def _apply(params: Any, x: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def features_and_probabilities(
-    params: Any, images: np.ndarray, batch_size: int = 1000
+    params: Any, images: UnitImages | np.ndarray, batch_size: int = 1000
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The penultimate features and class probabilities of images.
-
-    Args:
-      params: a Net's parameters (Classifier.params).
-      images: [N, 28, 28, 1] float in [0, 1].
-
-    Returns:
-      (features [N, FEATURES] float32, probabilities [N, 10] float32), host numpy.
-    """
+    """(features [N, FEATURES], class probabilities [N, NUM_CLASSES]) as host float32."""
     feats, probs = [], []
     for i in range(0, len(images), batch_size):
         f, p = _apply(params, jnp.asarray(images[i : i + batch_size], jnp.float32))
@@ -107,23 +97,15 @@ def num_steps(num_images: int) -> int:
 
 
 def train(
-    images: np.ndarray, labels: np.ndarray, key: jax.Array, steps: int | None = None
+    images: ImagesU8, labels: Labels, key: jax.Array, steps: int | None = None
 ) -> dict[str, Any]:
-    """Trains a Net with Adam on random batches (with replacement across steps).
-
-    Args:
-      images: [N, 28, 28, 1] uint8 in 0..255 (seen as pixel / 255, as the samples are scored).
-      labels: [N] int in 0..9.
-      steps: optimisation steps of BATCH_SIZE images; None: num_steps(N).
-
-    Returns:
-      The parameters.
-    """
+    """A Net's parameters after `steps` Adam steps (None: num_steps(N)) on random batches of
+    pixel / 255, as samples are scored."""
     steps = num_steps(len(images)) if steps is None else steps
     x_all = jnp.asarray(images)
     y_all = jnp.asarray(labels, jnp.int32)
     init_key, data_key = jax.random.split(key)
-    params = Net().init(init_key, jnp.zeros((1, *input_pipeline.IMAGE_SHAPE)))["params"]
+    params = Net().init(init_key, jnp.zeros((1, *shapes.IMAGE_SHAPE)))["params"]
     optimizer = optax.adam(LEARNING_RATE)
 
     @jax.jit
@@ -162,8 +144,8 @@ def train(
     return params
 
 
-def accuracy(params: Any, images: np.ndarray, labels: np.ndarray) -> float:
-    """Share of images [N, 28, 28, 1] uint8 in 0..255 whose predicted class is their label [N]."""
+def accuracy(params: Any, images: ImagesU8, labels: Labels) -> float:
+    """The share of images whose predicted class is their label."""
     _, probs = features_and_probabilities(params, images.astype(np.float32) / 255.0)
     return float(np.mean(np.argmax(probs, -1) == labels))
 
@@ -187,18 +169,9 @@ def fingerprint(data_config: Any) -> str:
 def load_or_train(
     data_config: Any, data: input_pipeline.Dataset, cache_dir: str, steps: int | None = None
 ) -> Classifier:
-    """The cached classifier of this data, or a new one trained on its training split and cached.
-
-    Args:
-      data_config: the run's `config.data` (which files, which split seed).
-      data: the dataset it loads (all training images: no `limit`).
-      cache_dir: the cache folder; each classifier lies in a folder named by its fingerprint.
-      steps: training steps; None: num_steps of the training images (a number is part of the
-        cache's name).
-
-    Raises:
-      DataError: the data has no labels.
-    """
+    """The cached classifier of `data` (loaded from `data_config` without a `limit`), or one
+    trained on its training split (`steps`, None: num_steps) and cached in a folder of
+    `cache_dir` named by its fingerprint. DataError when the data has no labels."""
     if data.train_labels is None:
         raise DataError(
             f"{data.source} has no label files: the classifier of the sample-quality evaluation "
@@ -209,7 +182,7 @@ def load_or_train(
     if os.path.exists(os.path.join(folder, INFO_FILE)):
         with open(os.path.join(folder, INFO_FILE)) as f:
             info = json.load(f)
-        template = Net().init(jax.random.key(0), jnp.zeros((1, *input_pipeline.IMAGE_SHAPE)))
+        template = Net().init(jax.random.key(0), jnp.zeros((1, *shapes.IMAGE_SHAPE)))
         with open(os.path.join(folder, PARAMS_FILE), "rb") as f:
             params = flax.serialization.from_bytes(template["params"], f.read())
         logging.info(
@@ -241,8 +214,8 @@ def load_or_train(
 
 
 def _store(folder: str, params: Any, info: dict[str, Any]) -> None:
-    """Writes the classifier into a temporary folder, then renames it into place: a reader never
-    sees half of one; of two processes that trained the same one, the second keeps the first's."""
+    """Writes the classifier into a temporary folder renamed into place: a reader never sees half
+    of one, and of two processes that trained it, the second keeps the first's."""
     parent = os.path.dirname(os.path.abspath(folder))
     try:
         os.makedirs(parent, exist_ok=True)

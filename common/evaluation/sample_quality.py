@@ -1,24 +1,16 @@
-"""How good a model's samples are, in numbers: the AAE paper's Parzen protocol and a classifier's
-view.
+"""How good a model's samples are: the AAE paper's Parzen protocol and a classifier's view.
 
-Parzen-window log-likelihood (Makhzani et al. 2015, Table 1; the protocol of Goodfellow et al.'s
-`parzen_ll.py`): K samples of the model, as images in [0, 1], are the centres of a Gaussian kernel
-density of width sigma per pixel,
+Parzen-window log-likelihood (Makhzani et al. 2015, Table 1; Goodfellow et al.'s `parzen_ll.py`):
+K samples in [0, 1] are the centres of a Gaussian kernel density of width sigma per pixel,
 
     log p(x) = logsumexp_k(-|x - s_k|^2 / (2 sigma^2)) - log K - D log sigma - D/2 log(2 pi),
 
-sigma is the value of SIGMAS with the highest mean log-likelihood on validation images the model
-did not train on, and the number is the mean over the test images (nats) with its standard error
-(std with ddof 0, / sqrt(N), as parzen_ll.py). Crude in 784 dimensions (it rewards blurry
-averages and needs many samples), so a second view stands beside it: a small classifier
-(common.evaluation.classifier) gives the Fréchet distance of its penultimate features between
-samples and test images ("FID, classifier features": comparable inside this project only), the share
-of the samples per predicted class (coverage: the entropy of those shares over log 10, 1 = every
-class alike; the rarest class's share) and the mean top-class probability (recognisability). Real
-images disjoint from the test images (the validation split) get the same numbers: the ceiling.
-
-`evaluate_workdir` runs it on a checkpoint and adds its epoch to the workdir's
-run_files.SAMPLE_QUALITY (`scripts/evaluate_samples.py`).
+with sigma chosen from SIGMAS on validation images, scored as the mean over the test images
+(nats) and its standard error. It is crude in 784 dimensions (it rewards blurry averages), so a
+small classifier's view stands beside it: the Fréchet distance of its features ("FID, classifier
+features", comparable inside this project only), class coverage and recognisability. Validation
+images get the same numbers: the ceiling. `evaluate_workdir` adds a checkpoint's numbers to the
+workdir's run_files.SAMPLE_QUALITY.
 """
 
 from __future__ import annotations
@@ -41,6 +33,7 @@ from absl import logging
 from common import errors, input_pipeline
 from common.errors import CheckpointError, ConfigError
 from common.evaluation import classifier as classifier_lib
+from common.shapes import ImagesU8, UnitImages
 from common.train import helpers, kinds, run_files
 from common.train import workdir as workdir_lib
 
@@ -72,11 +65,7 @@ def _parzen_grid_batch(samples: jax.Array, images: jax.Array, sigmas: jax.Array)
 def parzen_grid(
     samples: np.ndarray, images: np.ndarray, sigmas: np.ndarray, batch_size: int = 100
 ) -> np.ndarray:
-    """parzen_log_likelihood for several widths at once (the distances are shared).
-
-    Returns:
-      [S, N] float32 nats.
-    """
+    """[S, N] nats: parzen_log_likelihood for S widths at once (the distances are shared)."""
     samples = jnp.asarray(samples, jnp.float32)
     sigmas = jnp.asarray(sigmas, jnp.float32)
     images = np.asarray(images, np.float32)
@@ -91,16 +80,8 @@ def parzen_grid(
 
 
 def parzen_log_likelihood(samples: np.ndarray, images: np.ndarray, sigma: float) -> np.ndarray:
-    """Log-likelihood of each image under the Gaussian kernel density of the samples.
-
-    Args:
-      samples: [K, D] float, the kernel centres (the protocol: samples as images in [0, 1]).
-      images: [N, D] float (the protocol: pixel / 255); the range is not checked.
-      sigma: the kernel's standard deviation per dimension, > 0.
-
-    Returns:
-      [N] float32, nats.
-    """
+    """[N] nats: each image [N, D] under the Gaussian kernel density of samples [K, D], width
+    sigma > 0 per dimension (the protocol's images and samples are in [0, 1]; not checked)."""
     if not sigma > 0:
         raise ValueError(f"sigma={sigma} must be > 0")
     return parzen_grid(samples, images, np.array([sigma]))[0]
@@ -109,14 +90,13 @@ def parzen_log_likelihood(samples: np.ndarray, images: np.ndarray, sigma: float)
 def choose_sigma(
     samples: np.ndarray, images: np.ndarray, sigmas: np.ndarray = SIGMAS
 ) -> tuple[float, np.ndarray]:
-    """The width of `sigmas` with the highest mean log-likelihood of `images` [N, D]:
-    (sigma, the mean log-likelihood [S] of each width)."""
+    """(the width of `sigmas` with the highest mean log-likelihood of images, [S] each width's)."""
     means = parzen_grid(samples, images, sigmas).mean(axis=1)
     return float(sigmas[int(np.argmax(means))]), means
 
 
 def mean_and_se(values: np.ndarray) -> tuple[float, float]:
-    """(mean, standard error std / sqrt(N) with ddof 0, as parzen_ll.py) of [N] values."""
+    """(mean, standard error std / sqrt(N) with ddof 0, as parzen_ll.py)."""
     values = np.asarray(values, np.float64)
     return float(values.mean()), float(values.std() / math.sqrt(len(values)))
 
@@ -125,12 +105,10 @@ def mean_and_se(values: np.ndarray) -> tuple[float, float]:
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """|mu_a - mu_b|^2 + tr(C_a + C_b - 2 (C_a C_b)^(1/2)) of two feature sets [N, F], [M, F]
-    (means and covariances (ddof 1) of each; float64).
+    """|mu_a - mu_b|^2 + tr(C_a + C_b - 2 (C_a C_b)^(1/2)) of feature sets [N, F] and [M, F].
 
-    tr((C_a C_b)^(1/2)) is taken as the sum of the square roots of the eigenvalues of the
-    symmetric C_a^(1/2) C_b C_a^(1/2) (the same eigenvalues): no complex rounding, and dead
-    ReLU features (a singular covariance) need no offset.
+    The trace comes from the eigenvalues of the symmetric C_a^(1/2) C_b C_a^(1/2) (the same as
+    C_a C_b's): no complex rounding, and dead ReLU features (a singular covariance) need no offset.
     """
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     mu_a, mu_b = a.mean(0), b.mean(0)
@@ -143,13 +121,8 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def class_statistics(probabilities: np.ndarray) -> dict[str, Any]:
-    """What the classifier says about a set of images, from its probabilities [N, 10].
-
-    Returns:
-      {"coverage": entropy of the predicted classes' shares / log 10 (1: uniform, 0: one class),
-       "rarest_share": the least predicted class's share, "recognisability": the mean top-class
-       probability, "class_shares": [10] shares}.
-    """
+    """From the classifier's probabilities [N, 10]: "class_shares", "rarest_share", "coverage"
+    (entropy of the shares / log 10: 1 uniform, 0 one class), "recognisability" (mean top prob)."""
     predicted = np.argmax(probabilities, axis=-1)
     shares = np.bincount(predicted, minlength=classifier_lib.NUM_CLASSES) / len(predicted)
     nonzero = shares[shares > 0]
@@ -166,24 +139,18 @@ def class_statistics(probabilities: np.ndarray) -> dict[str, Any]:
 
 @dataclasses.dataclass(frozen=True)
 class ImageSets:
-    """The real images of the protocol, each [N, 28, 28, 1] uint8, and what they are.
+    """The real images of the protocol, and what they are in words."""
 
-    selection: chooses sigma (1,000 validation images).
-    reference: the test images every number is about.
-    real: images disjoint from the reference (the validation split): the ceiling.
-    """
-
-    selection: np.ndarray
-    reference: np.ndarray
-    real: np.ndarray
+    selection: ImagesU8  # chooses sigma
+    reference: ImagesU8  # the test images every number is about
+    real: ImagesU8  # disjoint from the reference: the ceiling
     description: dict[str, str]
 
 
 def image_sets(data: input_pipeline.Dataset) -> ImageSets:
-    """The protocol's sets: sigma chosen on the first NUM_SELECTION validation images, the test
-    images scored, the validation split the real ceiling. Without a test set (a folder of the
-    t10k files: 1,000 validation images) the first half of the validation split chooses sigma and
-    is the real set, the second half is scored."""
+    """Sigma chosen on the first NUM_SELECTION validation images, the test images scored, the
+    validation split the ceiling. Without a test set, the validation split's first half chooses
+    sigma and is the ceiling, its second half is scored."""
     val = data.val_images
     if data.test_images is not None:
         selection = val[:NUM_SELECTION]
@@ -210,8 +177,8 @@ def image_sets(data: input_pipeline.Dataset) -> ImageSets:
     )
 
 
-def as_unit(images_u8: np.ndarray) -> np.ndarray:
-    """uint8 [N, 28, 28, 1] in 0..255 -> float32 in [0, 1] (pixel / 255, the protocol's)."""
+def as_unit(images_u8: ImagesU8) -> UnitImages:
+    """pixel / 255, the protocol's."""
     return np.asarray(images_u8, np.float32) / 255.0
 
 
@@ -220,22 +187,14 @@ def flat(images: np.ndarray) -> np.ndarray:
 
 
 def score_images(
-    images: np.ndarray,
+    images: UnitImages,
     sets: ImageSets,
     clf: classifier_lib.Classifier,
     reference_features: np.ndarray,
     parzen: bool = True,
 ) -> dict[str, Any]:
-    """Every number of one image set (samples, or the real ceiling).
-
-    Args:
-      images: [K, 28, 28, 1] float in [0, 1].
-      parzen: also the Parzen-window log-likelihood (the centres: `images`).
-
-    Returns:
-      {"parzen_nats", "parzen_se", "sigma", "selection_nats" (the mean per width of SIGMAS),
-       "fid", "coverage", "rarest_share", "recognisability", "class_shares", "num"}.
-    """
+    """{"fid", "num", class_statistics'} of one image set (samples, or the ceiling); with `parzen`
+    also "parzen_nats", "parzen_se", "sigma", "selection_nats" (the mean per width of SIGMAS)."""
     out: dict[str, Any] = {"num": len(images)}
     if parzen:
         sigma, per_width = choose_sigma(flat(images), flat(as_unit(sets.selection)))
@@ -252,10 +211,11 @@ def score_images(
 # ----------------------------------------------------------------------------- a workdir
 
 
-def draw_samples(trainer: Any, params: Any, key: jax.Array, num: int, chunk: int = 1000):
-    """{variant: [num, 28, 28, 1] float32 in [0, 1]} of trainer.sample_grids, `chunk` at a time
-    (chunk i from fold_in(key, i)); the AAE's per-region grid is left out (it is no sample of the
-    whole prior)."""
+def draw_samples(
+    trainer: Any, params: Any, key: jax.Array, num: int, chunk: int = 1000
+) -> dict[str, UnitImages]:
+    """{variant: images} of trainer.sample_grids, `chunk` at a time from fold_in(key, i), but the
+    per-region grid (no sample of the whole prior)."""
     sample = jax.jit(trainer.sample_grids, static_argnums=2)
     parts: dict[str, list[np.ndarray]] = {}
     for i, start in enumerate(range(0, num, chunk)):
@@ -287,8 +247,7 @@ def main_variant(kind: str) -> str:
 
 @contextlib.contextmanager
 def _locked(workdir: str) -> Iterator[None]:
-    """Holds an exclusive lock on the workdir folder itself while sample_quality.json is read,
-    changed and written, so two evaluations of other epochs add both (neither is lost)."""
+    """Locks the workdir folder itself, so two evaluations that update SAMPLE_QUALITY both land."""
     fd = os.open(workdir, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -318,16 +277,12 @@ def evaluate_workdir(
     """Scores the samples of a run's checkpoint and adds them to its run_files.SAMPLE_QUALITY.
 
     Args:
-      workdir: a run of scripts/train_vae.py or train_aae.py.
       epoch: the checkpoint; None: the newest that restores.
-      num_samples: K, samples per variant (>= 2).
-      seed: of the samples' draws.
-      classifier_dir: the classifiers' cache; None: classifier.default_cache_dir().
-      classifier_steps: its training steps; None: the recipe's (classifier.num_steps).
+      num_samples: K, samples per variant.
+      classifier_dir, classifier_steps: None: classifier.default_cache_dir(), the recipe's steps.
 
     Returns:
-      The epoch's result: {"epoch", "num_samples", "seed", "sets" (what each image set is),
-      "classifier", "variants": {variant: score_images(...) + "text"}, "real", "seconds"}.
+      The epoch's result, "variants" holding {variant: score_images(...) and "text"}.
 
     Raises:
       CheckpointError: no run, or no checkpoint of `epoch`.

@@ -1,19 +1,13 @@
-"""What `scripts/reproduce.py` trains and reports, and where each of its runs lies.
+"""What `scripts/reproduce.py` trains and reports (a `Plan` and its parts), and where runs lie.
 
-The schema: an `Experiment` (one config file, the questions it answers, what the report shows,
-the course's `Reference` number), a `Sweep` of short runs over seeds and config `Variant`s, a
-`Comparison` of two experiments' codes, and the `Headline` number of each model kind. A
-`Plan` bundles them with the trainers (configs/experiments.py builds the assignment's), so
-`common.experiments.reproduce` and `common.report.results` take one object.
-
-Where runs lie, under a root folder (`--root`):
+configs/experiments.py builds the plans; reproduce and the reports take one `Plan`. Under the
+root folder (`--root`):
 
     ROOT/NAME                       the experiment NAME
     ROOT/NAME-seedS                 the same at config.seed = S (the seed spread)
     ROOT/full_scale/NAME            the same on the full-scale data
     ROOT/sweeps/SWEEP/VARIANT/NAME-seedS   one run of a sweep
-    ROOT/classifiers                the sample-quality classifiers (common.evaluation.classifier's
-    cache)
+    ROOT/classifiers                the sample-quality classifiers' cache
 """
 
 from __future__ import annotations
@@ -63,11 +57,8 @@ class Variant:
 
 @dataclasses.dataclass(frozen=True)
 class Sweep:
-    """Short runs of experiments over seeds and config variants (`scripts/reproduce.py --sweeps`).
-
-    The report says, for each experiment and variant, at how many seeds the model learnt: its
-    validation number fell by more than 1% from epoch 1 to the last (report.learnt).
-    """
+    """Short runs of experiments over seeds and config variants (`--sweeps`); the report counts
+    the seeds at which each learnt (common.report.across_runs.learnt)."""
 
     name: str  # folder under ROOT/sweeps
     title: str
@@ -79,35 +70,22 @@ class Sweep:
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    """One experiment of the assignment (configs/experiments.py lists them).
+    """One experiment of the assignment: a config file and what the report shows of it."""
 
-    Attributes:
-      name: the workdir's name under the root, and the name --only takes.
-      get_config: the config file's `get_config`.
-      questions: the assignment's questions it answers, e.g. "Q1.7, Q1.8".
-      title: a short description for the report.
-      show: what the report shows besides the numbers: any of "bpd_curve", "loss_curve",
-        "samples" (grids at the assignment's epochs), "reconstructions" (at the same epochs),
-        "last_reconstructions" (the last epoch's only), "manifold", "latent_scatter",
-        "interpolation", "log_likelihood" (also: `common.experiments.reproduce` computes it for the
-        run).
-      reference: the course's number for this experiment, or None.
-      spread: also trained at other seeds (--seeds) and on the full-scale data without a
-        course reference (those with one always are); see `headline`.
-    """
-
-    name: str
-    get_config: Callable[[], Any]
-    questions: str
+    name: str  # the workdir's name under the root, and the name --only takes
+    get_config: Callable[[], Any]  # the config file's
+    questions: str  # e.g. "Q1.7, Q1.8"
     title: str
+    # Besides the numbers, any of "bpd_curve", "loss_curve", "samples" and "reconstructions" (at
+    # the assignment's epochs), "last_reconstructions", "manifold", "latent_scatter",
+    # "interpolation", "log_likelihood" (which reproduce then computes).
     show: tuple[str, ...]
     reference: Reference | None = None
-    spread: bool = False
+    spread: bool = False  # also trained at other seeds and full-scale without a reference
 
     @property
     def headline(self) -> bool:
-        """Whether --seeds and --full_scale_data train it too: it has a course reference, or
-        its numbers are the plan's headline (`spread`)."""
+        """Whether --seeds and --full_scale_data train it too."""
         return self.reference is not None or self.spread
 
     @property
@@ -128,8 +106,7 @@ class Headline:
 
 @dataclasses.dataclass(frozen=True)
 class Gallery:
-    """Experiments whose latent scatters the report shows side by side, with their codes'
-    numbers against each one's own prior (e.g. the AAE paper's Figures 2 and 4)."""
+    """Experiments whose latent scatters and code numbers the report shows side by side."""
 
     title: str
     text: str  # what to look for, one paragraph
@@ -147,67 +124,41 @@ class PaperNumber:
 
 @dataclasses.dataclass(frozen=True)
 class SampleQuality:
-    """What the sample-quality report (`common.report.samples`) shows, of every experiment whose
-    runs lie under the root (both plans share it).
+    """What the sample-quality report (`common.report.samples`) shows; both plans share it."""
 
-    Attributes:
-      experiments: in the report's order.
-      over_epochs: (question, experiment): how its samples change over its sample epochs.
-      pairs: two experiments' samples compared at their last common sample epoch.
-      paper: the paper's table (Makhzani et al. 2015, Table 1: Parzen nats on MNIST).
-      beside_paper: the experiments shown beside it.
-      report_file: the report's file name in the docs folder.
-    """
-
-    experiments: tuple[Experiment, ...]
-    over_epochs: tuple[tuple[str, str], ...]
-    pairs: tuple[Comparison, ...]
-    paper: tuple[PaperNumber, ...]
-    beside_paper: tuple[str, ...]
-    report_file: str = "sample_quality.md"
+    experiments: tuple[Experiment, ...]  # in the report's order
+    over_epochs: tuple[tuple[str, str], ...]  # (question, experiment): samples over epochs
+    pairs: tuple[Comparison, ...]  # compared at their last common sample epoch
+    paper: tuple[PaperNumber, ...]  # Makhzani et al. 2015, Table 1: Parzen nats on MNIST
+    beside_paper: tuple[str, ...]  # the experiments shown beside it
+    report_file: str = "sample_quality.md"  # in the docs folder
 
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """Everything `common.experiments.reproduce` trains and `common.report.results` shows: one plan,
-    one report.
+    """Everything `common.experiments.reproduce` trains and `common.report.results` shows: one
+    plan, one report."""
 
-    Attributes:
-      experiments: in the report's order.
-      headlines: {config.model: its Headline}.
-      comparisons: pairs of experiments whose codes the report compares.
-      sweeps: short runs over seeds and variants (trained with --sweeps).
-      log_likelihood: "module:function" of the evaluation run on the experiments that show
-        "log_likelihood" (vae.log_likelihood:evaluate_workdir), resolved by name; None: never.
-      galleries: scatters side by side with their numbers.
-      name: the plan's name (`scripts/reproduce.py --plan`).
-      title: the report's heading.
-      report_file: the report's file name in the docs folder.
-      figures: the folder, under the docs folder, its figures are copied to (one per
-        experiment; two plans may share experiments, not this folder).
-      samples: the sample-quality report, written after the plan's; None: none.
-      explore: experiments whose z 2 runs the latent plane explorer shows side by side
-        (common.report.explorer; DOCS/explorer/), each plan's report linking it.
-    """
-
-    experiments: tuple[Experiment, ...]
-    headlines: Mapping[str, Headline]
+    experiments: tuple[Experiment, ...]  # in the report's order
+    headlines: Mapping[str, Headline]  # by config.model
     comparisons: tuple[Comparison, ...] = ()
-    sweeps: tuple[Sweep, ...] = ()
+    sweeps: tuple[Sweep, ...] = ()  # trained with --sweeps
+    # "module:function" run on the experiments that show "log_likelihood", resolved by name
+    # (e.g. "vae.log_likelihood:evaluate_workdir"); None: never.
     log_likelihood: str | None = None
     galleries: tuple[Gallery, ...] = ()
-    name: str = "assignment"
-    title: str = "Results: every experiment of the assignment"
-    report_file: str = "results.md"
-    figures: str = "figures"
-    samples: SampleQuality | None = None
-    explore: tuple[Experiment, ...] = ()
+    name: str = "assignment"  # scripts/reproduce.py --plan
+    title: str = "Results: every experiment of the assignment"  # the report's heading
+    report_file: str = "results.md"  # in the docs folder
+    figures: str = "figures"  # under the docs folder; plans may share experiments, not this
+    samples: SampleQuality | None = None  # written after the plan's report
+    explore: tuple[Experiment, ...] = ()  # z 2 runs on the explorer page (DOCS/explorer/)
 
     def select(self, names: Sequence[str] | None) -> list[Experiment]:
         """The experiments named (all when `names` is empty), in the plan's order.
 
         Raises:
-          ConfigError: a name is not an experiment's (the message lists the known ones).
+          ConfigError: a name is not an experiment's.
         """
         known = [e.name for e in self.experiments]
         unknown = [n for n in names or () if n not in known]

@@ -90,9 +90,8 @@ def prior_label(config: Mapping[str, Any]) -> str:
 def gallery_section(
     gallery: Gallery, root: str, runs: dict[str, Run | None], docs_dir: str, figures_root: str
 ) -> list[str]:
-    """The gallery's latent scatters side by side, then a table of their codes' numbers (mean ±
-    standard deviation over the seeds where the experiment was trained at several) and the
-    per-region sample grids, all from the runs' last epochs."""
+    """At the runs' last epochs: the latent scatters side by side, their codes' numbers (mean ±
+    std over seeds where there are several), the per-region sample grids."""
     shown = [(name, runs.get(name)) for name in gallery.experiments]
     shown = [(name, run) for name, run in shown if run is not None and run.rows]
     if not shown:

@@ -1,14 +1,9 @@
 """A static page to walk the latent plane of z 2 runs: the decoded image at the pointer, linked
-across models (`scripts/explore.py`; `common/report/explorer_page/` holds its HTML, script and
-style).
+across models (`common/report/explorer_page/` holds its HTML, script and style).
 
-What the page gets, per model, on one grid shared by every model (so a linked pointer means the
-same z): a sprite of the decoder's mean images at GRID x GRID points of a square over the models'
-codes and prior draws (plane_square), the codes of the first NUM_CODES test images (validation
-images without a test set) with their labels and the images themselves (a second sprite), and
-PRIOR_POINTS draws of the prior. Everything is a file beside index.html (data.js is a script, not
-fetched: the page opens from file://) or, for notebooks, one HTML string with all of it inlined
-(`inline_html`).
+Per model, on one grid shared by all (so a linked pointer means the same z): a sprite of decoded
+mean images over plane_square, the first NUM_CODES test codes with their labels and images, and
+PRIOR_POINTS prior draws. data.js is a script, not fetched, so the page opens from file://.
 """
 
 from __future__ import annotations
@@ -66,12 +61,8 @@ def load(
     title: str | None = None,
     seed: int = 0,
 ) -> Model:
-    """Restores a z 2 run and encodes its digits.
-
-    Raises:
-      CheckpointError: no run, or no checkpoint of `epoch`.
-      ConfigError: the run's z_dim is not 2.
-    """
+    """Restores a z 2 run and encodes its digits; CheckpointError when there is no run or no
+    checkpoint of `epoch`, ConfigError when its z_dim is not 2."""
     if not os.path.isdir(workdir) or not workdir_lib.has_run(workdir):
         raise CheckpointError(f"{workdir} holds no run (no checkpoints)")
     config = workdir_lib.load_config(workdir)
@@ -105,12 +96,10 @@ def load(
 
 
 def plane_square(models: Sequence[Model]) -> tuple[float, float]:
-    """(lo, hi): the square [lo, hi]^2 (one interval for both axes, so the plane keeps its
-    aspect) that covers every model's prior draws and the central 98% of its codes (1st to 99th
-    percentile), with a margin of MARGIN, but reaches at most MAX_REACH times the farthest prior
-    draw from 0: an unregularised autoencoder's codes reach +-20 where the priors' draws stay
-    within +-4, and a square over them would leave the others a few tiles each. Codes beyond are
-    drawn at the plane's border."""
+    """(lo, hi): the square [lo, hi]^2 over every model's prior draws and central 98% of codes,
+    plus MARGIN, reaching at most MAX_REACH times the farthest prior draw: a plain autoencoder's
+    codes (+-20, priors +-4) would leave the others a few tiles each. Codes beyond sit on the
+    border."""
     draws = np.concatenate([m.prior for m in models])
     codes = [np.percentile(m.codes, [1, 99], axis=0) for m in models]
     points = np.concatenate([draws, *codes])
@@ -121,8 +110,8 @@ def plane_square(models: Sequence[Model]) -> tuple[float, float]:
 
 
 def grid_latents(lo: float, hi: float, n: int) -> np.ndarray:
-    """The centres of n x n tiles over [lo, hi]^2, row by row from the top: [n * n, 2] float32;
-    tile (row, col) is z = (lo + (col + 0.5) s, hi - (row + 0.5) s), s = (hi - lo) / n."""
+    """[n * n, 2]: tile (row, col)'s centre z = (lo + (col + 0.5) s, hi - (row + 0.5) s),
+    s = (hi - lo) / n, row by row from the top."""
     s = (hi - lo) / n
     cols = lo + (np.arange(n) + 0.5) * s
     rows = hi - (np.arange(n) + 0.5) * s
@@ -131,8 +120,7 @@ def grid_latents(lo: float, hi: float, n: int) -> np.ndarray:
 
 
 def sprite(images: np.ndarray, per_row: int) -> np.ndarray:
-    """[N, 28, 28] uint8 tiles -> one [rows * 28, per_row * 28] uint8 picture, row by row
-    (missing tiles black)."""
+    """[N, 28, 28] uint8 tiles -> one [rows * 28, per_row * 28] picture, missing tiles black."""
     num, h, w = images.shape
     rows = math.ceil(num / per_row)
     out = np.zeros((rows * per_row, h, w), np.uint8)
@@ -157,8 +145,7 @@ def _save_png(pixels: np.ndarray, path: str) -> None:
 
 
 def write_page(models: Sequence[Model], out_dir: str, n: int = GRID) -> str:
-    """Writes the page of `models` (side by side, one shared grid) into `out_dir`; returns the
-    path of its index.html. Files of an earlier page there are replaced."""
+    """Writes (or replaces) the page of `models` in `out_dir`; the path of its index.html."""
     lo, hi = plane_square(models)
     os.makedirs(out_dir, exist_ok=True)
     per_row = math.ceil(math.sqrt(NUM_CODES))
@@ -191,8 +178,8 @@ def write_page(models: Sequence[Model], out_dir: str, n: int = GRID) -> str:
 
 
 def inline_html(out_dir: str) -> str:
-    """The page in `out_dir` as one HTML string: style, data and script inlined, the sprites as
-    data URIs (a notebook shows it as output; Colab does not load an IFrame of a local file)."""
+    """The page in `out_dir` as one HTML string, everything inlined: Colab does not load an IFrame
+    of a local file."""
     with open(os.path.join(out_dir, DATA_FILE)) as f:
         data_js = f.read()
     for name in sorted(os.listdir(out_dir)):

@@ -11,8 +11,7 @@ from typing import Any
 
 
 def display_path(path: str) -> str:
-    """A path fit for a committed document: relative when under the working directory,
-    otherwise `.../LAST_PART` (no machine-specific absolute paths)."""
+    """Relative when under the working directory, else `.../LAST_PART`: no machine's paths."""
     if not path:
         return path
     rel = os.path.relpath(os.path.abspath(path), os.getcwd())

@@ -1,7 +1,5 @@
-"""A plan's report (docs/results.md, docs/priors.md) from its workdirs: numbers, figures, data,
-machine. Only rendering: everything comes from the files of each workdir (common/report/runs.py
-reads them), so the report can be rewritten at any time without training. Figures are copied
-to DOCS/figures/EXPERIMENT/ so the markdown links stay valid in the repository.
+"""A plan's report (docs/results.md, docs/priors.md) from its workdirs, rendering only: it can
+be rewritten at any time without training. Figures are copied under DOCS so links stay valid.
 """
 
 from __future__ import annotations
@@ -129,10 +127,8 @@ def _summary_table(
     labels: dict[str, dict[str, str]],
     compare: bool,
 ) -> list[str]:
-    """One row per experiment: epochs, the final train / validation / test numbers, the course's.
-
-    compare=False: the runs read other data than the course's, so its numbers get no verdict.
-    """
+    """One row per experiment: epochs, final train / validation / test numbers, the course's
+    (compare=False: other data than the course's, so no verdict)."""
     body = []
     for i, exp in enumerate(experiments, 1):
         run = runs.get(exp.name)
@@ -251,11 +247,8 @@ def _log_likelihood(run: Run, figures: markdown.Figures) -> list[str]:
 
 
 def plateau_note(run: Run, headline: Headline) -> str | None:
-    """A sentence when the validation number did not fall by 1% after epoch 1 (`learnt`).
-
-    Such a run learnt nothing after its first epoch: for the plain autoencoder that is the
-    collapse to one output image (README: "The plain autoencoder's collapse").
-    """
+    """A sentence when the validation number did not fall by 1% after epoch 1 (`learnt`): for
+    the plain autoencoder, the collapse to one output image."""
     if across_runs.learnt(run, headline) is not False:
         return None
     key = f"val_{headline.metric}"
@@ -370,13 +363,10 @@ def _section(
 
 
 def write_report(plan: Plan, root: str, docs_dir: str) -> str:
-    """Writes DOCS/results.md (and DOCS/figures/) from the workdirs under ROOT; returns its path.
+    """Writes DOCS/plan.report_file and its figures from the workdirs under ROOT; its path.
 
-    Every experiment of `plan` (the registry) gets its section, its runs at other seeds a spread
-    table, its runs on the full-scale data sections of their own, and each sweep whose runs
-    exist its table (common.experiments.plans says where each run lies). `plan.headlines` say which
-    numbers and columns to show for each model kind; `plan.comparisons` which experiments'
-    codes to compare in words.
+    Each experiment gets a section, plus a spread table for its other seeds and sections for its
+    full-scale runs; each sweep whose runs exist gets a table.
     """
     experiments, headlines = plan.experiments, plan.headlines
     os.makedirs(docs_dir, exist_ok=True)

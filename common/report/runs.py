@@ -16,8 +16,7 @@ from common.train import workdir as workdir_lib
 
 @dataclasses.dataclass
 class Run:
-    """A run as its workdir holds it: config, metric rows and `common.experiments.reproduce`'s
-    record."""
+    """A run as its workdir holds it."""
 
     workdir: str
     config: dict[str, Any]
@@ -47,8 +46,7 @@ class Run:
 
 
 def read_record(workdir: str) -> dict[str, Any]:
-    """`common.experiments.reproduce`'s record of the sessions that trained `workdir`: {"sessions":
-    [...]}."""
+    """{"sessions": [...]}: common.experiments.reproduce's record of who trained `workdir`."""
     path = os.path.join(workdir, run_files.RECORD)
     if not os.path.exists(path):
         return {"sessions": []}
@@ -116,8 +114,7 @@ def machines(run: Run) -> list[str]:
 
 
 def timed_sessions(run: Run) -> tuple[float, int]:
-    """The wall-clock seconds of the run's sessions summed, and how many sessions ended (killed,
-    died) before they could record their time: their share is missing from the sum."""
+    """(the sessions' wall-clock seconds summed, how many ended before recording their time)."""
     timed = [s["wall_s"] for s in run.sessions if s.get("wall_s") is not None]
     return sum(timed), len(run.sessions) - len(timed)
 

@@ -1,10 +1,7 @@
-"""docs/sample_quality.md from the workdirs' run_files.SAMPLE_QUALITY
-(common.evaluation.sample_quality).
+"""docs/sample_quality.md from the workdirs' run_files.SAMPLE_QUALITY, rendering only.
 
-Only rendering, like common.report.results: which experiments, questions and paper numbers is the
-`SampleQuality` of configs/experiments.py; every number and every sentence that compares numbers
-is computed here from the stored results, so the report can be rewritten at any time without
-evaluating again (`scripts/reproduce.py --report_only`).
+Every number and every sentence comparing numbers comes from the stored results, so the report
+can be rewritten without evaluating again (`scripts/reproduce.py --report_only`).
 """
 
 from __future__ import annotations
@@ -208,8 +205,8 @@ def progression(question: str, ev: Evaluated) -> str:
 
 
 def comparison(pair: Comparison, a: Evaluated, b: Evaluated) -> str | None:
-    """Which of two experiments' main samples is ahead on each number, by how much, at their
-    last common evaluated epoch; Parzen differences within two standard errors are level."""
+    """Which of two experiments' main samples leads on each number at their last common epoch;
+    Parzen differences within two standard errors are level."""
     common = sorted(set(a.results) & set(b.results))
     if not common:
         return None
@@ -280,8 +277,8 @@ def paper_section(spec: SampleQuality, found: dict[str, Evaluated]) -> list[str]
 
 
 def write_sample_report(spec: SampleQuality, root: str, docs_dir: str) -> str | None:
-    """Writes DOCS/spec.report_file from the results under ROOT (and ROOT/full_scale); returns
-    its path, or None when no run has been evaluated."""
+    """Writes DOCS/spec.report_file from the results under ROOT and ROOT/full_scale; its path, or
+    None when no run has been evaluated."""
     found = load(root, spec.experiments)
     full = load(plans.full_scale_root(root), spec.experiments)
     if not found and not full:

@@ -1,23 +1,13 @@
 """What a user waits for, against the PyTorch reference; and compiled steps as diagnostics.
 
-`compare_epochs` (the main measure) runs our training script and `torch_reference.py train` on
-the same IDX folder, alternating, and reads from each: the seconds of every epoch's training loop
-(as each reports it) and the time from the process's start to its first epoch's line. Our
-first round starts with an empty compilation cache (a first run); later rounds find it filled,
-as a second run of the same command does.
+`compare_epochs`, the main measure, runs our training script and `torch_reference.py train` on
+the same IDX folder, alternating, and reads each one's epoch seconds and time to its first
+epoch; our first round starts with an empty compilation cache, as a first run does.
 
-`Case` and `interleaved` time compiled training steps and epochs on random data, in the
-reference's `speed` JSON format: diagnostics, not the user's epoch.
-
-Each case is compiled once and then timed in rounds, so that several cases, and the PyTorch
-reference run as a subprocess, can be interleaved in one run on the same machine (machines are
-noisy: compare medians of interleaved rounds, not single runs). A row looks like
-`torch_reference.py speed`'s: {"impl": "jax", "model": "vae", "case": "step", "batch": 128,
-"step_ms": ..., "step_ms_median": ..., "images_per_sec": ..., "steps": 20, "device": "cpu"}.
-
-The cases run exactly what training runs: the trainer's model and optimizers, the parameters
-replicated and the batch split over all local devices (common.parallel), and for "epoch" the
-compiled `lax.scan` of `Trainer.train_epoch`.
+`Case` and `interleaved` time compiled training steps and epochs on random data, exactly as
+training runs them (model, optimizers, sharding, `Trainer.train_epoch`), in the rows of
+`torch_reference.py speed`. Machines are noisy, so cases are compiled once and timed in
+interleaved rounds: compare medians of rounds, not single runs.
 """
 
 from __future__ import annotations
@@ -49,13 +39,8 @@ def _random_images(num: int) -> np.ndarray:
 
 
 class Case:
-    """One compiled case of a trainer; `time(repeats)` returns seconds per step, one per call.
-
-    Attributes:
-      model: the trainer's kind ("vae", "aae").
-      name: "step" (one jitted train step) or "epoch" (the compiled scan of `steps_per_call`).
-      batch, conv_impl: from the trainer's config.
-    """
+    """One compiled case of a trainer, `name` "step" (one jitted train step) or "epoch" (the
+    compiled scan of `steps_per_call` steps); `time(repeats)` gives seconds per step, per call."""
 
     def __init__(self, trainer: Trainer, name: str, epoch_steps: int = 20):
         config = trainer.config
@@ -143,13 +128,9 @@ def interleaved(
     torch_warmup: int = 3,
     emit: Callable[[dict], None] = lambda row: print(json.dumps(row), flush=True),
 ) -> list[dict]:
-    """Times every case (and the PyTorch reference of each model) in `rounds` alternating rounds.
-
-    Each round times about `steps` steps of each case (an epoch case: whole epochs), then, if
-    `torch_script` is given, runs the reference for each model once with `steps` steps. Emits
-    one row per case and round, then one summary row per case: the median over rounds of the
-    per-round medians, and with the reference the ratio of images/s (ours / torch).
-    """
+    """Times about `steps` steps of every case (and, given `torch_script`, of the reference) in
+    `rounds` alternating rounds: a row per case and round, then a summary per case (the median of
+    the rounds' medians, with the reference the ratio of images/s, ours / torch)."""
     per_round: dict[tuple, list[float]] = {}
     models = sorted({(c.model, c.batch) for c in cases})
     for r in range(rounds):
@@ -208,11 +189,8 @@ class ConvLayer:
 
 
 def conv_layers(trainer: Trainer) -> list[ConvLayer]:
-    """Every convolution one training step of `trainer` runs, in the order it first runs them.
-
-    Found by tracing `train_step` (nothing is compiled) with flax's method interceptor, so the
-    list is the model's own: a layer called twice in a step (the AAE's encoder) is listed once.
-    """
+    """Every convolution a training step of `trainer` runs, once each, in first-run order
+    (traced, not compiled, with flax's method interceptor)."""
     state = jax.eval_shape(trainer.create_train_state, jax.random.key(0))
     images = jax.ShapeDtypeStruct((trainer.config.batch_size, 28, 28, 1), np.uint8)
     batch = jax.eval_shape(trainer.preprocess, images)
@@ -234,14 +212,9 @@ def conv_layers(trainer: Trainer) -> list[ConvLayer]:
 
 
 def time_conv_layer(layer: ConvLayer, steps: int, rounds: int) -> dict[str, float]:
-    """Milliseconds per step of the layer's forward, input gradient and kernel gradient, each
-    compiled alone inside a `lax.scan` of `steps` steps over different inputs, as training runs
-    them; the median over `rounds` calls. Each also sums its output (so the loop keeps it).
-
-    Returns:
-      {"forward": ms, "dx": ms, "dk": ms} (dk: the kernel and bias gradients; dx 0 for the
-      layer that reads the images, whose gradient training never takes).
-    """
+    """{"forward", "dx", "dk"}: ms per step of the layer's forward, input gradient and kernel
+    (and bias) gradient, each alone in a `lax.scan` of `steps` steps as training runs them;
+    medians of `rounds` calls. dx is 0 for the layer that reads the images (never taken)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((steps, *layer.input_shape), np.float32)
     params = jax.eval_shape(lambda x: layer.module.init(jax.random.key(0), x), x[0])
@@ -287,11 +260,9 @@ def conv_profile(
     rounds: int = 5,
     emit: Callable[[dict], None] = lambda row: print(json.dumps(row), flush=True),
 ) -> list[dict]:
-    """Times every convolution of `trainer`'s training step alone (`time_conv_layer`) and, for
-    scale, the whole step inside the compiled epoch. Alone, each convolution carries its own
-    loop, input slices and output sum, and misses what XLA overlaps and fuses in the step, so
-    their total can exceed the step: what is outside them is not their difference. Emits and
-    returns one row per layer, then a summary row."""
+    """A row per convolution of `trainer`'s step timed alone, then a summary with the whole
+    compiled step for scale. Timed alone they miss what XLA overlaps and fuses, so their total
+    can exceed the step: the step minus them is not what lies outside them."""
     rows = []
     for layer in conv_layers(trainer):
         ms = time_conv_layer(layer, steps, rounds)
@@ -316,15 +287,8 @@ def conv_profile(
 
 
 def time_full_run(trainer: Trainer, workdir: str) -> dict:
-    """Trains `trainer`'s config from scratch into `workdir` and times it end to end.
-
-    The time covers everything `train_and_evaluate` does: loading the data, compiling, every
-    epoch with its validation, checkpoints and pictures, and the final test evaluation. An earlier
-    run in `workdir` is deleted first (--fresh).
-
-    Returns:
-      {"model", "epochs", "seconds", "device", "device_kind", "final": the run's final row}.
-    """
+    """Times `train_and_evaluate` end to end, from scratch in `workdir` (an earlier run there is
+    deleted): {"model", "epochs", "seconds", "device", "device_kind", "final"}."""
     t0 = time.perf_counter()
     final = trainer.train_and_evaluate(workdir, fresh=True)
     seconds = time.perf_counter() - t0
@@ -363,9 +327,7 @@ class TimedRun:
 
 def _watch(cmd: list[str], env: dict, first_line: re.Pattern, stream: str) -> tuple:
     """Runs cmd; (seconds until a line of `stream` matches first_line, wall seconds, its text).
-
-    The other stream goes to a file, so a chatty one can never fill a pipe nobody reads.
-    """
+    The other stream goes to a file, so a chatty one cannot fill a pipe nobody reads."""
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as other:
         pipes = {"stdout": other, "stderr": other, stream: subprocess.PIPE}
@@ -423,12 +385,9 @@ def compare_epochs(
     torch_python: str,
     emit: Callable[[dict], None] = lambda row: print(json.dumps(row), flush=True),
 ) -> list[dict]:
-    """Rounds of (ours, PyTorch) for each model, alternating; a summary row per model.
-
-    Summary: the medians over rounds of every epoch but the first (which compiles or warms up),
-    their ratio (PyTorch's seconds / ours: above 1, we are faster), and the time to the first
-    epoch's line: ours on the first run (empty compilation cache) and on later runs, PyTorch's.
-    """
+    """Rounds of (ours, PyTorch) for each model, alternating; a summary row per model: medians
+    of every epoch but the first (it compiles or warms up), their ratio (PyTorch's / ours: above
+    1, we are faster), and the times to the first epoch (ours on a first and a later run)."""
     if rounds < 1 or epochs < 2:
         raise UserError(
             f"need rounds >= 1 and epochs >= 2 (the first is not counted); got "
