@@ -213,6 +213,7 @@ ASSIGNMENT = Plan(
     log_likelihood="vae.log_likelihood:evaluate_workdir",
     samples=SAMPLE_QUALITY,
     explore=Z2_EXPERIMENTS,
+    overview=("vae", "aae", "vae_z2"),
 )
 
 PRIORS = Plan(

@@ -21,7 +21,9 @@ def main(argv):
     from common.train import kinds  # after flag parsing: --help stays fast
 
     with cli.one_line_errors():
-        kinds.train(cli.train_config(CONFIG), flags.FLAGS.workdir, fresh=flags.FLAGS.fresh)
+        config = cli.train_config(CONFIG)
+        trainer = kinds.trainer_class(config.model)(config)
+        trainer.train_and_evaluate(flags.FLAGS.workdir, fresh=flags.FLAGS.fresh)
 
 
 def run():

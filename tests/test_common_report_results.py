@@ -7,13 +7,15 @@ import os
 import re
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
+from PIL import Image
 
 from common import plotting as image_utils
 from common.experiments import plans
 from common.report import markdown, results
-from common.train import run_files
+from common.train import kinds, run_files
 from configs import experiments
 
 # The assignment's experiments without their comparisons and sweeps (tests add what they check).
@@ -367,3 +369,19 @@ def test_the_priors_gallery_shows_each_runs_scatter_and_numbers_against_its_own_
     assert f"![aae_z2_mixture: samples per region]({by_region})" in section
     # The assignment's report and figures are not touched.
     assert not (docs / "results.md").exists() and not (docs / "figures" / "aae_z2").exists()
+
+
+def test_the_overview_figure_shows_two_models_samples_and_a_z2_plane(vae_run, aae_run, tmp_path):
+    from common.report import overview
+
+    folders = {"vae": vae_run.workdir, "aae": aae_run.workdir, "vae_z2": vae_run.workdir}
+    path = str(tmp_path / "figures" / "overview.png")
+    assert overview.write(("vae", "aae"), "vae_z2", folders.get, path) == path
+    width, height = Image.open(path).size
+    assert width > 2 * height  # three panels side by side
+    assert overview.write(("vae", "missing"), "vae_z2", lambda n: str(tmp_path / n), path) is None
+    model = kinds.load(vae_run.workdir)  # the plane: z2 grows upwards, z1 to the right
+    grid = overview.plane(model, side=3)
+    z = np.asarray(jax.scipy.stats.norm.ppf(np.array([1 / 6, 5 / 6])), np.float32)
+    top_right = np.asarray(model.decode(np.array([[z[1], z[1]]], np.float32)))[0]
+    np.testing.assert_allclose(grid[2 : 2 + 28, 2 + 2 * 30 : 2 + 2 * 30 + 28], top_right, atol=1e-6)

@@ -129,3 +129,28 @@ def test_pyproject_installs_every_package():
     found = {m for m, p in _modules().items() if p.endswith("__init__.py")}
     assert set(setuptools["packages"]) == found | {"vae_aae_scripts"}
     assert setuptools["package-dir"] == {"vae_aae_scripts": "scripts"}
+
+
+def test_the_design_pages_picture_is_the_import_graph():
+    import re
+
+    modules = _modules()
+    for path in glob.glob(os.path.join(ROOT, "scripts", "*.py")):
+        modules["scripts." + os.path.basename(path)[: -len(".py")]] = path
+
+    def package(module: str) -> str:
+        return "scripts" if module.startswith("scripts") else _package(module)
+
+    real = {
+        (package(m), package(i))
+        for m, p in modules.items()
+        for i in _imports(p, modules)
+        if package(m) != package(i)
+    }
+    page = open(os.path.join(ROOT, "docs", "design.md")).read()
+    graph = page[page.index("```mermaid") :].split("```")[1]
+    drawn = {
+        (a.replace("_", "."), b.replace("_", "."))
+        for a, b in re.findall(r"^\s*(\w+) (?:-->|-\. [\w ]+ \.->) (\w+)$", graph, re.M)
+    }
+    assert drawn == real, (drawn - real, real - drawn)

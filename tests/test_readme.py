@@ -1,10 +1,11 @@
-"""README.md's commands: every one of its shell code blocks runs here, with tiny settings.
+"""README.md's and docs/'s commands: every line of their shell code blocks runs here, with tiny
+settings; the numbers README copies from the reports stand in them.
 
-`COVERED` maps each README command to the test that runs it; a README command missing from it
-(or a stale entry) fails `test_every_readme_command_is_covered`. A command CI cannot run for want
-of hardware or network is marked in README by a comment saying what it "needs", and is skipped.
-Commands run with the README's own words in a temporary folder that links scripts/ and
-configs/, followed by the overrides that make them tiny (absl takes the last value of a flag).
+`COVERED` maps each command to the test that runs it; a command missing from it (or a stale
+entry) fails `test_every_documented_command_is_covered`. A command CI cannot run for want of
+hardware or network is marked by a comment saying what it "needs", and is skipped. Commands run
+with their own words in a temporary folder that links scripts/ and configs/, followed by the
+overrides that make them tiny (absl takes the last value of a flag).
 """
 
 import importlib.util
@@ -20,6 +21,7 @@ import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 NEEDS = re.compile(r"\bneeds (a|an|the) ")
+DOC_PAGES = ("experiments", "reliability", "performance", "design")  # docs/ pages, not reports
 
 # Overrides that shrink the experiments' configs (tiny models, two small epochs at most).
 TINY_MODEL = (
@@ -30,10 +32,15 @@ TINY_VAE = f"{TINY_MODEL} --config.z_dim=2 --config.manifold_size=3"
 TINY_AAE = f"{TINY_MODEL} --config.z_dim=2 --config.disc_hidden=16"
 
 
+PAGES = ("README.md", *(f"docs/{page}.md" for page in DOC_PAGES))
+
+
 def readme_commands() -> list[tuple[str, str]]:
-    """(command, comment) for every line of README's ```sh blocks, continuations joined."""
-    with open(os.path.join(ROOT, "README.md")) as f:
-        text = f.read()
+    """(command, comment) for every line of the pages' ```sh blocks, continuations joined."""
+    text = ""
+    for page in PAGES:
+        with open(os.path.join(ROOT, page)) as f:
+            text += f.read()
     commands = []
     for block in re.findall(r"```sh\n(.*?)```", text, re.S):
         for line in block.replace("\\\n", " ").splitlines():
@@ -46,16 +53,17 @@ def readme_commands() -> list[tuple[str, str]]:
 # The test that runs each README command.
 TESTS = {
     "test_setup_commands_are_what_ci_runs": (
-        "apt-get install -y chromium",
-        'pip install -e ".[test]"',
-        "pytest",
+        'pip install -e ".[test]" && pytest',
         "pytest -m slow",
         "ruff check . && ruff format --check .",
+        "apt-get update && apt-get install -y chromium",
     ),
     "test_train_sample_look": (
-        "python scripts/train_vae.py --config configs/vae.py --workdir runs/vae",
+        "pip install -e . && python scripts/train_vae.py --workdir runs/vae",
+        "python scripts/train_vae.py --workdir runs/quick --config.num_epochs=3 "
+        "--config.data.limit=6400",
         "python scripts/sample.py --workdir runs/vae --epoch 10 --out samples.png",
-        "python scripts/train_aae.py --config configs/aae.py --workdir runs/aae",
+        "python scripts/train_aae.py --workdir runs/aae",
         "tensorboard --logdir runs",
         "python scripts/evaluate_vae.py --workdir runs/vae --num_images 1000",
         "python scripts/evaluate_samples.py --workdir runs/aae --epoch 100",
@@ -63,9 +71,9 @@ TESTS = {
     ),
     "test_reproduce_commands": (
         "python scripts/reproduce.py",
-        "python scripts/reproduce.py --epoch_scale 0.1",
-        "python scripts/reproduce.py --report_only",
         "python scripts/reproduce.py --plan priors",
+        "python scripts/reproduce.py --report_only",
+        "python scripts/reproduce.py --epoch_scale 0.1",
         "python scripts/reproduce.py --plan priors --data_dir MNIST_T10K_FOLDER --seeds 42,1,2",
         "python scripts/reproduce.py --data_dir MNIST_T10K_FOLDER --num_images 500 --seeds 42,1,2 "
         "--sweeps --full_scale_data FASHION_MNIST_FOLDER",
@@ -83,13 +91,16 @@ TESTS = {
 COVERED = {command: test for test, commands in TESTS.items() for command in commands}
 
 
-def test_every_readme_command_is_covered():
+def test_every_documented_command_is_covered():
     commands = readme_commands()
     runnable = {c for c, comment in commands if not NEEDS.search(comment)}
-    assert runnable == set(COVERED), "README commands and tests/test_readme.py differ"
+    assert runnable == set(COVERED), "documented commands and tests/test_readme.py differ"
     for command, comment in commands:
         if NEEDS.search(comment):  # the README says what it needs, hence why CI cannot run it
             assert command not in COVERED
+
+
+INSTALL = "pip install -e . && "
 
 
 @pytest.fixture
@@ -102,6 +113,8 @@ def sandbox(tmp_path, mnist_dir):
 
     def run(command: str, *overrides: str, input_dir: str = mnist_dir) -> str:
         assert command in COVERED, f"not a README command: {command}"
+        # The install is CI's own first line (pip install -e ".[test]"): not again per test.
+        command = command.removeprefix(INSTALL)
         line = " ".join([command, *overrides]).replace("MNIST_FOLDER", input_dir)
         done = subprocess.run(
             ["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
@@ -138,17 +151,21 @@ def test_setup_commands_are_what_ci_runs():
 def test_train_sample_look(sandbox, vae_run, aae_run):
     # The session's tiny runs (conftest) compiled what these tiny commands compile: the
     # commands find it in the compilation cache they share, as a user's second run does.
-    data = "--config.data.dir=MNIST_FOLDER --config.num_epochs=1"
+    data = "--data_dir MNIST_FOLDER --config.num_epochs=1"
+    sandbox("pip install -e . && python scripts/train_vae.py --workdir runs/vae", data, TINY_VAE)
     sandbox(
-        "python scripts/train_vae.py --config configs/vae.py --workdir runs/vae", data, TINY_VAE
+        "python scripts/train_vae.py --workdir runs/quick --config.num_epochs=3 "
+        "--config.data.limit=6400",
+        data,
+        TINY_VAE,
+        "--config.data.limit=0",
     )
+    assert (sandbox.path / "runs" / "quick" / "bpd_curve.png").exists()
     out = sandbox(
         "python scripts/sample.py --workdir runs/vae --epoch 10 --out samples.png", "--epoch 1"
     )
     assert "wrote samples.png" in out and os.path.getsize(sandbox.path / "samples.png") > 0
-    sandbox(
-        "python scripts/train_aae.py --config configs/aae.py --workdir runs/aae", data, TINY_AAE
-    )
+    sandbox("python scripts/train_aae.py --workdir runs/aae", data, TINY_AAE)
     # --inspect reads the event files and exits, instead of serving them until stopped.
     out = sandbox("tensorboard --logdir runs", "--inspect")
     assert "train/bpd" in out and "train/recon_loss" in out
@@ -274,48 +291,23 @@ def test_benchmark_command(sandbox, tmp_path, mnist_dir):
     assert row["model"] == "aae" and row["epochs"] == 1 and row["seconds"] > 0
 
 
-def test_the_results_section_quotes_the_report():
-    # README's results are copied from docs/results.md, which scripts/reproduce.py computes
-    # from the workdirs: every number README gives there must stand in the report.
+def test_the_results_table_quotes_the_reports_it_links():
+    # README's headline numbers are copied from the reports scripts/reproduce.py computes from
+    # the workdirs: every number of a row stands in the report that row links, a mean ±
+    # standard deviation whole.
     text = open(os.path.join(ROOT, "README.md")).read()
-    section = text[text.index("## Results") : text.index(PRIORS_RESULTS)]
-    section = section[section.index("| experiment |") :]  # the table and the text after it
-    report = open(os.path.join(ROOT, "docs", "results.md")).read()
-    numbers = re.findall(r"(?<![\w.])\d+\.\d{3,4}(?![\d])", section)
-    assert len(numbers) >= 8
-    missing = [n for n in numbers if n not in report]
-    assert not missing, f"README numbers not in docs/results.md: {missing}"
-    # A mean ± standard deviation stands there whole, not as two numbers found apart.
-    spreads = re.findall(r"\d+\.\d+ ± \d+\.\d+", section)
-    assert len(spreads) >= 4 and all(spread in report for spread in spreads), spreads
-
-
-PRIORS_RESULTS = "### The AAE's other priors, measured"
-
-
-def test_the_priors_results_quote_their_report():
-    # The same for the priors plan's numbers and docs/priors.md.
-    text = open(os.path.join(ROOT, "README.md")).read()
-    section = text[text.index(PRIORS_RESULTS) : text.index(SAMPLES_RESULTS)]
-    report = open(os.path.join(ROOT, "docs", "priors.md")).read()
-    numbers = re.findall(r"(?<![\w.])\d+\.\d{3,4}(?![\d])", section)
-    assert len(numbers) >= 6
-    missing = [n for n in numbers if n not in report]
-    assert not missing, f"README numbers not in docs/priors.md: {missing}"
-
-
-SAMPLES_RESULTS = "### Samples in numbers, measured"
-
-
-def test_the_sample_quality_rows_are_the_reports():
-    # README's rows of the sample-quality table stand whole in docs/sample_quality.md.
-    text = open(os.path.join(ROOT, "README.md")).read()
-    section = text[text.index(SAMPLES_RESULTS) : text.index("## Performance")]
-    rows = [line for line in section.splitlines() if line.startswith("| `")]
-    assert len(rows) >= 10
-    report = open(os.path.join(ROOT, "docs", "sample_quality.md")).read().splitlines()
-    missing = [row for row in rows if row not in report]
-    assert not missing, f"README rows not in docs/sample_quality.md: {missing}"
+    section = text[text.index("## Results") : text.index("## Data, configs, workdirs")]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "](docs/" in line]
+    assert len(rows) >= 4
+    for row in rows:
+        (report,) = re.findall(r"\]\((docs/[\w/]+\.md)\)", row)
+        source = open(os.path.join(ROOT, report)).read()
+        ours = row.split(" | ")[2]
+        spreads = re.findall(r"\d+\.\d+ ± \d+\.\d+", ours)
+        assert all(spread in source for spread in spreads), (row, report)
+        numbers = re.findall(r"(?<![\w.])\d+\.\d+(?![\d])", ours)
+        missing = [n for n in numbers if n not in source]
+        assert numbers and not missing, f"{report} lacks {missing}: {row}"
 
 
 def test_the_workdir_list_is_the_one_list_of_run_files():
@@ -329,8 +321,8 @@ def test_the_workdir_list_is_the_one_list_of_run_files():
 
 
 def test_the_fault_table_names_tests_that_exist():
-    text = open(os.path.join(ROOT, "README.md")).read()
-    table = text[text.index("| fault | what happens |") : text.index("## Layout")]
+    text = open(os.path.join(ROOT, "docs", "reliability.md")).read()
+    table = text[text.index("| fault | what happens |") :]
     named = re.findall(r"`(test_\w+\.py)(?:::(test_\w+))?`", table)
     assert len(named) >= 15
     for module, function in named:
@@ -354,3 +346,19 @@ def test_the_configs_seed_tables_are_the_reports(name):
         # Both are roundings of the same number: 3 decimals against 4 differ by at most 0.00055.
         assert len(quoted_values) == len(measured) == 10, (cells, measured)
         assert quoted_values == pytest.approx(measured, abs=0.00055), (variant, cells, measured)
+
+
+def test_the_two_line_model_runs_as_written(vae_run):
+    # README's python block, with the session's tiny VAE run for runs/vae, in a new process.
+    text = open(os.path.join(ROOT, "README.md")).read()
+    (block,) = re.findall(r"```python\n(.*?)```", text, re.S)
+    code = block.replace('"runs/vae"', repr(vae_run.workdir)) + (
+        "import numpy as np\n"
+        "x = np.zeros((3, 28, 28, 1), np.uint8)\n"
+        "print(model.kind, model.epoch, model.encode(x).shape, model.reconstruct(x).shape)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "vae 2 (3, 2) (3, 28, 28, 1)" in done.stdout, done.stdout

@@ -153,6 +153,8 @@ class Plan:
     figures: str = "figures"  # under the docs folder; plans may share experiments, not this
     samples: SampleQuality | None = None  # written after the plan's report
     explore: tuple[Experiment, ...] = ()  # z 2 runs on the explorer page (DOCS/explorer/)
+    # README's figure (DOCS/figures/overview.png): two experiments' samples, a z 2 one's plane.
+    overview: tuple[str, str, str] | None = None
 
     def select(self, names: Sequence[str] | None) -> list[Experiment]:
         """The experiments named (all when `names` is empty), in the plan's order.

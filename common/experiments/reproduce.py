@@ -34,7 +34,7 @@ from common.errors import ConfigError, UserError, WorkdirBusy
 from common.evaluation import sample_quality
 from common.experiments import plans
 from common.experiments.plans import Experiment, Plan
-from common.report import explorer, markdown, results, runs, samples
+from common.report import explorer, markdown, overview, results, runs, samples
 from common.train import checkpoint, helpers, kinds, run_files
 from common.train import workdir as workdir_lib
 
@@ -400,6 +400,11 @@ def main(plan: Plan, options: Options) -> str:
             sample_qualities(plan, selected, options)
     if plan.explore:
         explorer_page(plan, options)
+    if plan.overview:
+        first, second, z2 = plan.overview
+        path = os.path.join(options.docs_dir, "figures", overview.FILE)
+        if overview.write((first, second), z2, lambda n: plans.run_dir(options.root, n), path):
+            logging.info("Wrote %s.", path)
     path = results.write_report(plan, options.root, options.docs_dir)
     logging.info("Wrote %s.", path)
     if plan.samples is not None:

@@ -1,5 +1,5 @@
-"""The model kinds (`config.model`): which trainer trains each, resolved by name; `train` a
-config; a trained model back from its workdir (`restore`, and `load`: encode, decode, sample).
+"""The model kinds (`config.model`): which trainer trains each, resolved by name; a trained
+model back from its workdir (`restore`, and `load`: encode, decode, sample).
 
 The kinds name their trainers as "module:Class" strings, resolved with importlib when asked
 for, so `common/` imports nothing from the model packages and configs stay leaves.
@@ -41,12 +41,6 @@ def resolve(spec: str) -> Any:
     """The object a "module:name" string names (a trainer class, an evaluation function)."""
     module, name = spec.split(":")
     return getattr(importlib.import_module(module), name)
-
-
-def train(config: ml_collections.ConfigDict, workdir: str, fresh: bool = False) -> dict:
-    """Trains `config` with its kind's trainer in `workdir` (resuming a run there); the final
-    row (Trainer.train_and_evaluate)."""
-    return trainer_class(config.model)(config).train_and_evaluate(workdir, fresh)
 
 
 def restore(workdir: str, epoch: int | None = None, kind: str | None = None):
