@@ -25,19 +25,21 @@ SCHEMES = {"combined": ("ae", "disc"), "three_phase": ("recon", "disc", "gen")}
 
 
 class AAEState(flax.struct.PyTreeNode):
-    """step: int32 scalar; params: {"encoder", "decoder", "discriminator"}; opt_states: one
-    optax state per phase of the update scheme (SCHEMES)."""
+    """step: int32 scalar; params: {"encoder", "decoder", "discriminator"} (the semi-supervised
+    AAE's four networks, aae/semi_phases.py); opt_states: one optax state per phase of the update
+    scheme (SCHEMES; the semi-supervised AAE's: its task's phases)."""
 
     step: jax.Array
     params: dict
     opt_states: dict
 
 
-def step(state: AAEState, phase: str, loss_fn, tx, weight: float = 1.0):
+def step(state: AAEState, phase: str, loss_fn, tx, weight: float = 1.0, networks=None):
     """One step of `phase`'s optimizer on loss_fn(params) -> (loss, aux), differentiating only the
-    phase's own networks (PHASE_NETWORKS), its update scaled by `weight`. Returns (new state, aux).
+    phase's own networks (`networks`, a tuple of params keys; None: PHASE_NETWORKS[phase]), its
+    update scaled by `weight`. Returns (new state, aux).
     """
-    own = {name: state.params[name] for name in PHASE_NETWORKS[phase]}
+    own = {name: state.params[name] for name in networks or PHASE_NETWORKS[phase]}
     (_, aux), grads = jax.value_and_grad(
         lambda sub: loss_fn({**state.params, **sub}), has_aux=True
     )(own)

@@ -74,7 +74,7 @@ class Pictures:
         writer: MetricWriter,
     ):
         self.trainer, self.config = trainer, trainer.config
-        self.shown, self.sample_key = Shown.of(data), sample_key
+        self.data, self.shown, self.sample_key = data, Shown.of(data), sample_key
         self.workdir, self.writer = workdir, writer
         self.digits, _ = images.pick_digits(self.shown.images, self.shown.labels)  # uint8 [8, ...]
         self.sample_grids = jax.jit(trainer.sample_grids, static_argnums=2)
@@ -102,7 +102,7 @@ class Pictures:
         """The curves with the final row; the interpolation grid (rows: digit pairs 0 -> 1,
         2 -> 3, ...; columns: the decoded codes on the straight line between theirs); with z_dim
         2 the latent scatter of the shown split over the prior's density; then the model's own
-        pictures."""
+        pictures (of the run's data, from the same draws every time)."""
         self.write_curves()
         z = np.asarray(self.encode(params, self.digits))
         line = latents.interpolate(z[0::2], z[1::2], INTERPOLATION_STEPS)
@@ -118,7 +118,8 @@ class Pictures:
                 f"{self.trainer.kind}: codes of the {self.shown.split} images, {prior.name} prior",
                 np.asarray(prior.sample(jax.random.fold_in(self.sample_key, 2), PRIOR_DRAWS)),
             )
-        for name, picture in self.trainer.model_pictures(params).items():
+        model_key = jax.random.fold_in(self.sample_key, 3)
+        for name, picture in self.trainer.model_pictures(params, self.data, model_key).items():
             images.save_image(picture, self.path(name))
             self.writer.write_image(epoch, os.path.splitext(name)[0], picture)
 

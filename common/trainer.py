@@ -2,7 +2,9 @@
 
 A model subclasses `Trainer` and supplies, as named methods, only what differs: its model and
 train state, the train step (where the loss is), the per-image evaluation, and how to encode,
-decode and sample for the pictures (vae/train.py: VAETrainer, aae/train.py: AAETrainer).
+decode and sample for the pictures (vae/train.py: VAETrainer, aae/train.py: AAETrainer); and,
+if it needs them, what every train step sees whole (`train_context`) and numbers that need a
+split's labels (`labelled_metrics`; aae/semi_train.py: SemiAAETrainer).
 Everything else is here once: data, PRNG keys, the device mesh, the compiled epoch, evaluation,
 the workdir and resuming, checkpoints, metrics, signals, non-finite checks and the final test on
 the best epoch; the pictures are common/pictures.py's, the codes' statistics common/latents.py's.
@@ -187,18 +189,39 @@ class Trainer(abc.ABC):
         del data, keys
         return None
 
+    def train_context(self, data: input_pipeline.Dataset, keys: Keys) -> Any:
+        """What every train step sees whole besides its batch, or None (the default): a pytree
+        of arrays put on the devices once (replicated) and passed to each `train_step` as
+        `context` (the semi-supervised AAE's labelled images, which it draws from).
+
+        Raises:
+          ConfigError, DataError: the model needs what the data does not have.
+        """
+        del data, keys
+        return None
+
     @abc.abstractmethod
     def train_step(self, state: Any, batch: jax.Array, key: jax.Array, labels=None):
         """One optimisation step: (state, preprocessed batch, key, the batch's `train_labels`
-        int32 [B] or None) -> (state, train_metrics)."""
+        int32 [B] or None) -> (state, train_metrics). A trainer with a `train_context` also
+        takes it, as the keyword `context`."""
 
     @abc.abstractmethod
     def example_metrics(self, params: Any, images: jax.Array, key: jax.Array) -> dict:
         """uint8 [B, 28, 28, 1] -> {name: [B] float32}, per image; evaluation means them."""
 
+    def labelled_metrics(self, params: Any, data: input_pipeline.Dataset, split: str) -> dict:
+        """Numbers of the model on a split's images and labels that are not means of per-image
+        functions of the images (a classifier's error, a clustering's): {name: float}, none by
+        default. The loop asks for split "val" every epoch and "test" at the end (when there is
+        one); `data` holds every split (a score may need another split's labels)."""
+        del params, data, split
+        return {}
+
     @abc.abstractmethod
     def encode(self, params: Any, images: jax.Array) -> jax.Array:
-        """uint8 [B, 28, 28, 1] -> the codes [B, z_dim] float32 (the mean of q(z|x))."""
+        """uint8 [B, 28, 28, 1] -> the codes [B, D] float32 (the mean of q(z|x)), whose first
+        z_dim columns are z (D = z_dim but for the semi-supervised AAE's (z, y))."""
 
     def sample_codes(self, params: Any, images: jax.Array, key: jax.Array) -> jax.Array:
         """uint8 [B, 28, 28, 1] -> codes [B, z_dim] drawn from q(z|x) with `key`: what the
@@ -208,7 +231,7 @@ class Trainer(abc.ABC):
 
     @abc.abstractmethod
     def decode(self, params: Any, z: jax.Array) -> jax.Array:
-        """z [B, z_dim] -> the mean image [B, 28, 28, 1] float32 in [0, 1]."""
+        """codes [B, D] (as `encode` gives) -> the mean image [B, 28, 28, 1] float32 in [0, 1]."""
 
     @abc.abstractmethod
     def sample_grids(self, params: Any, key: jax.Array, num: int) -> dict[str, jax.Array]:
@@ -217,10 +240,13 @@ class Trainer(abc.ABC):
         Each entry "samples{variant}" is written as run_files.samples(epoch, variant).
         """
 
-    def model_pictures(self, params: Any) -> dict[str, np.ndarray]:
+    def model_pictures(
+        self, params: Any, data: input_pipeline.Dataset, key: jax.Array
+    ) -> dict[str, np.ndarray]:
         """Pictures only this model draws, of its final state: {run_files name: [H, W, C] image
-        in [0, 1]} (e.g. the VAE's manifold); none by default."""
-        del params
+        in [0, 1]} (e.g. the VAE's manifold); none by default. `data`: the run's splits (the
+        pictures show `pictures.Shown.of(data)`); `key`: the same draws in every call."""
+        del params, data, key
         return {}
 
     # ------------------------------------------------------------------------- the loop
@@ -253,6 +279,7 @@ class Trainer(abc.ABC):
         # ---------------------------------------------------------------------- keys and mesh
         setup = setup_run(config, len(data.train_images))  # checks the batch: data, devices
         labels = self.train_labels(data, setup.keys)  # None, or what the steps see of them
+        context = self.train_context(data, setup.keys)  # None, or what every step sees whole
 
         # ---------------------------------------------------------------------- the workdir
         with workdir_lib.out_of_space_is_one_line(workdir), contextlib.ExitStack() as held:
@@ -267,6 +294,8 @@ class Trainer(abc.ABC):
             train_images = parallel.replicate(data.train_images, setup.mesh)
             if labels is not None:
                 labels = parallel.replicate(labels, setup.mesh)
+            if context is not None:
+                context = parallel.replicate(context, setup.mesh)
             train_epoch = jax.jit(self.train_epoch, donate_argnums=0)
             val_eval = self.evaluator(data.val_images, setup)
             codes = latents.CodeStatistics(
@@ -301,6 +330,7 @@ class Trainer(abc.ABC):
                 # -------------------------------------------------------------- epoch 0
                 metrics = {  # the untrained model
                     **_prefixed("val_", val_eval(state.params, 0)),
+                    **_prefixed("val_", self.labelled_metrics(state.params, data, "val")),
                     **_prefixed("val_", codes(state.params)),
                     "seconds": 0.0,
                 }
@@ -311,11 +341,16 @@ class Trainer(abc.ABC):
             with train_utils.stop_requests() as stop:
                 for epoch in range(start_epoch + 1, config.num_epochs + 1):
                     t0 = time.perf_counter()
-                    state, train_metrics = train_epoch(state, train_images, epoch, setup, labels)
+                    state, train_metrics = train_epoch(
+                        state, train_images, epoch, setup, labels, context
+                    )
                     train_metrics = _prefixed("train_", jax.device_get(train_metrics))
                     seconds = time.perf_counter() - t0
                     train_utils.check_finite(epoch, train_metrics, manager.latest_step())
                     val_metrics = _prefixed("val_", val_eval(state.params, epoch))
+                    val_metrics.update(
+                        _prefixed("val_", self.labelled_metrics(state.params, data, "val"))
+                    )
                     val_metrics.update(_prefixed("val_", codes(state.params)))
                     train_utils.check_finite(epoch, val_metrics, manager.latest_step())
                     metrics = {**train_metrics, **val_metrics, "seconds": seconds}
@@ -349,6 +384,9 @@ class Trainer(abc.ABC):
                 final = _prefixed(
                     "test_", self.evaluator(data.test_images, setup)(best_state.params)
                 )
+                final.update(
+                    _prefixed("test_", self.labelled_metrics(best_state.params, data, "test"))
+                )
             else:
                 logging.warning("No test set (t10k-only data): no test numbers.")
             if self.monitor:
@@ -367,6 +405,7 @@ class Trainer(abc.ABC):
         epoch: jax.Array,
         setup: RunSetup,
         labels: jax.Array | None = None,
+        context: Any = None,
     ):
         """One epoch as one `lax.scan` of `train_step` over shuffled batches (jit it once).
 
@@ -381,6 +420,7 @@ class Trainer(abc.ABC):
           setup: the run's keys and devices (setup_run).
           labels: int32 [N] on the devices, `train_labels` (None: none); each step receives its
             batch's.
+          context: `train_context` on the devices (None: none); each step receives it whole.
 
         Returns:
           (new state, {metric name: epoch mean}).
@@ -398,7 +438,9 @@ class Trainer(abc.ABC):
             if labels is not None:
                 batch_labels = jax.lax.with_sharding_constraint(labels[idx], setup.batch_sharding)
             key = jax.random.fold_in(setup.keys.train, state.step)
-            state, batch_metrics = self.train_step(state, batch, key, batch_labels)
+            # Trainers without a context keep their four-argument step.
+            extra = {} if context is None else {"context": context}
+            state, batch_metrics = self.train_step(state, batch, key, batch_labels, **extra)
             return (state, metrics.merge(batch_metrics)), None
 
         (state, metrics), _ = jax.lax.scan(step, (state, self.train_metrics.empty()), batches)
