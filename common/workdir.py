@@ -32,9 +32,10 @@ from common import checkpoint, config_rules, errors, metric_writer, parallel, pr
 from common.errors import CheckpointError, ConfigError, DiskFull, WorkdirBusy
 
 # Config fields a run cannot resume with other values that its train state does not show: the
-# data, the seed, the AAE's prior and which of its images keep their labels. Fields that shape
-# the state (z_dim, num_filters, the update scheme, the optimizers, ...) are found by comparing
-# the state itself (check_state).
+# data, the seed, the AAE's prior and which of its images keep their labels, and how many
+# labelled images the semi-supervised AAE learns from. Fields that shape the state (z_dim,
+# num_filters, the update scheme, the optimizers, ...) are found by comparing the state itself
+# (check_state).
 DATA_FIELDS = (
     "model",
     "data.name",
@@ -44,6 +45,7 @@ DATA_FIELDS = (
     "seed",
     "prior.name",
     "prior.labelled_share",
+    "num_labels",
 )
 
 # Fields added to the configs after runs were saved without them, with the value that reproduces
