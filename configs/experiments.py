@@ -8,6 +8,7 @@ samples in numbers (docs/sample_quality.md). `TRAINERS` maps a config's `model` 
 class that trains it, `HEADLINES` to the number that sums up its runs.
 """
 
+from aae.semi_train import SemiAAETrainer
 from aae.train import AAETrainer
 from common.registry import (
     Comparison,
@@ -37,7 +38,7 @@ from configs import (
 from vae import evaluate
 from vae.train import VAETrainer
 
-TRAINERS = {"vae": VAETrainer, "aae": AAETrainer}
+TRAINERS = {"vae": VAETrainer, "aae": AAETrainer, "aae_semi": SemiAAETrainer}
 HEADLINES = {
     "vae": Headline(
         "bpd", "bpd (negative ELBO)", ".3f", ("train_bpd", "val_bpd", "train_l_rec", "train_l_reg")

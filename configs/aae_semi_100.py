@@ -1,0 +1,86 @@
+"""Semi-supervised AAE, 100 labels (the AAE paper's section 5, Table 2): the base of the
+semi-supervised and clustering configs.
+
+    python scripts/train_aae_semi.py --config configs/aae_semi_100.py --workdir runs/aae_semi_100
+
+Full MNIST (54,000 train / 6,000 validation / 10,000 test), 100 of the training images labelled
+(10 of each digit, fixed by the seed). Paper: 1.90 (+-0.10) % test error with fully connected
+networks and thousands of epochs; target here: at most 3 % (`test_error`, of the best
+validation epoch) in about an hour on 2 CPU cores. Against configs/aae_semi_100_supervised.py
+(the same encoder on the same 100 labels alone) the unlabelled images should lower the error.
+
+Optimisation: one Adam per phase. The paper trains every phase with momentum SGD on stepped
+learning-rate schedules over thousands of epochs; our convolutional nets get far in tens of
+epochs with Adam (b1 0.5 for the adversarial game and the autoencoder, as the AAE's), and the
+learning rates drop tenfold for the last third of the epochs (`decay_steps`). "sgd" with
+`momentum` is there for the paper's setting.
+"""
+
+import ml_collections
+
+STEPS_PER_EPOCH = 54_000 // 100  # full MNIST's training split in batches of 100
+NUM_EPOCHS = 30
+DECAY = (2 * NUM_EPOCHS // 3 * STEPS_PER_EPOCH,)  # steps at which the learning rates drop
+
+
+def optimizer(name, learning_rate, b1=0.9, b2=0.999, momentum=0.0, warmup_steps=0, decay=DECAY):
+    """An optimizer's settings: the learning rate rises linearly from 0 over warmup_steps, and
+    is multiplied by decay_factor at each step of decay_steps."""
+    return ml_collections.ConfigDict(
+        dict(
+            name=name,  # "adam" or "sgd"
+            learning_rate=learning_rate,
+            b1=b1,  # adam
+            b2=b2,  # adam
+            momentum=momentum,  # sgd; 0: none
+            warmup_steps=warmup_steps,
+            decay_steps=decay,
+            decay_factor=0.1,
+        )
+    )
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.model = "aae_semi"
+    config.seed = 42  # the one root of every PRNG key, and of which images keep their labels
+
+    # Task: "semi_supervised" (reconstruction, both adversarial phases, classification),
+    # "clustering" (no classification phase: training never sees a label) or "supervised"
+    # (the classification phase alone: the baseline).
+    config.task = "semi_supervised"
+    config.num_classes = 10  # K, the categorical code: the digits, or the number of clusters
+    config.num_labels = 100  # labelled training images, as many of each class; 0 = all
+    config.labelled_batch_size = 100  # labelled images per classification step (drawn anew)
+
+    # Model.
+    config.z_dim = 10  # the style code
+    config.num_filters = 32
+    config.disc_hidden = 512  # both discriminators' hidden layers
+    config.input_noise_std = 0.5  # Gaussian noise on the encoder's input in training ([-1, 1])
+    config.conv_impl = "auto"  # see common/nets.py
+
+    # Optimisation: one optimizer per phase. The autoencoder warms up over its first 100 steps
+    # (configs/aae.py: without, the autoencoder can collapse in its first steps).
+    config.optimizers = ml_collections.ConfigDict()
+    config.optimizers.recon = optimizer("adam", 1e-3, b1=0.5, warmup_steps=100)
+    config.optimizers.disc = optimizer("adam", 2e-4, b1=0.5)  # both discriminators
+    config.optimizers.gen = optimizer("adam", 2e-4, b1=0.5)  # the encoder against both
+    config.optimizers.classify = optimizer("adam", 1e-3)
+    config.batch_size = 100  # unlabelled images per step
+    config.num_epochs = NUM_EPOCHS
+
+    # Data (pixels scaled to [-1, 1]).
+    config.data = ml_collections.ConfigDict()
+    config.data.name = "mnist"  # tfds name: mnist or fashion_mnist
+    config.data.dir = ""  # folder of IDX files; "" = tensorflow-datasets
+    config.data.split_seed = 42
+    config.data.limit = 0  # train on N images (the first of the seeded split); 0 = all
+
+    # Evaluation, pictures, checkpoints.
+    config.eval_batch_size = 500
+    config.checkpoint_epochs = (0, 10, 20, NUM_EPOCHS)
+    config.checkpoint_every = 1
+    config.sample_epochs = (0, 10, NUM_EPOCHS)
+    config.num_samples = 64
+    return config
