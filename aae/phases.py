@@ -22,17 +22,19 @@ SCHEMES = {"combined": ("ae", "disc"), "three_phase": ("recon", "disc", "gen")}
 
 
 class AAEState(flax.struct.PyTreeNode):
-    """The three networks' params and one optimizer state per phase."""
+    """The networks' params and one optimizer state per phase (the semi-supervised AAE's four
+    networks and its task's phases: aae/semi_phases.py)."""
 
     step: jax.Array  # int32 scalar
     params: dict  # {"encoder", "decoder", "discriminator"}
     opt_states: dict  # {phase of the update scheme: optax state}
 
 
-def step(state: AAEState, phase: str, loss_fn, tx, weight: float = 1.0):
+def step(state: AAEState, phase: str, loss_fn, tx, weight: float = 1.0, networks=None):
     """One step of `phase`'s optimizer on loss_fn(params) -> (loss, aux), differentiating only the
-    phase's own networks, its update scaled by `weight`. Returns (new state, aux)."""
-    own = {name: state.params[name] for name in PHASE_NETWORKS[phase]}
+    phase's own networks (`networks`: params keys; None: PHASE_NETWORKS[phase]), its update
+    scaled by `weight`. Returns (new state, aux)."""
+    own = {name: state.params[name] for name in networks or PHASE_NETWORKS[phase]}
     (_, aux), grads = jax.value_and_grad(
         lambda sub: loss_fn({**state.params, **sub}), has_aux=True
     )(own)

@@ -27,7 +27,7 @@ from aae import losses, models, phases, sampling
 from common import config_rules, input_pipeline, priors, shapes
 from common.errors import DataError
 from common.shapes import Codes, ImagesU8, PerImage, TanhImages, UnitImages
-from common.train import pictures, run_files, trainer
+from common.train import pictures, run_files, run_setup, trainer
 
 OPTIMIZERS = ("adam", "sgd")
 SAMPLES_PER_REGION = 8  # columns of the per-region sample grid (a row per region)
@@ -136,7 +136,7 @@ class AAETrainer(trainer.Trainer):
             num_conditions=priors.NUM_CONDITIONS if c.prior.labels else 0,
         )
 
-    def train_labels(self, data: input_pipeline.Dataset, keys: trainer.Keys) -> np.ndarray | None:
+    def train_labels(self, data: input_pipeline.Dataset, keys: run_setup.Keys) -> np.ndarray | None:
         """Label-guided: each training image's label, but priors.NO_LABEL for all except a share
         config.prior.labelled_share (a function of config.seed alone, so every epoch and resumed
         session sees the same labels); else None. DataError when the data has no labels."""

@@ -14,7 +14,7 @@ from aae import phases, train
 from common import input_pipeline, priors
 from common.errors import ConfigError
 from common.train import checkpoint, metric_writer, run_files, validation
-from common.train.trainer import setup_run
+from common.train.run_setup import setup_run
 
 
 def changed(a, b) -> dict[str, bool]:

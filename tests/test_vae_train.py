@@ -12,7 +12,7 @@ from conftest import copy_run, fake_digits
 from common import input_pipeline
 from common.errors import CheckpointError
 from common.train import checkpoint, metric_writer
-from common.train.trainer import setup_run
+from common.train.run_setup import setup_run
 from vae import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

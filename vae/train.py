@@ -119,8 +119,9 @@ class VAETrainer(trainer.Trainer):
             "samples" + run_files.PIXEL_MEANS: means * scale,
         }
 
-    def model_pictures(self, params) -> dict[str, tuple[np.ndarray, str]]:
+    def model_pictures(self, params, data, key) -> dict[str, tuple[np.ndarray, str]]:
         """With z_dim 2, the data manifold (Question 1.9)."""
+        del data, key
         if self.config.z_dim != 2:
             return {}
         size = self.config.manifold_size

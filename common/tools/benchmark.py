@@ -31,7 +31,8 @@ import numpy as np
 from common import nets, parallel
 from common.errors import UserError
 from common.train import metric_writer
-from common.train.trainer import Trainer, setup_run
+from common.train.run_setup import setup_run
+from common.train.trainer import Trainer
 
 
 def _random_images(num: int) -> np.ndarray:

@@ -25,6 +25,7 @@ from common.train import workdir as workdir_lib
 TRAINERS = {
     "vae": "vae.train:VAETrainer",
     "aae": "aae.train:AAETrainer",
+    "aae_semi": "aae.semi_train:SemiAAETrainer",
 }
 
 

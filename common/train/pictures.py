@@ -63,7 +63,9 @@ class Hooks(Protocol):
 
     def sample_grids(self, params: Any, key: jax.Array, num: int) -> dict[str, UnitImages]: ...
 
-    def model_pictures(self, params: Any) -> dict[str, tuple[np.ndarray, str]]: ...
+    def model_pictures(
+        self, params: Any, data: input_pipeline.Dataset, key: jax.Array
+    ) -> dict[str, tuple[np.ndarray, str | None]]: ...
 
 
 class Shown(NamedTuple):
@@ -103,7 +105,7 @@ class Pictures:
         writer: MetricWriter,
     ):
         self.trainer, self.config = trainer, trainer.config
-        self.shown, self.sample_key = Shown.of(data), sample_key
+        self.data, self.shown, self.sample_key = data, Shown.of(data), sample_key
         self.workdir, self.writer = workdir, writer
         self.digits, self.digit_labels = plotting.pick_digits(self.shown.images, self.shown.labels)
         self.sample_grids = jax.jit(trainer.sample_grids, static_argnums=2)
@@ -139,7 +141,7 @@ class Pictures:
         """The curves with the final row; the interpolation grid (rows: digit pairs 0 -> 1,
         2 -> 3, ...; columns: the decoded codes on the straight line between theirs); with z_dim
         2 the latent scatter of the shown split over the prior's density; then the model's own
-        pictures."""
+        pictures (of the run's data, from the same draws every time)."""
         self.write_curves()
         z = np.asarray(self.encode(params, self.digits))
         line = latents.interpolate(z[0::2], z[1::2], INTERPOLATION_STEPS)
@@ -161,8 +163,15 @@ class Pictures:
                 f"{self.trainer.kind}: codes of the {self.shown.split} images, {prior.name} prior",
                 np.asarray(prior.sample(jax.random.fold_in(self.sample_key, 2), PRIOR_DRAWS)),
             )
-        for name, (picture, what) in self.trainer.model_pictures(params).items():
-            plotting.save_image(picture, self.path(name), self.title(epoch, what), plotting.SCALE)
+        model_key = jax.random.fold_in(self.sample_key, 3)
+        for name, (picture, what) in self.trainer.model_pictures(
+            params, self.data, model_key
+        ).items():
+            if what is None:  # a rendered figure, with its own title
+                plotting.save_image(picture, self.path(name))
+            else:
+                title = self.title(epoch, what)
+                plotting.save_image(picture, self.path(name), title, plotting.SCALE)
             self.writer.write_image(epoch, os.path.splitext(name)[0], picture)
 
     def write_curves(self) -> None:

@@ -22,7 +22,8 @@ from common.train import workdir as workdir_lib
 from common.train.checkpoint import Progress
 
 # Config fields a run cannot resume with other values that its train state does not show: the
-# data, the seed, the AAE's prior and which of its images keep their labels. Fields that shape
+# data, the seed, the AAE's prior and which of its images keep their labels, and how many
+# labelled images the semi-supervised AAE learns from. Fields that shape
 # the state (z_dim, num_filters, the update scheme, the optimizers, ...) are found by comparing
 # the state itself (check_state).
 DATA_FIELDS = (
@@ -34,6 +35,7 @@ DATA_FIELDS = (
     "seed",
     "prior.name",
     "prior.labelled_share",
+    "num_labels",
 )
 
 _WAY_OUT = "use another --workdir, or --fresh to start over there"

@@ -34,6 +34,10 @@ INTERPOLATION = _entry("interpolation.png", "decoded codes between pairs of digi
 LOG_LIKELIHOOD = _entry("log_likelihood.json", "vae.log_likelihood: importance-weighted log p(x)")
 LOG_LIKELIHOOD_TABLE = _entry("log_likelihood.md", "vae.log_likelihood: the same as a table")
 PROPOSAL_VARIANCE = _entry("proposal_variance.png", "vae.log_likelihood: both proposals against K")
+ERROR_CURVE = _entry("error_curve.png", "semi-supervised AAE: classification error per epoch")
+STYLE_GRID = _entry("style_grid.png", "semi-supervised AAE: fixed styles z decoded with each y")
+CONFUSION_MATRIX = _entry("confusion_matrix.png", "semi-supervised AAE: labels against predictions")
+CLUSTER_GRID = _entry("cluster_grid.png", "AAE clustering: each cluster's surest images")
 SAMPLE_QUALITY = _entry(
     "sample_quality.json",
     "common.evaluation.sample_quality: Parzen, FID, coverage by checkpoint epoch",

@@ -2,7 +2,9 @@
 
 A model subclasses `Trainer` and supplies, as named methods, only what differs: its model and
 train state, the train step (where the loss is), the per-image evaluation, and how to encode,
-decode and sample for the pictures (vae/train.py: VAETrainer, aae/train.py: AAETrainer).
+decode and sample for the pictures (vae/train.py: VAETrainer, aae/train.py: AAETrainer); and,
+if it needs them, what every train step sees whole (`train_context`) and numbers that need a
+split's labels (`labelled_metrics`; aae/semi_train.py: SemiAAETrainer).
 Everything else is here once: data, PRNG keys, the device mesh, the compiled epoch, evaluation,
 the workdir and resuming, checkpoints, metrics, signals, non-finite checks and the final test on
 the best epoch; the pictures are common/train/pictures.py's, the codes' statistics
@@ -22,9 +24,8 @@ import json
 import os
 import signal
 import time
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
-import flax
 import flax.linen as nn
 import jax
 import ml_collections
@@ -33,7 +34,6 @@ import orbax.checkpoint as ocp
 from absl import logging
 from clu import metrics as clu_metrics
 from clu import parameter_overview
-from jax.sharding import Mesh, NamedSharding
 
 from common import config_rules, input_pipeline, nets, parallel, priors
 from common.errors import ConfigError, DataError, Interrupted
@@ -41,54 +41,9 @@ from common.train import checkpoint, helpers, kinds, pictures, resume, validatio
 from common.train import workdir as workdir_lib
 from common.train.checkpoint import Progress
 from common.train.metric_writer import MetricWriter
+from common.train.run_setup import Keys, RunSetup, setup_run
 
 CODE_IMAGES = 1000  # validation images whose codes are compared with the prior every epoch
-
-
-class Keys(NamedTuple):
-    """The run's PRNG keys by purpose, all split once from config.seed."""
-
-    init: jax.Array  # parameters
-    train: jax.Array  # step keys: fold_in(train, step)
-    shuffle: jax.Array  # epoch order: fold_in(shuffle, epoch)
-    eval: jax.Array  # evaluation z samples: fold_in(eval, epoch)
-    sample: jax.Array  # the fixed prior draws of the sample grids
-
-
-@flax.struct.dataclass
-class RunSetup:
-    """What a run works out at start-up, passed as a value to whatever needs it.
-
-    A pytree: the keys are its leaves (traced, so one compiled epoch serves every seed), the rest
-    is static. Build it with `setup_run`.
-    """
-
-    keys: Keys
-    mesh: Mesh = flax.struct.field(pytree_node=False)
-    batch_sharding: NamedSharding = flax.struct.field(pytree_node=False)  # the batch axis split
-    images_per_epoch: int = flax.struct.field(pytree_node=False)  # whole batches only
-
-
-def setup_run(config: ml_collections.ConfigDict, num_train_images: int) -> RunSetup:
-    """Splits the PRNG keys from config.seed and builds the mesh over all devices.
-
-    Raises:
-      ConfigError: fewer images than one batch, or a batch the devices cannot split evenly.
-    """
-    batch_size = config.batch_size
-    if num_train_images < batch_size:
-        raise ConfigError(
-            f"only {num_train_images} training images, fewer than one batch of {batch_size}; "
-            "lower batch_size or raise data.limit"
-        )
-    mesh = parallel.make_mesh()
-    parallel.check_batch_size(batch_size, mesh)
-    return RunSetup(
-        keys=Keys(*jax.random.split(jax.random.key(config.seed), len(Keys._fields))),
-        mesh=mesh,
-        batch_sharding=parallel.batch_sharded(mesh),
-        images_per_epoch=(num_train_images // batch_size) * batch_size,
-    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,18 +134,39 @@ class Trainer(abc.ABC):
         del data, keys
         return None
 
+    def train_context(self, data: input_pipeline.Dataset, keys: Keys) -> Any:
+        """What every train step sees whole besides its batch, or None (the default): a pytree
+        of arrays put on the devices once (replicated) and passed to each `train_step` as
+        `context` (the semi-supervised AAE's labelled images, which it draws from).
+
+        Raises:
+          ConfigError, DataError: the model needs what the data does not have.
+        """
+        del data, keys
+        return None
+
     @abc.abstractmethod
     def train_step(self, state: Any, batch: jax.Array, key: jax.Array, labels=None):
         """One optimisation step: (state, preprocessed batch, key, the batch's `train_labels`
-        int32 [B] or None) -> (state, train_metrics)."""
+        int32 [B] or None) -> (state, train_metrics). A trainer with a `train_context` also
+        takes it, as the keyword `context`."""
 
     @abc.abstractmethod
     def example_metrics(self, params: Any, images: jax.Array, key: jax.Array) -> dict:
         """uint8 [B, 28, 28, 1] -> {name: [B] float32}, per image; evaluation means them."""
 
+    def labelled_metrics(self, params: Any, data: input_pipeline.Dataset, split: str) -> dict:
+        """Numbers of the model on a split's images and labels that are not means of per-image
+        functions of the images (a classifier's error, a clustering's): {name: float}, none by
+        default. The loop asks for split "val" every epoch and "test" at the end (when there is
+        one); `data` holds every split (a score may need another split's labels)."""
+        del params, data, split
+        return {}
+
     @abc.abstractmethod
     def encode(self, params: Any, images: jax.Array) -> jax.Array:
-        """uint8 [B, 28, 28, 1] -> the codes [B, z_dim] float32 (the mean of q(z|x))."""
+        """uint8 [B, 28, 28, 1] -> the codes [B, D] float32 (the mean of q(z|x)), whose first
+        z_dim columns are z (D = z_dim but for the semi-supervised AAE's (z, y))."""
 
     def sample_codes(self, params: Any, images: jax.Array, key: jax.Array) -> jax.Array:
         """uint8 [B, 28, 28, 1] -> codes [B, z_dim] drawn from q(z|x) with `key`: what the
@@ -200,7 +176,7 @@ class Trainer(abc.ABC):
 
     @abc.abstractmethod
     def decode(self, params: Any, z: jax.Array) -> jax.Array:
-        """z [B, z_dim] -> the mean image [B, 28, 28, 1] float32 in [0, 1]."""
+        """codes [B, D] (as `encode` gives) -> the mean image [B, 28, 28, 1] float32 in [0, 1]."""
 
     @abc.abstractmethod
     def sample_grids(self, params: Any, key: jax.Array, num: int) -> dict[str, jax.Array]:
@@ -209,10 +185,13 @@ class Trainer(abc.ABC):
         Each entry "samples{variant}" is written as run_files.samples(epoch, variant).
         """
 
-    def model_pictures(self, params: Any) -> dict[str, tuple[np.ndarray, str]]:
+    def model_pictures(
+        self, params: Any, data: input_pipeline.Dataset, key: jax.Array
+    ) -> dict[str, tuple[np.ndarray, str | None]]:
         """Pictures only this model draws, of its final state: {run_files name: ([H, W, C] image
-        in [0, 1], what it shows)} (e.g. the VAE's manifold); none by default."""
-        del params
+        in [0, 1], what it shows; None: a rendered figure with its title)} (e.g. the VAE's
+        manifold); none by default. `data`: the run's splits; `key`: the same draws each call."""
+        del params, data, key
         return {}
 
     # ------------------------------------------------------------------------- the loop
@@ -245,6 +224,7 @@ class Trainer(abc.ABC):
         # ---------------------------------------------------------------------- keys and mesh
         setup = setup_run(config, len(data.train_images))  # checks the batch: data, devices
         labels = self.train_labels(data, setup.keys)  # None, or what the steps see of them
+        context = self.train_context(data, setup.keys)  # None, or what every step sees whole
 
         # ---------------------------------------------------------------------- the workdir
         with workdir_lib.out_of_space_is_one_line(workdir), contextlib.ExitStack() as held:
@@ -260,6 +240,8 @@ class Trainer(abc.ABC):
             train_images = parallel.replicate(data.train_images, setup.mesh)
             if labels is not None:
                 labels = parallel.replicate(labels, setup.mesh)
+            if context is not None:
+                context = parallel.replicate(context, setup.mesh)
             train_epoch = jax.jit(self.train_epoch, donate_argnums=0)
             validate = validation.Validation(
                 self.example_metrics,
@@ -286,19 +268,28 @@ class Trainer(abc.ABC):
             out = Outputs(manager, writer, shows)
             if not resumed:
                 writer.write_hparams(config.to_dict())
-                metrics = {**_prefixed("val_", validate(state.params, 0)), "seconds": 0.0}
-                progress = self.end_epoch(0, state, metrics, progress, out)  # the untrained model
+                metrics = {  # the untrained model
+                    **_prefixed("val_", validate(state.params, 0)),
+                    **_prefixed("val_", self.labelled_metrics(state.params, data, "val")),
+                    "seconds": 0.0,
+                }
+                progress = self.end_epoch(0, state, metrics, progress, out)
 
             # ------------------------------------------------------------------ the loop
             start_epoch, start_time = progress.epoch, time.perf_counter()
             with helpers.stop_requests() as stop:
                 for epoch in range(start_epoch + 1, config.num_epochs + 1):
                     t0 = time.perf_counter()
-                    state, train_metrics = train_epoch(state, train_images, epoch, setup, labels)
+                    state, train_metrics = train_epoch(
+                        state, train_images, epoch, setup, labels, context
+                    )
                     train_metrics = _prefixed("train_", jax.device_get(train_metrics))
                     seconds = time.perf_counter() - t0
                     helpers.check_finite(epoch, train_metrics, manager.latest_step())
                     val_metrics = _prefixed("val_", validate(state.params, epoch))
+                    val_metrics.update(
+                        _prefixed("val_", self.labelled_metrics(state.params, data, "val"))
+                    )
                     helpers.check_finite(epoch, val_metrics, manager.latest_step())
                     metrics = {**train_metrics, **val_metrics, "seconds": seconds}
                     progress = self.end_epoch(epoch, state, metrics, progress, out)
@@ -331,6 +322,9 @@ class Trainer(abc.ABC):
                 final = _prefixed(
                     "test_", self.evaluator(data.test_images, setup)(best_state.params)
                 )
+                final.update(
+                    _prefixed("test_", self.labelled_metrics(best_state.params, data, "test"))
+                )
             else:
                 logging.warning("No test set (t10k-only data): no test numbers.")
             if self.monitor:
@@ -349,6 +343,7 @@ class Trainer(abc.ABC):
         epoch: jax.Array,
         setup: RunSetup,
         labels: jax.Array | None = None,
+        context: Any = None,
     ):
         """One epoch as one `lax.scan` of `train_step` over shuffled batches (jit it once).
 
@@ -363,6 +358,7 @@ class Trainer(abc.ABC):
           setup: the run's keys and devices (setup_run).
           labels: int32 [N] on the devices, `train_labels` (None: none); each step receives its
             batch's.
+          context: `train_context` on the devices (None: none); each step receives it whole.
 
         Returns:
           (new state, {metric name: epoch mean}).
@@ -380,7 +376,9 @@ class Trainer(abc.ABC):
             if labels is not None:
                 batch_labels = jax.lax.with_sharding_constraint(labels[idx], setup.batch_sharding)
             key = jax.random.fold_in(setup.keys.train, state.step)
-            state, batch_metrics = self.train_step(state, batch, key, batch_labels)
+            # Trainers without a context keep their four-argument step.
+            extra = {} if context is None else {"context": context}
+            state, batch_metrics = self.train_step(state, batch, key, batch_labels, **extra)
             return (state, metrics.merge(batch_metrics)), None
 
         (state, metrics), _ = jax.lax.scan(step, (state, self.train_metrics.empty()), batches)

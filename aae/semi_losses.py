@@ -1,0 +1,28 @@
+"""The semi-supervised AAE's per-image objectives and scores, pure functions.
+
+The adversarial terms are the AAE's own (aae/losses.py: discriminator_loss, generator_loss),
+applied once to z and once to y. Errors are in percent (the AAE paper's tables).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+def reconstruction_error(x: jax.Array, recon_x: jax.Array) -> jax.Array:
+    """x, recon_x: [B, 28, 28, 1] float in [-1, 1] -> [B] float32, mean squared error per pixel."""
+    return jnp.mean((x - recon_x) ** 2, axis=(1, 2, 3))
+
+
+def classification_loss(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Cross-entropy of q(y|x) against the labels: logits [B, K] float, labels int [B] in
+    0..K-1 -> [B] float32 in nats."""
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+
+
+def classification_error(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Whether the most probable class is wrong, in percent: logits [B, K], labels int [B] ->
+    [B] float32, 0 or 100 (its mean is the error in %)."""
+    return 100.0 * (jnp.argmax(logits, -1) != labels).astype(jnp.float32)

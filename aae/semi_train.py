@@ -1,0 +1,478 @@
+"""Semi-supervised classification and unsupervised clustering with an AAE: `SemiAAETrainer`,
+what they add to the shared loop (common/train/trainer.py).
+
+    python scripts/train_aae.py --config aae_semi_100 --workdir runs/aae_semi_100
+
+Makhzani et al. 2015, "Adversarial Autoencoders" (arXiv 1511.05644), section 5 and Figure 8:
+the encoder gives a class y (softmax) and a style z; the decoder reconstructs the image from
+both; one adversarial network imposes a categorical distribution on y, another a Gaussian on z;
+each mini-batch trains (a) the autoencoder on reconstruction, (b) each discriminator, then the
+encoder as their generator, (c) q(y|x) on the cross-entropy of a labelled mini-batch. Its
+Table 2 gives the MNIST test error: 1.90 (+-0.10) % with 100 labels, 1.60 (+-0.08) % with
+1,000, 0.85 (+-0.02) % with all. Section 6 drops (c) and reads y as K clusters: each cluster
+takes the label of the validation image it is surest of, and the test error is that of the
+labels so assigned; Table 3: 9.55 (+-2.05) % with 16 clusters, 4.10 (+-1.13) % with 30. The
+paper's networks are fully connected (1,000 ReLU units per layer) and trained with momentum
+SGD; here they are the course's convolutional trunks (aae/semi_models.py).
+
+`config.task` (aae/semi_phases.py: TASKS) picks the phases: "semi_supervised" (a, b, c),
+"clustering" (a, b; no label is ever seen in training), "supervised" (c alone: the baseline).
+The labelled images (`train_context`): config.num_labels of the training split, as many of each
+class, fixed by config.seed (0: every training image); every classification step draws its
+mini-batch from them with the step's key. Scores (`labelled_metrics`, aae/semi_metrics.py):
+`error` in % (val every epoch, test at the end, of the best validation epoch); clustering's
+assignment comes from the validation split, for the test error too.
+"""
+
+import functools
+from typing import NamedTuple
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from clu import metrics as clu_metrics
+
+from aae import semi_metrics, semi_models, semi_phases, semi_pictures
+from aae.phases import AAEState
+from common import config_rules, input_pipeline, plotting, shapes
+from common.errors import ConfigError, DataError
+from common.train import pictures, run_files, run_setup, trainer
+
+Model = semi_models.SemiSupervisedAAE
+OPTIMIZERS = ("adam", "sgd")
+NUM_LABELS = semi_metrics.NUM_LABELS  # the digits: what a task with labels classifies
+LABELLED_FOLD = 2**31 - 1  # fold_in(keys.shuffle, this) picks the labelled images: no epoch's key
+STYLE_ROWS = 10  # fixed style draws z of the style grid, one row each
+CLUSTER_COLUMNS = 10  # images per cluster in the cluster grid
+
+
+class LabelledSet(NamedTuple):
+    """The labelled training images every classification step draws from (on the devices)."""
+
+    images: np.ndarray  # uint8 [L, 28, 28, 1]
+    labels: np.ndarray  # int32 [L] in 0..9
+
+
+# ----------------------------------------------------------------------------- train metrics
+
+
+@flax.struct.dataclass
+class ClassifyMetrics(clu_metrics.Collection):
+    class_loss: clu_metrics.Average.from_output("class_loss")  # nats, labelled mini-batches
+    class_error: clu_metrics.Average.from_output("class_error")  # %, the same before each step
+
+
+@flax.struct.dataclass
+class ClusterMetrics(clu_metrics.Collection):
+    recon_loss: clu_metrics.Average.from_output("recon_loss")
+    disc_style_loss: clu_metrics.Average.from_output("disc_style_loss")
+    disc_style_accuracy: clu_metrics.Average.from_output("disc_style_accuracy")
+    disc_class_loss: clu_metrics.Average.from_output("disc_class_loss")
+    disc_class_accuracy: clu_metrics.Average.from_output("disc_class_accuracy")
+    gen_style_loss: clu_metrics.Average.from_output("gen_style_loss")
+    gen_class_loss: clu_metrics.Average.from_output("gen_class_loss")
+
+
+@flax.struct.dataclass
+class SemiMetrics(clu_metrics.Collection):  # clu reads a class's own fields: all restated
+    recon_loss: clu_metrics.Average.from_output("recon_loss")
+    disc_style_loss: clu_metrics.Average.from_output("disc_style_loss")
+    disc_style_accuracy: clu_metrics.Average.from_output("disc_style_accuracy")
+    disc_class_loss: clu_metrics.Average.from_output("disc_class_loss")
+    disc_class_accuracy: clu_metrics.Average.from_output("disc_class_accuracy")
+    gen_style_loss: clu_metrics.Average.from_output("gen_style_loss")
+    gen_class_loss: clu_metrics.Average.from_output("gen_class_loss")
+    class_loss: clu_metrics.Average.from_output("class_loss")
+    class_error: clu_metrics.Average.from_output("class_error")
+
+
+TRAIN_METRICS = {
+    "semi_supervised": SemiMetrics,
+    "clustering": ClusterMetrics,
+    "supervised": ClassifyMetrics,
+}
+
+
+# ----------------------------------------------------------------------------- pure helpers
+
+
+def labelled_subset(
+    labels: np.ndarray, num_labels: int, num_classes: int, key: jax.Array
+) -> np.ndarray:
+    """Which training images keep their labels: num_labels // num_classes of each class, drawn
+    with `key` (the same key, the same images); num_labels 0: all of them.
+
+    Args:
+      labels: int [N] in 0..num_classes-1, the training split's labels.
+      num_labels: a multiple of num_classes, at most N; or 0.
+      key: PRNG key.
+
+    Returns:
+      int32 [num_labels] (0: [N]) indices into the split, sorted.
+
+    Raises:
+      DataError: a class has fewer images than its share.
+    """
+    if num_labels == 0:
+        return np.arange(len(labels), dtype=np.int32)
+    per_class = num_labels // num_classes
+    order = np.asarray(jax.random.permutation(key, len(labels)))
+    picked = []
+    for k in range(num_classes):
+        of_class = order[labels[order] == k][:per_class]
+        if len(of_class) < per_class:
+            raise DataError(
+                f"{num_labels} labels of {num_classes} classes need {per_class} images of "
+                f"class {k}, and the training split has {len(of_class)}"
+            )
+        picked.append(of_class)
+    return np.sort(np.concatenate(picked)).astype(np.int32)
+
+
+@functools.partial(jax.jit, static_argnames="fn")
+def _over_batches(fn, params, images_u8, idx):
+    return jax.lax.map(lambda batch_idx: fn(params, images_u8[batch_idx]), idx)
+
+
+def over_split(fn, params, images_u8: np.ndarray, batch_size: int) -> np.ndarray:
+    """fn(params, uint8 batch) -> [B, D], over a whole split in compiled batches (the last one
+    padded): [N, D] numpy."""
+    idx, _ = input_pipeline.eval_batches(len(images_u8), min(batch_size, len(images_u8)))
+    out = _over_batches(fn, params, images_u8, idx)
+    return np.asarray(out).reshape(-1, out.shape[-1])[: len(images_u8)]
+
+
+# ----------------------------------------------------------------------------- the trainer
+
+
+class SemiAAETrainer(trainer.Trainer):
+    """The AAE paper's semi-supervised classifier, its clustering, and their supervised baseline
+    (config.task)."""
+
+    kind = "aae_semi"
+    train_metrics = SemiMetrics  # the task's own: TRAIN_METRICS[config.task], set in __init__
+    monitor = "val_error"
+    curves = pictures.Curves(
+        file=run_files.ERROR_CURVE,
+        title="semi-supervised AAE per epoch",
+        panels=(
+            pictures.Panel(
+                "classification error (%)",
+                (("train_class_error", "labelled mini-batches"), ("val_error", "validation")),
+                final=("test_error", "test, best validation epoch"),
+            ),
+            pictures.Panel(
+                "reconstruction MSE",
+                (
+                    ("train_recon_loss", "train (mean over the epoch)"),
+                    ("val_recon_loss", "validation"),
+                ),
+            ),
+            pictures.Panel(
+                "discriminator accuracy",
+                (
+                    ("train_disc_style_accuracy", "style z"),
+                    ("train_disc_class_accuracy", "class y"),
+                ),
+            ),
+        ),
+    )
+    sample_texts = {"samples": "decoded draws of z ~ N(0, I) with a uniform one-hot y, (x + 1) / 2"}
+    rules = {
+        **trainer.Trainer.rules,
+        "task": config_rules.one_of(semi_phases.TASKS),
+        "num_classes": config_rules.integer(2),
+        "num_labels": config_rules.integer(0),
+        "labelled_batch_size": config_rules.integer(1),
+        "input_noise_std": config_rules.real(0.0),
+        "disc_hidden": config_rules.integer(1),
+        "optimizers.*.name": config_rules.one_of(OPTIMIZERS),
+        "optimizers.*.learning_rate": config_rules.POSITIVE,
+        "optimizers.*.b1": config_rules.BETA,
+        "optimizers.*.b2": config_rules.BETA,
+        "optimizers.*.momentum": config_rules.real(0.0, 1.0, open_high=True),
+        "optimizers.*.warmup_steps": config_rules.integer(0),
+        "optimizers.*.decay_steps": config_rules.integers(1),
+        "optimizers.*.decay_factor": config_rules.real(0.0, 1.0, open_low=True),
+    }
+
+    def __init__(self, config: ml_collections.ConfigDict):
+        super().__init__(config)
+        self.phases = semi_phases.TASKS[config.task]
+        self.train_metrics = TRAIN_METRICS[config.task]
+        self.txs = semi_phases.make_optimizers(config)
+
+    @classmethod
+    def validate_config(cls, config: ml_collections.ConfigDict) -> None:
+        """The rules, then what the task needs of the rest: an optimizer for each of its
+        phases; with labels, the 10 digit classes and as many labels of each.
+
+        Raises:
+          ConfigError: naming the field.
+        """
+        super().validate_config(config)
+        task = config.task
+        for phase in semi_phases.TASKS[task]:
+            if phase not in config.optimizers:
+                raise ConfigError(f"config.task={task!r} needs config.optimizers.{phase}")
+        if "classify" not in semi_phases.TASKS[task]:
+            return
+        if config.num_classes != NUM_LABELS:
+            raise ConfigError(
+                f"config.num_classes={config.num_classes}: config.task={task!r} classifies the "
+                f"{NUM_LABELS} digits; set it to {NUM_LABELS} (other counts: task='clustering')"
+            )
+        if config.num_labels % config.num_classes:
+            raise ConfigError(
+                f"config.num_labels={config.num_labels} must be a multiple of "
+                f"config.num_classes={config.num_classes} (as many labels of each class), or 0 "
+                "for every training image"
+            )
+
+    def make_model(self) -> Model:
+        c = self.config
+        return Model(
+            num_filters=c.num_filters,
+            z_dim=c.z_dim,
+            num_classes=c.num_classes,
+            disc_hidden=c.disc_hidden,
+            conv_impl=c.conv_impl,
+        )
+
+    def train_context(
+        self, data: input_pipeline.Dataset, keys: run_setup.Keys
+    ) -> LabelledSet | None:
+        """The labelled images the classification phase draws from (`labelled_subset`, its key
+        folded from the shuffle key: every epoch and every resumed session sees the same ones);
+        None for clustering, which sees no label in training.
+
+        Raises:
+          DataError: the data has no labels (clustering: no validation labels to score with).
+          ConfigError: more labels asked for than the training split has images.
+        """
+        c = self.config
+        if data.train_labels is None or data.val_labels is None:
+            uses = "scores its clusters with" if c.task == "clustering" else "trains on"
+            raise DataError(
+                f"{data.describe()}: config.task={c.task!r} {uses} the labels "
+                "(the train-labels-idx1-ubyte file), and the data has none"
+            )
+        if "classify" not in self.phases:
+            return None
+        num = len(data.train_images)
+        if c.num_labels > num:
+            raise ConfigError(
+                f"config.num_labels={c.num_labels} is more than the {num} training images "
+                f"({data.describe()}); lower it, or 0 for all of them"
+            )
+        key = jax.random.fold_in(keys.shuffle, LABELLED_FOLD)
+        idx = labelled_subset(data.train_labels, c.num_labels, c.num_classes, key)
+        return LabelledSet(data.train_images[idx], data.train_labels[idx].astype(np.int32))
+
+    def create_train_state(self, key: jax.Array) -> AAEState:
+        """The four networks' params initialised from `key`, one optimizer state per phase."""
+        x = jnp.zeros((1, *shapes.IMAGE_SHAPE), jnp.float32)
+        params = self.model.init(key, x, method=Model.initialize)["params"]
+        opt_states = {
+            p: tx.init({name: params[name] for name in semi_phases.PHASE_NETWORKS[p]})
+            for p, tx in self.txs.items()
+        }
+        return AAEState(step=jnp.zeros((), jnp.int32), params=params, opt_states=opt_states)
+
+    def preprocess(self, images_u8: jax.Array) -> jax.Array:
+        return input_pipeline.to_tanh_range(images_u8)
+
+    def add_noise(self, key: jax.Array, x: jax.Array) -> jax.Array:
+        """x [B, 28, 28, 1] plus Gaussian noise of config.input_noise_std (none at 0): what the
+        encoder sees in training; the reconstruction's target stays x."""
+        std = self.config.input_noise_std
+        if not std:
+            return x
+        return x + std * jax.random.normal(key, x.shape, x.dtype)
+
+    def train_step(
+        self,
+        state: AAEState,
+        batch: jax.Array,
+        key: jax.Array,
+        labels=None,
+        context: LabelledSet | None = None,
+    ):
+        """One step of the task's phases in order (aae/semi_phases.py: TASKS).
+
+        Args:
+          state: the train state.
+          batch: [B, 28, 28, 1] float32 in [-1, 1], unlabelled (its labels are never read).
+          key: PRNG key (input noise, prior draws, the labelled mini-batch).
+          labels: always None (`train_labels` gives none).
+          context: the labelled images (`train_context`), on the devices; None for clustering.
+
+        Returns:
+          (new state, the task's train metrics of this step).
+        """
+        del labels
+        c, model, txs = self.config, self.model, self.txs
+        noise_key, style_key, class_key, pick_key, labelled_noise_key = jax.random.split(key, 5)
+        x_in = self.add_noise(noise_key, batch)
+        out = {}
+        if "recon" in self.phases:
+            state, aux = semi_phases.reconstruction_phase(
+                state, x_in, batch, model=model, tx=txs["recon"]
+            )
+            out.update(aux)
+        if "disc" in self.phases:
+            # The codes after the reconstruction step, as the paper's phases run in turn.
+            logits, z = model.apply({"params": state.params}, x_in, method=Model.encode)
+            num = batch.shape[0]
+            state, aux = semi_phases.discriminator_phase(
+                state,
+                self.prior.sample(style_key, num),
+                jax.lax.stop_gradient(z),
+                semi_models.sample_categorical(class_key, num, c.num_classes),
+                jax.lax.stop_gradient(jax.nn.softmax(logits)),
+                model=model,
+                tx=txs["disc"],
+            )
+            out.update(aux)
+        if "gen" in self.phases:
+            state, aux = semi_phases.generator_phase(state, x_in, model=model, tx=txs["gen"])
+            out.update(aux)
+        if "classify" in self.phases:
+            idx = jax.random.randint(pick_key, (c.labelled_batch_size,), 0, context.labels.shape[0])
+            x_labelled = self.add_noise(labelled_noise_key, self.preprocess(context.images[idx]))
+            state, aux = semi_phases.classification_phase(
+                state, x_labelled, context.labels[idx], model=model, tx=txs["classify"]
+            )
+            out.update(aux)
+        metrics = self.train_metrics.single_from_model_output(**out)
+        return state.replace(step=state.step + 1), metrics
+
+    # ------------------------------------------------------------------------- evaluation
+
+    def example_metrics(self, params, images_u8: jax.Array, key: jax.Array):
+        """{"recon_loss": [B]}: mean squared error per image on [-1, 1] pixels (of the clean
+        image; the supervised baseline's decoder is never trained)."""
+        del key
+        x = self.preprocess(images_u8)
+        recon_x, _ = self.model.apply({"params": params}, x)
+        return {"recon_loss": jnp.mean((x - recon_x) ** 2, axis=(1, 2, 3))}
+
+    def class_probabilities(self, params, images_u8: jax.Array) -> jax.Array:
+        """uint8 [B, 28, 28, 1] -> q(y|x) [B, num_classes] float32."""
+        x = self.preprocess(images_u8)
+        logits, _ = self.model.apply({"params": params}, x, method=Model.encode)
+        return jax.nn.softmax(logits)
+
+    def probabilities_of(self, params, images_u8: np.ndarray) -> np.ndarray:
+        """q(y|x) of a whole split, uint8 [N, 28, 28, 1] -> [N, num_classes] numpy."""
+        return over_split(self.class_probabilities, params, images_u8, self.config.eval_batch_size)
+
+    def assignment(
+        self, params, data: input_pipeline.Dataset, val_probs: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """Clustering: each cluster's label, from the validation split's q(y|x) (`val_probs`,
+        computed when None): int32 [K]. Other tasks: None (class k is label k)."""
+        if self.config.task != "clustering":
+            return None
+        if val_probs is None:
+            val_probs = self.probabilities_of(params, data.val_images)
+        return semi_metrics.assign_clusters(val_probs, data.val_labels)
+
+    def labelled_metrics(self, params, data: input_pipeline.Dataset, split: str) -> dict:
+        """{"error": % of the split's images whose predicted label is wrong}; clustering adds
+        "clusters_used" (how many clusters are some image's most probable). {} for a split
+        without labels."""
+        split_images, split_labels = {
+            "val": (data.val_images, data.val_labels),
+            "test": (data.test_images, data.test_labels),
+        }[split]
+        if split_images is None or split_labels is None:
+            return {}
+        probs = self.probabilities_of(params, split_images)
+        assignment = self.assignment(params, data, probs if split == "val" else None)
+        predicted = semi_metrics.predict(probs, assignment)
+        metrics = {"error": semi_metrics.error_percent(predicted, split_labels)}
+        if self.config.task == "clustering":
+            metrics["clusters_used"] = float(len(np.unique(np.argmax(probs, -1))))
+        return metrics
+
+    # ------------------------------------------------------------------------- codes, pictures
+
+    def encode(self, params, images_u8: jax.Array) -> jax.Array:
+        """The code the decoder sees: (z, q(y|x)) [B, z_dim + num_classes] float32."""
+        x = self.preprocess(images_u8)
+        logits, z = self.model.apply({"params": params}, x, method=Model.encode)
+        return semi_models.code(z, jax.nn.softmax(logits))
+
+    def sample_codes(self, params, images_u8: jax.Array, key: jax.Array) -> jax.Array:
+        """The style z [B, z_dim]: what the Gaussian prior is matched with."""
+        del key
+        return self.encode(params, images_u8)[:, : self.config.z_dim]
+
+    def decode(self, params, codes: jax.Array) -> jax.Array:
+        """codes (z, y) [B, z_dim + num_classes] -> [B, 28, 28, 1] float32 in [0, 1]."""
+        x = self.model.apply({"params": params}, codes, method=Model.decode)
+        return (x + 1.0) / 2.0
+
+    def sample_grids(self, params, key: jax.Array, num: int) -> dict[str, jax.Array]:
+        """{"samples": decoded prior draws (z ~ N(0, I), y a uniform one-hot), [num, 28, 28, 1]
+        float32 in [0, 1]}."""
+        style_key, class_key = jax.random.split(key)
+        codes = semi_models.code(
+            self.prior.sample(style_key, num),
+            semi_models.sample_categorical(class_key, num, self.config.num_classes),
+        )
+        return {"samples": self.decode(params, codes)}
+
+    def style_grid(self, params, key: jax.Array) -> jax.Array:
+        """STYLE_ROWS fixed styles z (drawn from `key`) decoded with each one-hot y in turn:
+        [STYLE_ROWS * K, 28, 28, 1] in [0, 1], row by row (row r: style r, column k: y = k)."""
+        k = self.config.num_classes
+        z = self.prior.sample(key, STYLE_ROWS)
+        codes = semi_models.code(
+            jnp.repeat(z, k, axis=0), jnp.tile(jnp.eye(k, dtype=jnp.float32), (STYLE_ROWS, 1))
+        )
+        return self.decode(params, codes)
+
+    def model_pictures(self, params, data: input_pipeline.Dataset, key: jax.Array):
+        """The style grid; with labels on the shown split (test, or val without one), its
+        confusion matrix; clustering, a row of each cluster's surest images of that split,
+        labelled with the cluster's label."""
+        k, task = self.config.num_classes, self.config.task
+        grid = np.asarray(jax.jit(self.style_grid)(params, key))
+        what = f"{STYLE_ROWS} style draws z (rows) decoded with each class y = 0..{k - 1} (columns)"
+        out = {run_files.STYLE_GRID: (plotting.make_grid(grid, nrow=k), what)}
+        shown = pictures.Shown.of(data)
+        if shown.labels is None:
+            return out
+        probs = self.probabilities_of(params, shown.images)
+        assignment = self.assignment(params, data, probs if shown.split == "val" else None)
+        predicted = semi_metrics.predict(probs, assignment)
+        error = semi_metrics.error_percent(predicted, shown.labels)
+        out[run_files.CONFUSION_MATRIX] = (
+            semi_pictures.confusion_figure(
+                semi_metrics.confusion_matrix(shown.labels, predicted),
+                f"{task}, K {k}: {shown.split} error {error:.2f}%",
+            ),
+            None,  # a rendered figure with its own title
+        )
+        if assignment is not None:
+            surest = semi_metrics.surest(probs, CLUSTER_COLUMNS)  # [K, columns]
+            out[run_files.CLUSTER_GRID] = (
+                semi_pictures.labelled_rows(
+                    shown.images[surest] / 255.0,
+                    [f"{c}: label {label}" for c, label in enumerate(assignment)],
+                    f"each cluster's surest {shown.split} images",
+                ),
+                None,
+            )
+        return out
+
+
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str, fresh: bool = False
+) -> dict[str, float]:
+    """Trains the semi-supervised AAE of `config` in `workdir` (resuming a run there)."""
+    return SemiAAETrainer(config).train_and_evaluate(workdir, fresh)
