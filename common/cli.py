@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import importlib.util
 import logging as logging_std
 import os
@@ -16,19 +17,70 @@ import re
 import signal
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Iterator
 
 from absl import app, flags, logging
 
-from common.errors import Interrupted, UserError
+from common import files
+from common.errors import Interrupted, Terminated, UserError
 
 HELP_FLAGS = ("-h", "--help", "-?", "--helpshort")
 _CONFIG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def run(main: Callable[[list[str]], None]) -> None:
-    """Runs a script's `main` under absl with this module's flag parsing."""
-    app.run(main, flags_parser=functools.partial(parse_flags, module=main.__module__))
+    """Runs a script's `main` under absl with this module's flag parsing; SIGTERM, like Ctrl-C,
+    stops it with one line (the training loop stops at its next epoch's end instead)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stop)
+
+    def guarded(argv: list[str]) -> None:
+        with one_line_errors():  # from the first line of `main`: its imports may be stopped too
+            # A signal inside numpy's or jax's extension initialisation makes the extension
+            # print it and fail: they import with the signals held, which arrive right after.
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            try:
+                import jax  # noqa: F401 (and numpy with it)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            main(argv)
+
+    app.run(guarded, flags_parser=functools.partial(parse_flags, module=main.__module__))
+
+
+def _stop(signum: int, frame) -> None:
+    """Ctrl-C's KeyboardInterrupt, SIGTERM's Terminated: raised where the main thread is, but
+    not inside a garbage collector's callback or a __del__, where Python reports an exception
+    as "ignored" and carries on (jax registers one): there the signal comes again 50 ms on."""
+    if _swallowing(frame):
+        threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+        return
+    _received.append(signum)  # for when an extension's import turns it into something else
+    raise_for(signum)
+
+
+_received: list[int] = []  # the signals `_stop` raised, until one_line_errors reports them
+
+
+def raise_for(signum: int) -> None:
+    raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
+
+
+def raise_if_signalled() -> None:
+    """Raises for a signal `_stop` raised that something swallowed (an optional import that
+    caught the ImportError a signal inside an extension's initialisation becomes)."""
+    if _received:
+        raise_for(_received[-1])
+
+
+def _swallowing(frame) -> bool:
+    callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in callbacks or frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def config_path(name_or_path: str) -> str:
@@ -247,9 +299,10 @@ class _QuietLibraries(logging_std.Filter):
 def one_line_errors() -> Iterator[None]:
     """Runs the body; a UserError ends the process with its one-line message and a non-zero code.
 
-    Exit codes: 1 for errors, 128 + signal number when SIGTERM / SIGINT stopped the work (also
-    before training began: a Ctrl-C while data loads is one line, not a traceback). Any other
-    exception is a bug and keeps its traceback.
+    Exit codes: 1 for errors (also a write that the disk, a read-only folder or a permission
+    refused), 128 + signal number when SIGTERM / SIGINT stopped the work (also before training
+    began: a Ctrl-C while data loads is one line, not a traceback). Any other exception is a
+    bug and keeps its traceback.
     """
     logging.get_absl_handler().addFilter(_QuietLibraries())
     try:
@@ -258,9 +311,31 @@ def one_line_errors() -> Iterator[None]:
         logging.warning("%s", e)
         print(f"stopped: {e}", file=sys.stderr)
         sys.exit(128 + e.signum)
-    except KeyboardInterrupt:
-        print("stopped: interrupted (Ctrl-C); run the same command again", file=sys.stderr)
-        sys.exit(128 + signal.SIGINT)
+    except KeyboardInterrupt as e:
+        signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
+        print(f"stopped by signal {signum}; run the same command again", file=sys.stderr)
+        sys.exit(128 + signum)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
+    except Exception as e:
+        # A signal inside an extension's initialisation surfaces as an ImportError.
+        stop = _signal_behind(e) or (_received[-1] if _received else None)
+        if stop is not None:
+            print(f"stopped by signal {stop}; run the same command again", file=sys.stderr)
+            sys.exit(128 + stop)
+        if not (files.is_write_error(e) and e.filename):
+            raise  # a bug keeps its traceback
+        print(f"error: cannot write {e.filename}: {e.strerror}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _signal_behind(error: BaseException) -> int | None:
+    """The signal number of a KeyboardInterrupt (or Terminated) in `error`'s causes, if any."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, KeyboardInterrupt):
+            return error.signum if isinstance(error, Terminated) else signal.SIGINT
+        error = error.__cause__ or error.__context__
+    return None

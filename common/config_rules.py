@@ -27,8 +27,16 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def integer(minimum: int) -> Rule:
-    return Rule(lambda v: _is_int(v) and v >= minimum, f"an integer >= {minimum}")
+def integer(minimum: int, maximum: int | None = None) -> Rule:
+    if maximum is None:
+        return Rule(lambda v: _is_int(v) and v >= minimum, f"an integer >= {minimum}")
+    return Rule(
+        lambda v: _is_int(v) and minimum <= v <= maximum,
+        f"an integer from {minimum} to {maximum}",
+    )
+
+
+SEED = integer(0, 2**63 - 1)  # what a PRNG key (and numpy's generators) take
 
 
 def integers(minimum: int) -> Rule:
@@ -76,9 +84,12 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def check(config: ml_collections.ConfigDict, rules: Mapping[str, Rule]) -> None:
-    """Raises ConfigError naming the first field (in the order of `rules`) a rule refuses."""
+    """Raises ConfigError naming the first field (in the order of `rules`) a rule refuses, or
+    missing: every rule without a `*` names a field the config must have."""
     fields = flatten(config.to_dict())
     for pattern, rule in rules.items():
+        if "*" not in pattern and pattern not in fields:
+            raise ConfigError(f"config.{pattern} is missing")
         for field in sorted(f for f in fields if fnmatch.fnmatchcase(f, pattern)):
             if not rule.ok(fields[field]):
                 raise ConfigError(f"config.{field}={fields[field]!r} must be {rule.must}")

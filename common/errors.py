@@ -40,6 +40,16 @@ class Interrupted(UserError):
         self.signum = signum
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM outside the training loop's own handling (common.cli turns it into this), a
+    BaseException like Ctrl-C's KeyboardInterrupt: no `except Exception` mistakes it for a
+    failure of what it interrupted."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 @contextlib.contextmanager
 def writing(path: str) -> Iterator[None]:
     """Gives an OSError raised while writing `path` that file's name, when it has none (a write

@@ -108,6 +108,12 @@ def read_split(image_path: str, label_path: str | None) -> tuple[ImagesU8, Label
             raise DataError(
                 f"{label_path}: {len(labels)} labels but {image_path} has {len(images)} images"
             )
+        bad = np.flatnonzero((labels < 0) | (labels >= shapes.NUM_CLASSES))
+        if len(bad):
+            raise DataError(
+                f"{label_path}: label {labels[bad[0]]} at index {bad[0]} (and {len(bad) - 1} "
+                f"more) is not a class 0..{shapes.NUM_CLASSES - 1}"
+            )
     return images[..., None], labels
 
 

@@ -16,7 +16,7 @@ import matplotlib.ticker
 import numpy as np
 from matplotlib.figure import Figure
 
-from common import errors, parallel
+from common import files, parallel
 
 
 def new_figure(width: float, height: float, dpi: int = 100) -> Figure:
@@ -25,12 +25,13 @@ def new_figure(width: float, height: float, dpi: int = 100) -> Figure:
 
 
 def save_figure(fig: Figure, path: str) -> None:
-    """Writes `fig` to `path` (a PNG), creating its folder; only the main process writes."""
+    """Writes `fig` to `path` (the format of its ending, e.g. PNG), whole or not at all; only the
+    main process writes."""
     if not parallel.is_main_process():
         return
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with errors.writing(path):
-        fig.savefig(path)
+    fmt = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+    with files.replacing(path, "wb") as f:
+        fig.savefig(f, format=fmt)
 
 
 def make_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, pad_value: float = 1.0):
@@ -75,9 +76,8 @@ def save_image(grid: np.ndarray, path: str, title: str | None = None, scale: int
     pixels = grid[..., 0] if grid.shape[-1] == 1 else grid
     pixels = np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
     if title is None:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with errors.writing(path):
-            matplotlib.image.imsave(path, pixels, cmap="gray", vmin=0, vmax=1)
+        with files.replacing(path, "wb") as f:
+            matplotlib.image.imsave(f, pixels, cmap="gray", vmin=0, vmax=1, format="png")
         return
     h, w = pixels.shape[:2]
     lines = textwrap.wrap(title, max(20, int(w / _CHAR_PX)))

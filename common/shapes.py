@@ -11,6 +11,7 @@ import numpy as np
 
 IMAGE_SHAPE = (28, 28, 1)
 NUM_VALUES = 16  # a 4-bit pixel's values, 0..15
+NUM_CLASSES = 10  # the labels' classes, 0..9 (MNIST's digits, Fashion-MNIST's garments)
 
 ImagesU8 = Annotated[jax.Array | np.ndarray, "uint8 [B, 28, 28, 1] in 0..255: the data's pixels"]
 Pixels4 = Annotated[jax.Array, "int32 [B, 28, 28, 1] in 0..15: the VAE's 4-bit input"]

@@ -22,12 +22,16 @@ def main(argv):
     del argv
     import os
 
+    from common import files
     from common.report import explorer
+    from common.train import kinds
 
     cli.enable_compilation_cache()
     with cli.one_line_errors():
-        model = explorer.load(FLAGS.workdir, epoch=FLAGS.epoch)
+        kinds.read_config(FLAGS.workdir)  # a run of this project's there, or one line
         out = FLAGS.out or explorer.default_out(FLAGS.workdir)
+        files.check_writable(out)  # before the model is restored and its tiles decoded
+        model = explorer.load(FLAGS.workdir, epoch=FLAGS.epoch)
         path = explorer.write_page([model], out)
         print(f"wrote {os.path.abspath(path)}: open it in a browser")
 

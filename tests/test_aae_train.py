@@ -1,6 +1,7 @@
 """AAETrainer: phases that touch only their own params, lambda in both schemes, golden values,
 descent, the run's artefacts, restore."""
 
+import copy
 import json
 import os
 
@@ -333,7 +334,7 @@ def test_a_run_written_before_priors_resumes_unchanged_with_the_gaussian(aae_run
             del saved["prior"]
             with open(path, "w") as f:
                 json.dump(saved, f)
-        config = aae_run.config
+        config = copy.deepcopy(aae_run.config)  # (the session's runs are shared: left as is)
         config.num_epochs = 3
         finals[name] = train.train_and_evaluate(config, workdir)
         trainer, state, epoch = train.AAETrainer.restore(workdir)
@@ -347,7 +348,7 @@ def test_a_run_written_before_priors_resumes_unchanged_with_the_gaussian(aae_run
 
 def test_resuming_with_another_prior_is_refused(aae_run, tmp_path):
     workdir = copy_run(aae_run, tmp_path / "run")
-    config = aae_run.config
+    config = copy.deepcopy(aae_run.config)
     config.update(num_epochs=3, prior=priors.prior_config("mixture"))
     with pytest.raises(ConfigError, match="prior.name='gaussian', but this config has"):
         train.train_and_evaluate(config, workdir)

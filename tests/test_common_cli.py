@@ -179,4 +179,4 @@ def test_config_takes_a_name_and_any_config_trains_with_its_own_kind(tmp_path, m
     args.insert(2, "--config=aae")
     assert_one_line_error(run_cli(args), "lambda_=2.0 must be in [0, 1]", 1)
     args = [sys.executable, "scripts/train_vae.py", "--config", "vea", f"--workdir={tmp_path}"]
-    assert_one_line_error(run_cli(args, timeout=60), "(a name: one of aae, aae_z2,", 2)
+    assert_one_line_error(run_cli(args, timeout=60), "(a name: one of aae, aae_cluster_16,", 2)

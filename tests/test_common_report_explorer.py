@@ -78,8 +78,8 @@ def test_the_page_is_small_and_names_its_files(page):
     assert size < 3e6 * len(models)
 
 
-def test_readme_states_the_grid_the_strip_and_the_size(vae_run, tmp_path):
-    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+def test_the_docs_state_the_grid_the_strip_and_the_size(vae_run, tmp_path):
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "docs", "experiments.md")).read()
     assert f"the nearest tile of a {explorer.GRID} x {explorer.GRID} grid" in readme
     assert f"decodes {explorer.STRIP} points along it" in readme
     assert "under 3 MB per model" in readme

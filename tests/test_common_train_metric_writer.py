@@ -47,5 +47,5 @@ def test_a_half_written_last_line_is_ignored_and_a_damaged_middle_line_is_an_err
     metric_writer.cut_back(str(tmp_path), 2)  # the resume rewrites it
     assert (tmp_path / "metrics.jsonl").read_text() == "\n".join(rows) + "\n"
     (tmp_path / "metrics.jsonl").write_text(rows[0] + "\n{oops\n" + rows[1] + "\n")
-    with pytest.raises(CheckpointError, match="line 2 is not JSON"):
+    with pytest.raises(CheckpointError, match="line 2 is not a metrics row.*delete that line"):
         metric_writer.read_metrics(str(tmp_path))

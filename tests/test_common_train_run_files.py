@@ -1,5 +1,6 @@
 """The one list of what a workdir holds, and the names built from it."""
 
+from common import files
 from common.train import run_files
 
 
@@ -7,7 +8,7 @@ def test_fresh_removes_every_run_file_and_its_temporary_but_not_the_lock():
     assert set(run_files.FILES) - {run_files.LOCK} <= set(run_files.RUN_FILES)
     assert run_files.LOCK not in run_files.RUN_FILES
     for name in (run_files.CONFIG, run_files.METRICS, run_files.RECORD):
-        assert run_files.temporary(name) in run_files.RUN_FILES
+        assert files.temporary(name) in run_files.RUN_FILES
 
 
 def test_the_names_of_the_pictures_of_an_epoch():

@@ -47,7 +47,7 @@ def test_a_data_field_change_is_refused_before_anything_is_written(tmp_path):
     # that shape the state are found from the state itself: tests/test_common_train_trainer.py.)
     config = make_tiny_vae_config("x")
     assert resume.prepare(config, str(tmp_path), None) is False  # nothing to resume
-    os.makedirs(tmp_path / "checkpoints" / "0")
+    os.makedirs(tmp_path / "checkpoints" / "0" / "state")  # (a checkpoint holds a state)
     before = (tmp_path / "config.json").read_text()
     changed = make_tiny_vae_config("x")
     changed.data.limit = 50
@@ -86,7 +86,7 @@ def test_a_config_with_fewer_epochs_than_the_run_has_trained_is_refused(tmp_path
     config = make_tiny_vae_config("x")
     resume.prepare(config, str(tmp_path), None)
     for epoch in (0, 5):
-        os.makedirs(tmp_path / "checkpoints" / str(epoch))
+        os.makedirs(tmp_path / "checkpoints" / str(epoch) / "state")
     config.num_epochs = 3
     with pytest.raises(
         ConfigError, match="trained to epoch 5, more than this config's num_epochs=3"

@@ -16,6 +16,7 @@ BUILDING_BLOCKS = {
     "config_rules",
     "conv",
     "errors",
+    "files",
     "input_pipeline",
     "latents",
     "nets",

@@ -15,7 +15,6 @@ Samples are drawn `chunk` at a time inside a `lax.scan` that keeps running log-s
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 import time
@@ -27,9 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from common import errors, input_pipeline, shapes
+from common import files, input_pipeline, shapes
 from common.errors import ConfigError
-from common.train import helpers, run_files
+from common.train import helpers, kinds, run_files
 from common.train import workdir as workdir_lib
 from vae import losses, models
 from vae.train import VAETrainer
@@ -286,15 +285,18 @@ def evaluate_workdir(
     Raises:
       ConfigError: not a VAE run, or a bad split / K.
     """
-    kind = workdir_lib.load_config(workdir).model
+    kind = workdir_lib.load_config(workdir).get("model")
     if kind != "vae":
         raise ConfigError(f"{workdir} holds a {kind!r} run; log p(x) needs a VAE run")
+    kinds.read_config(workdir)  # every field the VAE needs, or one line
     if split not in ("test", "val", "train"):
         raise ConfigError(f"split {split!r}: expected test, val or train")
     if any(int(k) < 1 for k in ks):
         raise ConfigError(f"every K must be >= 1, got {list(ks)}")
     if num_images is not None and num_images < 1:
         raise ConfigError(f"num_images={num_images} must be >= 1 (or None for all)")
+    with workdir_lib.out_of_space_is_one_line(os.path.abspath(workdir)):
+        files.check_writable(workdir)  # before the long work
     trainer, state, epoch = VAETrainer.restore(workdir, epoch)
     data = input_pipeline.load_dataset(trainer.config.data)
     images = {"test": data.test_images, "val": data.val_images, "train": data.train_images}[split]
@@ -305,11 +307,9 @@ def evaluate_workdir(
     result = evaluate_images(trainer.model, state.params, images, jax.random.key(seed), ks=ks)
     result = {"epoch": int(epoch), "split": split, **result}
     with workdir_lib.out_of_space_is_one_line(os.path.abspath(workdir)):
-        path = os.path.join(workdir, run_files.LOG_LIKELIHOOD)
-        with errors.writing(path), open(path, "w") as f:
-            json.dump(result, f, indent=2)
-        path = os.path.join(workdir, run_files.LOG_LIKELIHOOD_TABLE)
-        with errors.writing(path), open(path, "w") as f:
-            f.write(markdown_table(result))
+        files.write_json(os.path.join(workdir, run_files.LOG_LIKELIHOOD), result)
+        files.write_text(
+            os.path.join(workdir, run_files.LOG_LIKELIHOOD_TABLE), markdown_table(result)
+        )
         plot_proposals(result, os.path.join(workdir, run_files.PROPOSAL_VARIANCE))
     return result

@@ -25,7 +25,7 @@ import numpy as np
 import optax
 from absl import logging
 
-from common import errors, input_pipeline, nets, shapes
+from common import errors, files, input_pipeline, nets, shapes
 from common.errors import DataError, UserError
 from common.shapes import ImagesU8, Labels, UnitImages
 
@@ -179,16 +179,20 @@ def load_or_train(
         )
     name = fingerprint(data_config) + ("" if steps is None else f"-steps{steps}")
     folder = os.path.join(cache_dir, name)
-    if os.path.exists(os.path.join(folder, INFO_FILE)):
-        with open(os.path.join(folder, INFO_FILE)) as f:
-            info = json.load(f)
-        template = Net().init(jax.random.key(0), jnp.zeros((1, *shapes.IMAGE_SHAPE)))
-        with open(os.path.join(folder, PARAMS_FILE), "rb") as f:
-            params = flax.serialization.from_bytes(template["params"], f.read())
-        logging.info(
-            "classifier: cached in %s (%s accuracy %.4f)", folder, info["split"], info["accuracy"]
-        )
-        return Classifier(params, info["accuracy"], info["split"], name)
+    if os.path.exists(folder):
+        try:
+            return _load(folder, name)
+        except Exception as e:  # a damaged cache shows as many types: set it aside, train anew
+            aside = f"{folder}.damaged"
+            shutil.rmtree(aside, ignore_errors=True)
+            os.replace(folder, aside)
+            logging.warning(
+                "classifier cache %s does not load (%s: %s): moved to %s; training it again.",
+                folder,
+                type(e).__name__,
+                str(e)[:80],
+                aside,
+            )
 
     logging.info("classifier: training on %d images (%s) ...", len(data.train_images), data.source)
     start = time.perf_counter()
@@ -213,6 +217,17 @@ def load_or_train(
     return Classifier(params, acc, split, name)
 
 
+def _load(folder: str, name: str) -> Classifier:
+    with open(os.path.join(folder, INFO_FILE)) as f:
+        info = json.load(f)
+    accuracy_, split = float(info["accuracy"]), str(info["split"])
+    template = Net().init(jax.random.key(0), jnp.zeros((1, *shapes.IMAGE_SHAPE)))
+    with open(os.path.join(folder, PARAMS_FILE), "rb") as f:
+        params = flax.serialization.from_bytes(template["params"], f.read())
+    logging.info("classifier: cached in %s (%s accuracy %.4f)", folder, split, accuracy_)
+    return Classifier(params, accuracy_, split, name)
+
+
 def _store(folder: str, params: Any, info: dict[str, Any]) -> None:
     """Writes the classifier into a temporary folder renamed into place: a reader never sees half
     of one, and of two processes that trained it, the second keeps the first's."""
@@ -227,10 +242,8 @@ def _store(folder: str, params: Any, info: dict[str, Any]) -> None:
         ) from None
     with errors.writing(tmp):
         try:
-            with open(os.path.join(tmp, PARAMS_FILE), "wb") as f:
-                f.write(flax.serialization.to_bytes(params))
-            with open(os.path.join(tmp, INFO_FILE), "w") as f:
-                json.dump(info, f, indent=2)
+            files.write_bytes(os.path.join(tmp, PARAMS_FILE), flax.serialization.to_bytes(params))
+            files.write_json(os.path.join(tmp, INFO_FILE), info)
             try:
                 os.rename(tmp, folder)
             except OSError:  # another process stored it first: keep theirs

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from common import errors, input_pipeline
+from common import files, input_pipeline
 from common.errors import CheckpointError, ConfigError
 from common.evaluation import classifier as classifier_lib
 from common.shapes import ImagesU8, UnitImages
@@ -261,8 +261,20 @@ def read_results(workdir: str) -> dict[str, Any]:
     path = os.path.join(workdir, run_files.SAMPLE_QUALITY)
     if not os.path.exists(path):
         return {}
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path) as f:
+            results = json.load(f)
+        if isinstance(results, dict) and all(isinstance(v, dict) for v in results.values()):
+            return results
+        why = "not this project's results"
+    except (ValueError, UnicodeDecodeError, OSError) as e:
+        why = f"{type(e).__name__}: {str(e)[:80]}"
+    aside = f"{path}.damaged"
+    os.replace(path, aside)
+    logging.warning(
+        "%s is damaged (%s): moved to %s; its epochs are scored anew.", path, why, aside
+    )
+    return {}
 
 
 def evaluate_workdir(
@@ -293,6 +305,9 @@ def evaluate_workdir(
         raise ConfigError(f"--num_samples={num_samples} must be >= 2")
     if not os.path.isdir(workdir) or not workdir_lib.has_run(workdir):
         raise CheckpointError(f"{workdir} holds no run (no checkpoints)")
+    with _locked(workdir):  # before the long work: a damaged file is set aside, a folder that
+        read_results(workdir)  # cannot be written is refused
+        files.check_writable(workdir)
     start = time.perf_counter()
     trainer, state, epoch = kinds.restore(workdir, epoch)
     kind = trainer.kind
@@ -335,10 +350,7 @@ def evaluate_workdir(
         results = read_results(workdir)
         results[str(epoch)] = result
         results = dict(sorted(results.items(), key=lambda item: int(item[0])))
-        tmp = run_files.temporary(path)
-        with errors.writing(tmp), open(tmp, "w") as f:
-            json.dump(results, f, indent=1)
-        os.replace(tmp, path)
+        files.write_json(path, results, indent=1)
     return result
 
 

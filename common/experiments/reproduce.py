@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 import ml_collections
 from absl import logging
 
-from common import errors
+from common import files
 from common.errors import ConfigError, UserError, WorkdirBusy
 from common.evaluation import sample_quality
 from common.experiments import plans
@@ -134,11 +134,7 @@ def describe_data(name: str, data_dir: str, split_seed: int, limit: int) -> tupl
 
 
 def _write_record(workdir: str, record: dict[str, Any]) -> None:
-    os.makedirs(workdir, exist_ok=True)
-    tmp = os.path.join(workdir, run_files.temporary(run_files.RECORD))
-    with errors.writing(tmp), open(tmp, "w") as f:
-        json.dump(record, f, indent=2)
-    os.replace(tmp, os.path.join(workdir, run_files.RECORD))
+    files.write_json(os.path.join(workdir, run_files.RECORD), record)
 
 
 def _last_epoch(workdir: str) -> int | None:

@@ -14,7 +14,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from common import errors, input_pipeline
+from common import files, input_pipeline
 from common.errors import CheckpointError, ConfigError
 from common.train import kinds, run_files
 from common.train import workdir as workdir_lib
@@ -65,7 +64,7 @@ def load(
     checkpoint of `epoch`, ConfigError when its z_dim is not 2."""
     if not os.path.isdir(workdir) or not workdir_lib.has_run(workdir):
         raise CheckpointError(f"{workdir} holds no run (no checkpoints)")
-    config = workdir_lib.load_config(workdir)
+    config = kinds.read_config(workdir)
     if config.z_dim != 2:
         raise ConfigError(
             f"{workdir} has z_dim {config.z_dim}: the explorer walks a 2-D latent plane "
@@ -140,8 +139,8 @@ def decoded_tiles(model: Model, lo: float, hi: float, n: int) -> np.ndarray:
 
 
 def _save_png(pixels: np.ndarray, path: str) -> None:
-    with errors.writing(path):
-        Image.fromarray(pixels).save(path, optimize=True)
+    with files.replacing(path, "wb") as f:
+        Image.fromarray(pixels).save(f, format="PNG", optimize=True)
 
 
 def write_page(models: Sequence[Model], out_dir: str, n: int = GRID) -> str:
@@ -169,11 +168,10 @@ def write_page(models: Sequence[Model], out_dir: str, n: int = GRID) -> str:
             }
         )
     data = {"grid": {"n": n, "lo": lo, "hi": hi, "tile": 28}, "strip": STRIP, "models": entries}
-    path = os.path.join(out_dir, DATA_FILE)
-    with errors.writing(path), open(path, "w") as f:
-        f.write("window.EXPLORER_DATA = " + json.dumps(data, separators=(",", ":")) + ";\n")
+    data_js = "window.EXPLORER_DATA = " + json.dumps(data, separators=(",", ":")) + ";\n"
+    files.write_text(os.path.join(out_dir, DATA_FILE), data_js)
     for name in PAGE_FILES:
-        shutil.copyfile(os.path.join(PAGE, name), os.path.join(out_dir, name))
+        files.copy(os.path.join(PAGE, name), os.path.join(out_dir, name))
     return os.path.join(out_dir, "index.html")
 
 

@@ -4,10 +4,11 @@ the report."""
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 from collections.abc import Sequence
 from typing import Any
+
+from common import files
 
 
 def display_path(path: str) -> str:
@@ -56,9 +57,12 @@ def copy_png(src: str, dst: str) -> None:
         and (pixels.shape[-1] == 3 or (pixels[..., 3] == 255).all())
     )
     if opaque_grey:
-        Image.fromarray(np.ascontiguousarray(pixels[..., 0])).save(dst, optimize=True)
+        with files.replacing(dst, "wb") as f:
+            Image.fromarray(np.ascontiguousarray(pixels[..., 0])).save(
+                f, format="PNG", optimize=True
+            )
     else:
-        shutil.copyfile(src, dst)
+        files.copy(src, dst)
 
 
 class Figures:

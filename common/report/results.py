@@ -13,6 +13,7 @@ import shutil
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 
+from common import files
 from common.experiments import plans
 from common.experiments.plans import Experiment, Headline, Plan, Reference
 from common.report import across_runs, markdown
@@ -480,6 +481,5 @@ def write_report(plan: Plan, root: str, docs_dir: str) -> str:
             )
 
     path = os.path.join(docs_dir, plan.report_file)
-    with open(path, "w") as f:
-        f.write("\n".join(lines).rstrip() + "\n")
+    files.write_text(path, "\n".join(lines).rstrip() + "\n")
     return path

@@ -11,6 +11,7 @@ import os
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from common import files
 from common.evaluation import sample_quality
 from common.experiments import plans
 from common.experiments.plans import Comparison, Experiment, SampleQuality
@@ -367,6 +368,6 @@ def write_sample_report(spec: SampleQuality, root: str, docs_dir: str) -> str | 
                 ]
     path = os.path.join(docs_dir, spec.report_file)
     os.makedirs(docs_dir, exist_ok=True)
-    with open(path, "w") as f:
+    with files.replacing(path) as f:
         f.write("\n".join(lines).rstrip() + "\n")
     return path

@@ -11,12 +11,17 @@ metadata file) is skipped by `restore_newest` for the next older one, and set as
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import errno
 import os
+import re
 import shutil
-from collections.abc import Sequence
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import jax
@@ -187,7 +192,8 @@ def restore_newest(
       CheckpointError: none restores (the message gives each one's reason).
     """
     failed = []
-    for epoch in sorted(manager.all_steps(), reverse=True):
+    finished = set(_epochs_in(str(manager.directory)))  # not a stray folder's number
+    for epoch in sorted(set(manager.all_steps()) & finished, reverse=True):
         try:
             state, progress = restore(manager, epoch, target)
             return state, progress, epoch, failed
@@ -199,7 +205,56 @@ def restore_newest(
     )
 
 
-def set_aside(workdir: str, epoch: int) -> str:
+# What tensorstore prints, from its own threads, when reads still in flight after a failed
+# restore complete on the event loop orbax has closed: dozens of these tracebacks, their lines
+# interleaved mid-line (a fragment is whatever is left of a line after removing them).
+_ORPHAN_READ_NOISE = re.compile(
+    r"Traceback \(most recent call last\):|File \"[^\"]*asyncio[/\\]base_events\.py\", line \d+, "
+    r"in (call_soon_threadsafe|_check_closed)|self\._check_closed\(\)|raise RuntimeError\('Event "
+    r"loop is closed'\)|RuntimeError|: Event loop is closed|Event loop is closed"
+)
+_SETTLE_S, _SETTLE_MAX_S = 0.3, 3.0  # how long late callbacks of a failed restore may take
+
+
+class _Reads:
+    failed = False  # set by the caller when a restore failed without raising
+
+
+@contextlib.contextmanager
+def quiet_failed_reads() -> Iterator[_Reads]:
+    """Holds back what is written to the process's stderr (fd 2) during the body, then writes
+    it out without the tracebacks of a failed restore's orphaned reads (`_ORPHAN_READ_NOISE`):
+    a damaged checkpoint is the one warning line its caller logs. After a failed restore (the
+    body raised, or set `.failed`) it waits for the late ones, until nothing was written for
+    _SETTLE_S (at most _SETTLE_MAX_S). Anything else written meanwhile comes out unchanged."""
+    sys.stderr.flush()
+    saved, reads = os.dup(2), _Reads()
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield reads
+        except BaseException:
+            reads.failed = True
+            raise
+        finally:
+            size, waited = -1, 0.0
+            while reads.failed and size != os.fstat(held.fileno()).st_size:
+                size = os.fstat(held.fileno()).st_size
+                time.sleep(_SETTLE_S)
+                waited += _SETTLE_S
+                if waited >= _SETTLE_MAX_S:
+                    break
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            text = held.read().decode(errors="replace")
+            kept = [line for line in text.splitlines() if _ORPHAN_READ_NOISE.sub("", line).strip()]
+            if kept:
+                sys.stderr.write("\n".join(kept) + "\n")
+
+
+def set_aside(workdir: str, epoch: int | str) -> str:
     """Moves checkpoints/EPOCH to damaged_checkpoints/EPOCH-<time>; returns the new path."""
     stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
     dst = os.path.join(os.path.abspath(workdir), run_files.DAMAGED_CHECKPOINTS, f"{epoch}-{stamp}")
@@ -223,11 +278,12 @@ def restore_workdir(
       CheckpointError: no checkpoint of `epoch`, or it (or, for None, every one) does not
         restore; the message says why and what to try.
     """
-    manager = make_manager(workdir, read_only=True)
+    manager = _read_only_manager(workdir)
     try:
         if epoch is not None:
             try:
-                state, progress = restore(manager, epoch, target)
+                with quiet_failed_reads():
+                    state, progress = restore(manager, epoch, target)
             except CheckpointError:
                 raise
             except Exception as e:  # damaged: the newest of the others may do
@@ -236,7 +292,9 @@ def restore_workdir(
                     f"({describe_error(e)}); try another --epoch, or none"
                 ) from None
             return state, progress, epoch
-        state, progress, epoch, damaged = restore_newest(manager, target)
+        with quiet_failed_reads() as reads:
+            state, progress, epoch, damaged = restore_newest(manager, target)
+            reads.failed = bool(damaged)
     finally:
         manager.close()
     for bad, reason in damaged:
@@ -250,11 +308,40 @@ def restore_workdir(
 
 
 def epochs(workdir: str) -> list[int]:
-    """The epochs of the finished checkpoints in `workdir`, ascending."""
+    """The epochs of the checkpoints in `workdir`, ascending: the folders checkpoints/N that
+    hold a train state (a stray folder or file named by a number is none)."""
+    return _epochs_in(checkpoint_dir(workdir))
+
+
+def _epochs_in(folder: str) -> list[int]:
+    if not os.path.isdir(folder):
+        return []
+    names = [n for n in os.listdir(folder) if n.isdigit()]
+    return sorted(int(n) for n in names if os.path.isdir(os.path.join(folder, n, "state")))
+
+
+def strays(workdir: str) -> list[str]:
+    """The entries of checkpoints/ named by a number that are not checkpoints (`epochs`)."""
     folder = checkpoint_dir(workdir)
     if not os.path.isdir(folder):
         return []
-    return sorted(int(name) for name in os.listdir(folder) if name.isdigit())
+    found = set(map(str, epochs(workdir)))
+    return sorted(n for n in os.listdir(folder) if n.isdigit() and n not in found)
+
+
+def _read_only_manager(workdir: str) -> ocp.CheckpointManager:
+    """A manager to read `workdir`'s checkpoints; a run that prunes its checkpoints while the
+    manager lists them is met with a second try."""
+    for attempt in range(3):
+        try:
+            return make_manager(workdir, read_only=True)
+        except (OSError, ValueError) as e:  # a checkpoint gone between listing and reading
+            error = e
+            time.sleep(0.2 * (attempt + 1))
+    raise CheckpointError(
+        f"the checkpoints in {workdir} cannot be listed ({describe_error(error)}); if a run is "
+        "saving there, try again"
+    )
 
 
 def structure(tree: Any) -> dict[str, tuple[tuple[int, ...], str]]:
@@ -269,8 +356,38 @@ def structure(tree: Any) -> dict[str, tuple[tuple[int, ...], str]]:
 def state_structure(workdir: str, epoch: int) -> dict[str, tuple[tuple[int, ...], str]]:
     """`structure` of the state saved at `epoch`, from its metadata (nothing is restored)."""
     path = os.path.join(checkpoint_dir(workdir), str(epoch), "state")
-    metadata = ocp.StandardCheckpointer().metadata(path).item_metadata
+    with quiet_failed_reads():
+        metadata = ocp.StandardCheckpointer().metadata(path).item_metadata
     saved = structure(metadata) if metadata is not None else {}
     if not saved:  # orbax logs and returns nothing for a damaged metadata file
         raise CheckpointError(f"{path}: no readable metadata")
     return saved
+
+
+def differences(workdir: str, state: Any) -> str | None:
+    """How the newest readable checkpoint's state differs from `state` (arrays or shapes), in
+    words (the number of arrays that differ, the first three); None when it does not, or no
+    checkpoint's metadata reads (a damaged one is skipped with a warning when the run restores).
+    Nothing is restored."""
+    for epoch in epochs(workdir)[::-1]:
+        try:
+            saved = state_structure(workdir, epoch)
+        except Exception:  # unreadable: damaged
+            continue
+        ours = structure(state)
+        if saved == ours:
+            return None
+        diffs = [f"{p} missing here" for p in sorted(saved.keys() - ours.keys())]
+        diffs += [f"{p} new here" for p in sorted(ours.keys() - saved.keys())]
+        diffs += [
+            f"{p} {_array(saved[p])} -> {_array(ours[p])}"
+            for p in sorted(saved.keys() & ours.keys())
+            if saved[p] != ours[p]
+        ]
+        return f"{len(diffs)}: {'; '.join(diffs[:3])}{'; ...' if len(diffs) > 3 else ''}"
+    return None
+
+
+def _array(shape_dtype: tuple) -> str:
+    shape, dtype = shape_dtype
+    return f"{dtype}[{', '.join(map(str, shape))}]"

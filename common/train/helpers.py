@@ -14,6 +14,7 @@ from typing import Any
 
 from absl import logging
 
+from common import cli
 from common.errors import NonFiniteError
 
 
@@ -46,6 +47,7 @@ def stop_requests() -> Iterator[dict[str, int | None]]:
     Yields {"signum": None or the signal received}. A second signal acts as usual (SIGINT raises
     KeyboardInterrupt), so a user can force the stop.
     """
+    cli.raise_if_signalled()  # a signal during start-up that an import swallowed
     request: dict[str, int | None] = {"signum": None}
     previous = {}
     if threading.current_thread() is not threading.main_thread():  # only it may set handlers

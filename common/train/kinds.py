@@ -18,7 +18,7 @@ import numpy as np
 
 from common.errors import CheckpointError, ConfigError
 from common.shapes import Codes, UnitImages
-from common.train import checkpoint
+from common.train import checkpoint, run_files
 from common.train import workdir as workdir_lib
 
 # config.model -> the Trainer subclass that trains it.
@@ -44,6 +44,22 @@ def resolve(spec: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+def read_config(workdir: str) -> ml_collections.ConfigDict:
+    """The workdir's config.json, checked against its model kind's rules (every field there,
+    of the right type and range).
+
+    Raises:
+      CheckpointError: no run, or not a config of this project's (the message says why).
+    """
+    config = workdir_lib.load_config(workdir)
+    path = os.path.join(workdir, run_files.CONFIG)
+    try:
+        trainer_class(config.get("model")).validate_config(config)
+    except ConfigError as e:
+        raise CheckpointError(f"{path} is not a config this project wrote ({e})") from None
+    return config
+
+
 def restore(workdir: str, epoch: int | None = None, kind: str | None = None):
     """(trainer, state, epoch) of the workdir's run at `epoch` (None: the newest that restores).
 
@@ -52,16 +68,20 @@ def restore(workdir: str, epoch: int | None = None, kind: str | None = None):
         of that epoch (the message lists those that exist).
     """
     workdir = os.path.abspath(workdir)
-    config = workdir_lib.load_config(workdir)
+    config = read_config(workdir)
     if kind is not None and config.model != kind:
         raise CheckpointError(f"{workdir} holds a {config.model!r} run, not a {kind!r} one")
-    try:
-        trainer = trainer_class(config.model)(config)
-    except ConfigError as e:
-        raise CheckpointError(f"{workdir}: {e}") from None
+    trainer = trainer_class(config.model)(config)
     if not workdir_lib.has_run(workdir):
         raise CheckpointError(f"{workdir} holds no checkpoints")
     target = jax.jit(trainer.create_train_state)(jax.random.key(0))  # one compile
+    diffs = checkpoint.differences(workdir, target)
+    if diffs:
+        raise CheckpointError(
+            f"{os.path.join(workdir, run_files.CONFIG)} does not describe the model its "
+            f"checkpoints hold (arrays that differ: {diffs}): was it replaced? Put the run's "
+            "own config.json back; the checkpoints are untouched"
+        )
     state, _, epoch = checkpoint.restore_workdir(workdir, target, epoch)
     return trainer, state, epoch
 

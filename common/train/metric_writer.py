@@ -24,7 +24,7 @@ from tensorboardX import summary
 from tensorboardX.event_file_writer import EventsWriter
 from tensorboardX.proto.event_pb2 import Event, SessionLog
 
-from common import errors
+from common import errors, files
 from common.errors import CheckpointError
 from common.train import run_files
 
@@ -46,16 +46,27 @@ def read_metrics(workdir: str) -> list[dict[str, Any]]:
     path = os.path.join(workdir, run_files.METRICS)
     if not os.path.exists(path):
         return []
-    with open(path) as f:
-        lines = [line for line in f if line.strip()]
+    try:
+        with open(path) as f:
+            lines = [line for line in f if line.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        why = e.strerror if isinstance(e, OSError) else e
+        raise CheckpointError(
+            f"{path} cannot be read ({type(e).__name__}: {why}); move it away (the run's "
+            "checkpoints are intact: training resumes without its rows)"
+        ) from None
     rows = []
     for i, line in enumerate(lines):
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError("not a JSON object")
+            rows.append(row)
         except ValueError:
             if i < len(lines) - 1:
                 raise CheckpointError(
-                    f"{path}: line {i + 1} is not JSON; the file is damaged"
+                    f"{path}: line {i + 1} is not a metrics row; the file is damaged: delete "
+                    "that line (its epoch's numbers are lost, the run's checkpoints are intact)"
                 ) from None
             # A run killed while appending leaves half a line: the epoch it was writing is
             # trained again on resume (its checkpoint was written after the row).
@@ -72,10 +83,7 @@ def cut_back(workdir: str, epoch: int | None) -> None:
             os.remove(path)
         return
     kept = [r for r in read_metrics(workdir) if r.get("epoch", np.inf) <= epoch]
-    tmp = os.path.join(workdir, run_files.temporary(run_files.METRICS))
-    with errors.writing(tmp), open(tmp, "w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in kept)
-    os.replace(tmp, path)  # atomic: a kill never leaves half a file
+    files.write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
 class MetricWriter:

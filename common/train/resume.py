@@ -14,6 +14,7 @@ import os
 from typing import Any, NamedTuple
 
 import ml_collections
+from absl import logging
 
 from common import config_rules, parallel
 from common.errors import ConfigError
@@ -71,42 +72,24 @@ def check_state(config: ml_collections.ConfigDict, workdir: str, state_shapes: A
     jax.eval_shape) with the checkpoint's metadata, without restoring it. The message names the
     config fields that differ from the run's and the first arrays that differ.
     """
-    for epoch in checkpoint.epochs(workdir)[::-1]:
-        try:
-            saved = checkpoint.state_structure(workdir, epoch)
-        except Exception:  # unreadable: damaged, skipped with a warning when the run restores
-            continue
-        ours = checkpoint.structure(state_shapes)
-        if saved == ours:
-            return
-        diffs = [f"{p} missing here" for p in sorted(saved.keys() - ours.keys())]
-        diffs += [f"{p} new here" for p in sorted(ours.keys() - saved.keys())]
-        diffs += [
-            f"{p} {_array(saved[p])} -> {_array(ours[p])}"
-            for p in sorted(saved.keys() & ours.keys())
-            if saved[p] != ours[p]
-        ]
-        old, new = flatten_config(workdir_lib.load_config(workdir)), flatten_config(config)
-        fields = [
-            f"{f} {old.get(f)!r} -> {new.get(f)!r}"
-            for f in sorted(old.keys() | new.keys())
-            if old.get(f) != new.get(f)
-        ]
-        raise ConfigError(
-            f"{workdir} holds a run whose train state this config cannot restore: fields that "
-            f"differ: {', '.join(fields) or 'none'}; arrays that differ ({len(diffs)}): "
-            f"{'; '.join(diffs[:3])}{'; ...' if len(diffs) > 3 else ''}; {_WAY_OUT}"
-        )
+    diffs = checkpoint.differences(workdir, state_shapes)
+    if not diffs:
+        return
+    old, new = flatten_config(workdir_lib.load_config(workdir)), flatten_config(config)
+    fields = [
+        f"{f} {old.get(f)!r} -> {new.get(f)!r}"
+        for f in sorted(old.keys() | new.keys())
+        if old.get(f) != new.get(f)
+    ]
+    raise ConfigError(
+        f"{workdir} holds a run whose train state this config cannot restore: fields that "
+        f"differ: {', '.join(fields) or 'none'}; arrays that differ ({diffs}); {_WAY_OUT}"
+    )
 
 
 def flatten_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
     """{"data.limit": 0, ...} as config.json holds it (tuples as lists)."""
     return config_rules.flatten(json.loads(config.to_json_best_effort()))
-
-
-def _array(shape_dtype: tuple) -> str:
-    shape, dtype = shape_dtype
-    return f"{dtype}[{', '.join(map(str, shape))}]"
 
 
 def prepare(
@@ -125,6 +108,11 @@ def prepare(
       ConfigError: the workdir holds a run this config cannot resume.
     """
     main = parallel.is_main_process()
+    for stray in checkpoint.strays(workdir) if not fresh else ():
+        # A folder or file named like a checkpoint that is none: never counted as an epoch.
+        moved = checkpoint.set_aside(workdir, stray) if main else "damaged_checkpoints/"
+        logging.warning("checkpoints/%s is not a checkpoint: moved it to %s.", stray, moved)
+    parallel.sync("stray checkpoint folders set aside")
     resume = workdir_lib.has_run(workdir) and not fresh
     if resume:
         trained = checkpoint.epochs(workdir)[-1]

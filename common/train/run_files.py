@@ -9,6 +9,8 @@ lock, and their temporary twins."""
 
 from __future__ import annotations
 
+from common import files
+
 FILES: dict[str, str] = {}  # name (or glob pattern) -> what it holds
 
 
@@ -45,17 +47,14 @@ SAMPLE_QUALITY = _entry(
 EXPLORER = _entry("explorer", "explore.py: the latent plane explorer page (z 2 runs)")
 RECORD = _entry("reproduce.json", "common.experiments.reproduce: one record per session")
 
-# Files written whole to a temporary name, then renamed (readers never see half a file).
-_REPLACED_ATOMICALLY = (CONFIG, METRICS, SAMPLE_QUALITY, RECORD)
-
-
-def temporary(name: str) -> str:
-    """The temporary name `name` is written to before it is renamed into place."""
-    return name + ".tmp"
-
-
-# What `--fresh` removes: everything a run writes but the lock (a waiting run may hold it).
-RUN_FILES = tuple(n for n in FILES if n != LOCK) + tuple(map(temporary, _REPLACED_ATOMICALLY))
+# What `--fresh` removes: everything a run writes but the lock (a waiting run may hold it), the
+# temporary twins a killed write leaves (common/files.py) and a damaged file set aside.
+_RUN_ENTRIES = tuple(n for n in FILES if n != LOCK)
+RUN_FILES = (
+    _RUN_ENTRIES
+    + tuple(files.temporary(n) for n in _RUN_ENTRIES)
+    + (f"{SAMPLE_QUALITY}.damaged", ".write-check*")
+)
 
 
 PIXEL_MEANS = "_mean"  # the variant of a VAE's sample grid that shows each pixel's mean

@@ -72,7 +72,7 @@ class Trainer(abc.ABC):
     curves: ClassVar[pictures.Curves]
     sample_texts: ClassVar[dict[str, str]] = {}  # sample_grids' keys -> what their pixels are
     rules: ClassVar[dict[str, config_rules.Rule]] = {
-        "seed": config_rules.integer(0),
+        "seed": config_rules.SEED,
         "z_dim": config_rules.integer(1),
         "num_filters": config_rules.integer(1),
         "conv_impl": config_rules.one_of(nets.IMPLS),
@@ -80,7 +80,7 @@ class Trainer(abc.ABC):
         "num_epochs": config_rules.integer(0),
         "data.name": config_rules.one_of(input_pipeline.DATASETS),
         "data.limit": config_rules.integer(0),
-        "data.split_seed": config_rules.integer(0),
+        "data.split_seed": config_rules.SEED,
         "eval_batch_size": config_rules.integer(1),
         "checkpoint_every": config_rules.integer(1),
         "checkpoint_epochs": config_rules.integers(0),

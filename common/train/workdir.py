@@ -25,7 +25,7 @@ from typing import Any
 import ml_collections
 from absl import logging
 
-from common import errors, parallel, priors
+from common import files, parallel, priors
 from common.errors import CheckpointError, ConfigError, DiskFull, WorkdirBusy
 from common.train import checkpoint, run_files
 
@@ -51,7 +51,9 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
         with open(path) as f:
             saved = json.load(f)
     except (ValueError, UnicodeDecodeError) as e:  # hand-edited or half-written
-        raise CheckpointError(f"{path} is not a config this project wrote ({e})") from e
+        raise CheckpointError(f"{path} is not a config this project wrote ({e})") from None
+    except OSError as e:  # a folder, no permission
+        raise CheckpointError(f"{path} cannot be read ({e.strerror or e})") from None
     if not isinstance(saved, dict):
         raise CheckpointError(f"{path} is not a config this project wrote (not a JSON object)")
     for field, value in {**ADDED_FIELDS, **ADDED_FIELDS_OF.get(saved.get("model"), {})}.items():
@@ -74,8 +76,7 @@ def _fill(tree: dict, parts: list[str], value: Any) -> None:
 
 def has_run(workdir: str) -> bool:
     """Whether `workdir` holds at least one checkpoint."""
-    folder = checkpoint.checkpoint_dir(workdir)
-    return os.path.isdir(folder) and any(name.isdigit() for name in os.listdir(folder))
+    return bool(checkpoint.epochs(workdir))
 
 
 def clear(workdir: str) -> None:
@@ -92,12 +93,9 @@ def clear(workdir: str) -> None:
 
 
 def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """Writes config.json atomically (readers never see half a file)."""
+    """Writes config.json, whole or not at all."""
     path = os.path.join(workdir, run_files.CONFIG)
-    tmp = os.path.join(workdir, run_files.temporary(run_files.CONFIG))
-    with errors.writing(tmp), open(tmp, "w") as f:
-        f.write(config.to_json_best_effort(indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    files.write_text(path, config.to_json_best_effort(indent=2, sort_keys=True))
 
 
 # ----------------------------------------------------------------------------- the lock

@@ -1,0 +1,93 @@
+"""One way to write a file: whole or not at all.
+
+Every file the project writes goes through `replacing`: the bytes go to `PATH.tmp` beside it,
+which is flushed, fsynced and renamed over PATH, so a reader (or a run killed mid-write) sees
+the old file or the new one, never half of one; a failed write removes the temporary and leaves
+the old file as it was. An OSError names the file (a full disk raises ENOSPC without one);
+`common.cli` prints such an error of the user's environment (a full disk, a read-only folder,
+no permission) as one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+from collections.abc import Iterator
+from typing import IO, Any
+
+# What a user's environment causes when a file is written: one line, not a traceback.
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def temporary(path: str) -> str:
+    """The temporary name `path` is written to before it is renamed into place."""
+    return path + ".tmp"
+
+
+@contextlib.contextmanager
+def replacing(path: str, mode: str = "w") -> Iterator[IO]:
+    """A file object whose contents replace `path` when the body ends without an error."""
+    tmp = temporary(path)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(tmp, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        _remove(tmp)
+        if e.filename is None and e.errno is not None:  # ENOSPC comes without the file's name
+            raise type(e)(e.errno, e.strerror, path) from e
+        raise
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)
+
+
+def write_text(path: str, text: str) -> None:
+    with replacing(path) as f:
+        f.write(text)
+
+
+def write_json(path: str, value: Any, indent: int | None = 2) -> None:
+    write_text(path, json.dumps(value, indent=indent) + "\n")
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    with replacing(path, "wb") as f:
+        f.write(data)
+
+
+def copy(src: str, dst: str) -> None:
+    with open(src, "rb") as f:
+        write_bytes(dst, f.read())
+
+
+def check_writable(folder: str) -> None:
+    """Raises the OSError a write into `folder` would meet, before a long computation whose
+    result goes there starts; folders it creates for the probe are removed again."""
+    missing, parent = [], os.path.abspath(folder)
+    while not os.path.exists(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    probe = os.path.join(folder, ".write-check")
+    try:
+        write_bytes(probe, b"")
+        _remove(probe)
+    finally:
+        for path in missing:  # the deepest first
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+
+
+def is_write_error(error: BaseException) -> bool:
+    """Whether `error` is a write that the user's environment refused (WRITE_ERRORS)."""
+    return isinstance(error, OSError) and error.errno in WRITE_ERRORS

@@ -1,0 +1,320 @@
+"""Faults a user can cause, each one line (or one warning and a correct recovery), nothing written
+before it changed by it (docs/reliability.md's table names these tests)."""
+
+import errno
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import ROOT, copy_run, fake_digits, make_tiny_vae_config, run_cli, write_idx
+
+from common import files
+from common.errors import CheckpointError, ConfigError, DataError
+from common.evaluation import classifier, sample_quality
+from common.train import checkpoint, kinds, metric_writer, run_files
+from vae import train as vae_train
+
+
+def console(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def sample(workdir, *extra, timeout=120):
+    args = [sys.executable, "scripts/sample.py", f"--workdir={workdir}", *extra]
+    return run_cli(args, timeout=timeout)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+CHECKPOINT_FILES = (  # each kind of file of an orbax checkpoint, as globs under checkpoints/N
+    "_CHECKPOINT_METADATA",
+    "meta/metadata",
+    "state/_METADATA",
+    "state/manifest.ocdbt",
+    "state/d/*",
+    "state/ocdbt.process_0/manifest.ocdbt",
+    "state/ocdbt.process_0/d/*",
+)
+
+
+def truncate(folder, pattern):
+    paths = sorted(glob.glob(os.path.join(folder, pattern)))
+    for path in paths:
+        with open(path, "r+b") as f:
+            f.truncate(min(10, os.path.getsize(path) // 2))
+    return paths
+
+
+@pytest.mark.slow  # a restore in a new process per kind of file
+@pytest.mark.parametrize("pattern", CHECKPOINT_FILES)
+def test_each_kind_of_damaged_checkpoint_file_is_one_warning_line(vae_run, tmp_path, pattern):
+    workdir = copy_run(vae_run, tmp_path / "run")
+    assert truncate(os.path.join(workdir, "checkpoints", "2"), pattern), pattern
+    result = sample(workdir)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    lines = [line for line in console(result) if "libtpu" not in line]  # jax's own info line
+    assert len(lines) <= 1, lines  # the warning (a lost _CHECKPOINT_METADATA: orbax's own line)
+    restored = "vae epoch 2)" in result.stdout
+    assert restored or ("vae epoch 1)" in result.stdout and "epoch 2 does not restore" in lines[0])
+
+
+def test_a_damaged_checkpoint_and_the_same_training_command_is_one_warning(vae_run, tmp_path):
+    # The damage that floods the console most: the state's data files (reads in flight when
+    # the restore fails call back into the event loop orbax closed).
+    workdir = copy_run(vae_run, tmp_path / "run")
+    truncate(os.path.join(workdir, "checkpoints", "2"), "state/d/*")
+    args = [
+        sys.executable,
+        "scripts/train_vae.py",
+        f"--workdir={workdir}",
+        "--config.num_filters=4",
+        "--config.z_dim=2",
+        "--config.batch_size=16",
+        "--config.eval_batch_size=16",
+        "--config.num_epochs=3",
+        f"--config.data.dir={vae_run.config.data.dir}",
+        "--config.checkpoint_epochs=(0,1)",
+        "--config.sample_epochs=(0,2)",
+        "--config.num_samples=4",
+        "--config.manifold_size=3",
+    ]
+    result = run_cli(args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and "Event loop is closed" not in result.stderr
+    assert "Checkpoint of epoch 2 does not restore" in result.stderr
+    assert checkpoint.epochs(workdir)[-1] == 3
+
+
+def test_stray_folders_in_checkpoints_are_set_aside_not_counted(vae_run, tmp_path, caplog):
+    workdir = copy_run(vae_run, tmp_path / "run")  # trained to epoch 2
+    folder = os.path.join(workdir, "checkpoints")
+    os.makedirs(os.path.join(folder, "7"))  # empty: not a checkpoint of epoch 7
+    assert checkpoint.epochs(workdir) == [0, 1, 2] and checkpoint.strays(workdir) == ["7"]
+    assert kinds.restore(workdir)[2] == 2  # readers skip it
+    config = make_tiny_vae_config(vae_run.config.data.dir)
+    config.num_epochs = 3
+    vae_train.train_and_evaluate(config, workdir)  # not "trained to epoch 7 ... --fresh"
+    assert "checkpoints/7 is not a checkpoint" in caplog.text
+    assert checkpoint.epochs(workdir)[-1] == 3 and not os.path.exists(os.path.join(folder, "7"))
+    # A checkpoint replaced by a file: set aside with a warning, the run resumes before it.
+    os.rename(os.path.join(folder, "3"), tmp_path / "three")
+    open(os.path.join(folder, "3"), "w").write("not a checkpoint")
+    caplog.clear()
+    config.num_epochs = 4
+    vae_train.train_and_evaluate(config, workdir)
+    assert "checkpoints/3 is not a checkpoint" in caplog.text
+    rows = metric_writer.read_metrics(workdir)
+    assert [r["epoch"] for r in rows if "epoch" in r][-3:] == [2, 3, 4]
+    aside = os.listdir(os.path.join(workdir, run_files.DAMAGED_CHECKPOINTS))
+    assert sorted(a.split("-")[0] for a in aside) == ["3", "7"]
+
+
+def test_listing_checkpoints_while_a_run_prunes_them_tries_again(vae_run, monkeypatch):
+    real, calls = checkpoint.make_manager, []
+
+    def pruned_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise FileNotFoundError(errno.ENOENT, "gone", "checkpoints/1/_CHECKPOINT_METADATA")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "make_manager", pruned_once)
+    assert kinds.restore(vae_run.workdir)[2] == 2 and len(calls) == 2
+
+    def always(*args, **kwargs):
+        raise FileNotFoundError(errno.ENOENT, "gone", "x")
+
+    monkeypatch.setattr(checkpoint, "make_manager", always)
+    with pytest.raises(CheckpointError, match="cannot be listed .* try again"):
+        kinds.restore(vae_run.workdir)
+
+
+# ----------------------------------------------------------------------------- config.json
+
+
+@pytest.mark.parametrize(
+    "write, message",
+    [
+        (lambda p: p.write_text('{"model": "vae"}'), "not a config this project wrote (config."),
+        (lambda p: p.mkdir(), "config.json cannot be read (Is a directory)"),
+        (lambda p: p.write_text('{"model": "gan"}'), "'gan' is not a model kind"),
+    ],
+)
+def test_a_config_json_the_project_did_not_write_is_one_line(vae_run, tmp_path, write, message):
+    workdir = copy_run(vae_run, tmp_path / "run")
+    path = tmp_path / "run" / "config.json"
+    path.unlink()
+    write(path)
+    with pytest.raises(CheckpointError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        kinds.restore(workdir)
+    with pytest.raises(CheckpointError):
+        kinds.read_config(workdir)
+
+
+def test_another_models_config_json_is_named_not_answered_with_fresh(vae_run, aae_run, tmp_path):
+    workdir = copy_run(vae_run, tmp_path / "run")
+    (tmp_path / "run" / "config.json").write_text(open(f"{aae_run.workdir}/config.json").read())
+    result = sample(workdir)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (last,) = console(result)[-1:]
+    assert "does not describe the model its checkpoints hold" in last and "--fresh" not in last
+
+
+# ----------------------------------------------------------------------------- writing files
+
+
+def test_a_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "result.json"
+    files.write_json(str(path), {"old": 1})
+    for code in (errno.ENOSPC, errno.EROFS):
+
+        def refused(fd, code=code):
+            raise OSError(code, os.strerror(code))
+
+        monkeypatch.setattr(os, "fsync", refused)
+        with pytest.raises(OSError) as raised:
+            files.write_json(str(path), {"new": 2})
+        assert raised.value.filename == str(path) and files.is_write_error(raised.value)
+        assert json.loads(path.read_text()) == {"old": 1}
+        assert os.listdir(tmp_path) == ["result.json"]
+
+
+# A script run with every write under FOLDER refused (the errno given), as a full disk or a
+# read-only file system refuses it: os.open and io.open both fail for paths under the folder.
+REFUSED = """
+import builtins, errno, io, os, runpy, sys
+folder, code = sys.argv[1], int(sys.argv[2])
+real_open, real_os_open = io.open, os.open
+def writes(path, mode):
+    return str(path).startswith(folder) and any(c in mode for c in "wax+")
+def refusing_open(path, mode="r", *a, **k):
+    if writes(path, mode):
+        raise OSError(code, os.strerror(code), str(path))
+    return real_open(path, mode, *a, **k)
+def refusing_os_open(path, flags, *a, **k):
+    if str(path).startswith(folder) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+        raise OSError(code, os.strerror(code), str(path))
+    return real_os_open(path, flags, *a, **k)
+real_mkdir = os.mkdir
+def refusing_mkdir(path, *a, **k):
+    if str(path).startswith(folder):
+        raise OSError(code, os.strerror(code), str(path))
+    return real_mkdir(path, *a, **k)
+builtins.open = io.open = refusing_open
+os.open, os.mkdir = refusing_os_open, refusing_mkdir
+sys.argv = sys.argv[3:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
+@pytest.mark.parametrize(
+    "script, extra",
+    [
+        ("evaluate_samples.py", ["--num_samples=20"]),
+        ("evaluate_vae.py", ["--num_images=4", "--ks=1"]),
+        ("explore.py", []),
+    ],
+)
+def test_scripts_refused_their_writes_are_one_line_before_the_work(
+    vae_run, tmp_path, script, extra, code
+):
+    workdir = copy_run(vae_run, tmp_path / "run")
+    before = {p: os.path.getmtime(p) for p in glob.glob(f"{workdir}/**", recursive=True)}
+    args = [f"scripts/{script}", f"--workdir={workdir}", *extra]
+    started = time.perf_counter()
+    result = run_cli([sys.executable, "-c", REFUSED, workdir, str(code), *args])
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    last = console(result)[-1]
+    assert last.startswith("error: ") and workdir in last, last
+    after = {p: os.path.getmtime(p) for p in glob.glob(f"{workdir}/**", recursive=True)}
+    assert after == before  # nothing written, nothing changed
+    assert time.perf_counter() - started < 60  # refused before the evaluation, not after it
+
+
+# ----------------------------------------------------------------------------- caches, metrics
+
+
+def test_a_damaged_sample_quality_file_is_set_aside_before_the_work(tmp_path, caplog):
+    (tmp_path / run_files.SAMPLE_QUALITY).write_text("{junk")
+    assert sample_quality.read_results(str(tmp_path)) == {}
+    assert "damaged" in caplog.text
+    assert (tmp_path / f"{run_files.SAMPLE_QUALITY}.damaged").read_text() == "{junk"
+
+
+def test_a_damaged_classifier_cache_is_set_aside_and_trained_again(tmp_path, mnist_dir, caplog):
+    from common import input_pipeline
+
+    config = make_tiny_vae_config(mnist_dir).data
+    data = input_pipeline.load_dataset(config)
+    first = classifier.load_or_train(config, data, str(tmp_path), steps=2)
+    folder = tmp_path / first.fingerprint
+    (folder / classifier.PARAMS_FILE).write_bytes(b"\x00" * 7)  # truncated
+    again = classifier.load_or_train(config, data, str(tmp_path), steps=2)
+    assert "does not load" in caplog.text and again.fingerprint == first.fingerprint
+    assert (tmp_path / f"{first.fingerprint}.damaged").is_dir()
+    (folder / classifier.INFO_FILE).write_text("{broken")
+    classifier.load_or_train(config, data, str(tmp_path), steps=2)  # again set aside, retrained
+
+
+def test_metrics_that_cannot_be_read_say_what_to_do(tmp_path):
+    (tmp_path / run_files.METRICS).mkdir()
+    with pytest.raises(CheckpointError, match="cannot be read .* move it away"):
+        metric_writer.read_metrics(str(tmp_path))
+    os.rmdir(tmp_path / run_files.METRICS)
+    rows = [json.dumps({"epoch": e}) for e in range(3)]
+    (tmp_path / run_files.METRICS).write_text(rows[0] + "\n[1, 2]\n" + rows[2] + "\n")
+    with pytest.raises(CheckpointError, match="line 2 is not a metrics row.* delete that line"):
+        metric_writer.read_metrics(str(tmp_path))
+
+
+# ----------------------------------------------------------------------------- data, config
+
+
+def test_labels_outside_the_classes_are_refused_naming_file_and_index(tmp_path):
+    from common import input_pipeline
+
+    images, labels = fake_digits(30, 0)
+    labels = labels.astype(np.uint8)
+    labels[7::7] = 200
+    write_idx(str(tmp_path / "train-images-idx3-ubyte.gz"), images)
+    write_idx(str(tmp_path / "train-labels-idx1-ubyte.gz"), labels)
+    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte.gz: label 200 at index 7 \(and"):
+        input_pipeline.load_dataset(make_tiny_vae_config(str(tmp_path)).data)
+
+
+def test_a_seed_a_prng_key_cannot_take_is_a_config_error(tiny_vae_config):
+    tiny_vae_config.seed = 2**63
+    with pytest.raises(ConfigError, match="seed=9223372036854775808 must be an integer from 0"):
+        vae_train.VAETrainer(tiny_vae_config)
+
+
+# ----------------------------------------------------------------------------- signals
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_start_up_is_one_line_and_its_exit_code(tmp_path, mnist_dir, signum):
+    # Stopped while the script imports and loads (before any epoch): nothing to save.
+    args = [
+        sys.executable,
+        "scripts/train_vae.py",
+        f"--workdir={tmp_path / 'run'}",
+        f"--config.data.dir={mnist_dir}",
+    ]
+    process = subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signum, stderr[-3000:]
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith(f"stopped by signal {signum}"), lines[-3:]
+    lock = tmp_path / "run" / run_files.LOCK
+    assert not lock.exists() or lock.read_text() == ""  # released (or never taken)
