@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from common import plotting
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def figure_pixels(fig: Figure) -> np.ndarray:
     """Renders a figure (no pyplot, no display): [H, W, 3] float32 in [0, 1]."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].astype(np.float32) / 255.0

@@ -18,6 +18,7 @@ import signal
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 from absl import app, flags, logging
@@ -26,12 +27,27 @@ from common import files
 from common.errors import Interrupted, Terminated, UserError
 
 HELP_FLAGS = ("-h", "--help", "-?", "--helpshort")
+# When this process started, on time.perf_counter()'s clock, once a script called `run`: the
+# first training loop's breakdown counts the imports and flag parsing before it as "start-up".
+_process_started: float | None = None
+
+
+def take_process_start() -> float | None:
+    """When this script's process started (time.perf_counter()), once: None after the first
+    call, and in a process no script started (a notebook)."""
+    global _process_started
+    started, _process_started = _process_started, None
+    return started
+
+
 _CONFIG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def run(main: Callable[[list[str]], None]) -> None:
     """Runs a script's `main` under absl with this module's flag parsing; SIGTERM, like Ctrl-C,
     stops it with one line (the training loop stops at its next epoch's end instead)."""
+    global _process_started
+    _process_started = time.perf_counter() - _process_age()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _stop)
 
@@ -47,6 +63,18 @@ def run(main: Callable[[list[str]], None]) -> None:
             main(argv)
 
     app.run(guarded, flags_parser=functools.partial(parse_flags, module=main.__module__))
+
+
+def _process_age() -> float:
+    """Seconds since this process started (from Linux's /proc; 0 where it is not known)."""
+    try:
+        with open("/proc/self/stat") as f:
+            started = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22, in clock ticks
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(uptime - started / os.sysconf("SC_CLK_TCK"), 0.0)
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _stop(signum: int, frame) -> None:

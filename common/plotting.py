@@ -10,17 +10,23 @@ from __future__ import annotations
 import os
 import textwrap
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import matplotlib.image
-import matplotlib.ticker
 import numpy as np
-from matplotlib.figure import Figure
 
 from common import files, parallel
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+# matplotlib is imported when a picture is drawn, not with this module: a run's start-up does
+# not wait for it (a fresh machine builds its font cache on that first import).
 
 
 def new_figure(width: float, height: float, dpi: int = 100) -> Figure:
     """A figure of width x height inches that belongs to no pyplot window (and needs none)."""
+    from matplotlib.figure import Figure
+
     return Figure(figsize=(width, height), dpi=dpi)
 
 
@@ -76,6 +82,8 @@ def save_image(grid: np.ndarray, path: str, title: str | None = None, scale: int
     pixels = grid[..., 0] if grid.shape[-1] == 1 else grid
     pixels = np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
     if title is None:
+        import matplotlib.image
+
         with files.replacing(path, "wb") as f:
             matplotlib.image.imsave(f, pixels, cmap="gray", vmin=0, vmax=1, format="png")
         return
@@ -123,7 +131,9 @@ def save_curves(
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     axes[-1].set_xlabel("epoch")
-    axes[-1].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    from matplotlib.ticker import MaxNLocator
+
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].set_title(title)
     if note:
         fig.text(0.01, 0.005, note, fontsize=7.5, color="0.35", va="bottom")

@@ -401,3 +401,14 @@ def test_no_trainer_attribute_is_set_outside_init():
                         and target.value.id == "self"
                     ]
     assert late == []
+
+
+def test_the_run_says_where_its_seconds_went(vae_run):
+    # The final row holds the breakdown (data, state, compile, train, validation, metrics,
+    # pictures, checkpoints, test, other), the phases adding up to the total.
+    seconds = {k.removeprefix("seconds_"): v for k, v in vae_run.final.items() if "seconds_" in k}
+    phases = {"data", "state", "compile", "train", "validation", "pictures", "checkpoints"}
+    assert phases <= set(seconds) and seconds["total"] > 0
+    parts = sum(v for k, v in seconds.items() if k != "total")
+    assert parts == pytest.approx(seconds["total"], abs=0.01 * len(seconds))
+    assert seconds["train"] > 0 and seconds["compile"] > 0

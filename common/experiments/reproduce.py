@@ -210,6 +210,9 @@ def _train(trainer, workdir: str, record: dict[str, Any], session: dict[str, Any
     try:
         final = trainer.train_and_evaluate(workdir)
         session["status"] = "finished"
+        session["breakdown"] = {
+            k.removeprefix("seconds_"): v for k, v in final.items() if k.startswith("seconds_")
+        }
     except (ConfigError, WorkdirBusy):  # refused (another run's workdir): it trained nothing
         record["sessions"].remove(session)
         raise

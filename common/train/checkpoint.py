@@ -83,9 +83,9 @@ def make_manager(
         preservation_policy=ocp.checkpoint_managers.AnyPreservationPolicy(policies),
         create=not read_only,
         read_only=read_only,
-        # Saving synchronously keeps "checkpoint written" and "epoch done" one event: a kill
-        # can never separate them. A checkpoint of this model takes milliseconds.
-        enable_async_checkpointing=False,
+        # The next epoch trains while a checkpoint is written: a run killed before it is
+        # complete resumes from the one before (and writes that epoch's row again).
+        enable_async_checkpointing=not read_only,
         # A save cut short (a kill, a full disk) leaves a temporary folder: gone at the next start.
         cleanup_tmp_directories=not read_only,
     )

@@ -9,6 +9,7 @@ import os
 import platform
 import signal
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -116,3 +117,39 @@ def machine_info() -> dict[str, Any]:
         "num_devices": len(devices),
         "jax_version": jax.__version__,
     }
+
+
+class Stopwatch:
+    """Where a run's seconds go: `with watch("validation"): ...` adds the body's wall time to
+    that phase; `breakdown(total)` names them all, what no phase took as "other"."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(phase, time.perf_counter() - start)
+
+    def add(self, phase: str, seconds: float) -> None:
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
+
+    def breakdown(self, total: float) -> dict[str, float]:
+        """{phase: seconds, "other": the rest, "total": total}, rounded to 0.01 s."""
+        out = {phase: round(s, 2) for phase, s in self.seconds.items()}
+        out["other"] = round(max(total - sum(self.seconds.values()), 0.0), 2)
+        out["total"] = round(total, 2)
+        return out
+
+
+def format_breakdown(seconds: dict[str, float]) -> str:
+    """The breakdown as one aligned line per phase with its share of the total."""
+    total = seconds["total"] or 1.0
+    width = max(map(len, seconds))
+    return "\n".join(
+        f"  {phase:<{width}} {value:9.2f} s {100 * value / total:5.1f}%"
+        for phase, value in seconds.items()
+    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from typing import Any
 
@@ -101,8 +102,11 @@ class MetricWriter:
         self.workdir = workdir
         self.path = os.path.join(workdir, run_files.METRICS)
         self.enabled = enabled
+        self.rows: list[dict[str, Any]] = []  # what metrics.jsonl holds, kept to draw curves
+        self._lock = threading.Lock()  # the pictures' thread writes images beside the loop
         if not enabled:
             return
+        self.rows = read_metrics(workdir)
         self._events_path = os.path.join(workdir, run_files.EVENTS)  # (tensorboardX names it)
         with errors.writing(self._events_path):
             self._events = EventsWriter(os.path.join(workdir, run_files.EVENTS_PREFIX))
@@ -124,6 +128,7 @@ class MetricWriter:
         row.update({k: None if v is None else float(v) for k, v in scalars.items()})
         with errors.writing(self.path), open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
+        self.rows.append(row)
         tagged = {tensorboard_tag(k): v for k, v in scalars.items() if v is not None}
         self._add_events(
             step, [summary.scalar(tag, float(v)) for tag, v in tagged.items() if tag is not None]
@@ -143,16 +148,16 @@ class MetricWriter:
 
     def _add_events(self, step: int, summaries: list) -> None:
         """Writes the summaries at `step` and flushes them to disk."""
-        with errors.writing(self._events_path):
+        with self._lock, errors.writing(self._events_path):
             for one in summaries:
                 self._events.write_event(Event(wall_time=time.time(), step=step, summary=one))
             self._events.flush()
 
     def history(self) -> list[dict[str, Any]]:
         """The rows written so far; [] where disabled (other processes write nothing from it)."""
-        return read_metrics(self.workdir) if self.enabled else []
+        return list(self.rows)
 
     def close(self) -> None:
         if self.enabled:
-            with errors.writing(self._events_path):
+            with self._lock, errors.writing(self._events_path):
                 self._events.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from concurrent import futures
 from typing import Any, ClassVar, NamedTuple, Protocol
 
 import jax
@@ -111,6 +112,28 @@ class Pictures:
         self.sample_grids = jax.jit(trainer.sample_grids, static_argnums=2)
         self.encode = jax.jit(trainer.encode)
         self.decode = jax.jit(trainer.decode)
+        # The files are written by a thread of their own while the next epoch trains: drawing
+        # and compressing PNGs takes longer than computing what they show.
+        self._worker = futures.ThreadPoolExecutor(1, thread_name_prefix="pictures")
+        self._pending: futures.Future | None = None
+
+    def later(self, write, *args) -> None:
+        """Runs `write(*args)` on the pictures' thread, after the one before has finished (whose
+        error, a full disk say, is raised here)."""
+        self.wait()
+        self._pending = self._worker.submit(write, *args)
+
+    def wait(self) -> None:
+        """Waits for the pictures being written; raises what writing them raised."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._worker.shutdown()
 
     def path(self, name: str) -> str:
         return os.path.join(self.workdir, name)
@@ -121,28 +144,35 @@ class Pictures:
     def epoch_end(self, params: Any, epoch: int) -> None:
         """At the sample epochs: sample grids of the fixed prior draws and the digits over their
         reconstructions; every epoch: the curves."""
-        if epoch in self.config.sample_epochs:
-            grids = self.sample_grids(params, self.sample_key, self.config.num_samples)
-            for tag, grid in grids.items():
-                path = self.path(run_files.samples(epoch, tag.removeprefix("samples")))
-                what = f"{len(grid)} samples, {self.trainer.sample_texts.get(tag, tag)}"
-                plotting.write_grid(grid, path, self.title(epoch, what), self.writer, tag, epoch)
+        grids, pairs = {}, None
+        if epoch in self.config.sample_epochs:  # computed here, written on the pictures' thread
+            grids = jax.device_get(
+                self.sample_grids(params, self.sample_key, self.config.num_samples)
+            )
             decoded = np.asarray(self.decode(params, self.encode(params, self.digits)))
             pairs = np.concatenate([self.digits / 255.0, decoded])
+        self.later(self._write_epoch, epoch, grids, pairs, self.writer.history())
+
+    def _write_epoch(self, epoch: int, grids: dict, pairs: np.ndarray | None, rows: list) -> None:
+        for tag, grid in grids.items():
+            path = self.path(run_files.samples(epoch, tag.removeprefix("samples")))
+            what = f"{len(grid)} samples, {self.trainer.sample_texts.get(tag, tag)}"
+            plotting.write_grid(grid, path, self.title(epoch, what), self.writer, tag, epoch)
+        if pairs is not None:
             path = self.path(run_files.reconstructions(epoch))
-            what = f"{self.shown.split} digits (top) over their reconstructions"
-            title = self.title(epoch, what)
+            title = self.title(epoch, f"{self.shown.split} digits (top) over their reconstructions")
             plotting.write_grid(
                 pairs, path, title, self.writer, "reconstructions", epoch, len(self.digits)
             )
-        self.write_curves()
+        self.write_curves(rows)
 
-    def run_end(self, params: Any, epoch: int) -> None:
+    def run_end(self, params: Any, epoch: int, final: dict[str, float]) -> None:
         """The curves with the final row; the interpolation grid (rows: digit pairs 0 -> 1,
         2 -> 3, ...; columns: the decoded codes on the straight line between theirs); with z_dim
         2 the latent scatter of the shown split over the prior's density; then the model's own
         pictures (of the run's data, from the same draws every time)."""
-        self.write_curves()
+        self.wait()
+        self.write_curves([*self.writer.history(), final])
         z = np.asarray(self.encode(params, self.digits))
         line = latents.interpolate(z[0::2], z[1::2], INTERPOLATION_STEPS)
         decoded = np.asarray(self.decode(params, line.reshape(-1, z.shape[-1])))
@@ -174,9 +204,10 @@ class Pictures:
                 plotting.save_image(picture, self.path(name), title, plotting.SCALE)
             self.writer.write_image(epoch, os.path.splitext(name)[0], picture)
 
-    def write_curves(self) -> None:
-        """The trainer's curves of the metric rows written so far, and the final row's lines."""
-        history = self.writer.history()
+    def write_curves(self, history: list[dict] | None = None) -> None:
+        """The trainer's curves of the metric rows (None: those written so far), and the final
+        row's lines."""
+        history = self.writer.history() if history is None else history
         rows = [r for r in history if r.get("epoch", 0) >= 1]
         first = next((r for r in history if r.get("epoch") == 0), {})
         final = next((r for r in history if "epoch" not in r), {})

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import dataclasses
 import functools
 import json
 import os
@@ -30,29 +29,18 @@ import flax.linen as nn
 import jax
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
 from absl import logging
 from clu import metrics as clu_metrics
 from clu import parameter_overview
 
-from common import config_rules, input_pipeline, nets, parallel, priors
+from common import cli, config_rules, input_pipeline, nets, parallel, priors
 from common.errors import ConfigError, DataError, Interrupted
-from common.train import checkpoint, helpers, kinds, pictures, resume, validation
+from common.train import helpers, kinds, pictures, resume, validation
 from common.train import workdir as workdir_lib
-from common.train.checkpoint import Progress
-from common.train.metric_writer import MetricWriter
+from common.train.recorder import Recorder
 from common.train.run_setup import Keys, RunSetup, setup_run
 
 CODE_IMAGES = 1000  # validation images whose codes are compared with the prior every epoch
-
-
-@dataclasses.dataclass(frozen=True)
-class Outputs:
-    """Where a run's results go while it trains."""
-
-    manager: ocp.CheckpointManager
-    writer: MetricWriter
-    pictures: pictures.Pictures
 
 
 class Trainer(abc.ABC):
@@ -207,14 +195,19 @@ class Trainer(abc.ABC):
           ConfigError, DataError, WorkdirBusy, CheckpointError (nothing restores), DiskFull,
           NonFiniteError, Interrupted (after saving a checkpoint).
         """
-        config = self.config
+        config, watch = self.config, helpers.Stopwatch()
         workdir = os.path.abspath(workdir)
+        began = time.perf_counter()
+        started = cli.take_process_start() or began  # a script: its imports and flags first
+        if started < began:
+            watch.add("start-up", began - started)
 
         # ---------------------------------------------------------------------- data
         # Before the workdir: bad data writes nothing. Process 0 first: it downloads what is
         # missing, the other processes then read its cache.
-        load = functools.partial(input_pipeline.load_dataset, config.data)
-        data = parallel.main_first(load, "loading the data")
+        with watch("data"):
+            load = functools.partial(input_pipeline.load_dataset, config.data)
+            data = parallel.main_first(load, "loading the data")
         logging.info("Data: %s", data.describe())
         if len(data.val_images) < 2:  # the codes' covariance needs two
             raise DataError(
@@ -229,20 +222,18 @@ class Trainer(abc.ABC):
         # ---------------------------------------------------------------------- the workdir
         with workdir_lib.out_of_space_is_one_line(workdir), contextlib.ExitStack() as held:
             held.enter_context(workdir_lib.lock(workdir))  # a second run here stops at once
-            state = jax.jit(self.create_train_state)(setup.keys.init)  # one compile, not per op
-            state = parallel.replicate(state, setup.mesh)
-            state, progress, resumed = resume.start(config, workdir, state, fresh)
-            if resumed:
-                logging.info("Resuming %s from epoch %d.", workdir, progress.epoch)
-            logging.info("\n%s", parameter_overview.get_parameter_overview(state.params))
+            with watch("state"):
+                state = jax.jit(self.create_train_state)(setup.keys.init)  # one compile
+                state = parallel.replicate(state, setup.mesh)
+                state, progress, resumed = resume.start(config, workdir, state, fresh)
+                if resumed:
+                    logging.info("Resuming %s from epoch %d.", workdir, progress.epoch)
+                params = jax.device_get(state.params)  # one transfer, not two per leaf
+                logging.info("\n%s", parameter_overview.get_parameter_overview(params))
+                train_images = parallel.replicate(data.train_images, setup.mesh)
+                labels, context = parallel.replicate((labels, context), setup.mesh)
 
             # ------------------------------------------------------------------ compiled functions
-            train_images = parallel.replicate(data.train_images, setup.mesh)
-            if labels is not None:
-                labels = parallel.replicate(labels, setup.mesh)
-            if context is not None:
-                context = parallel.replicate(context, setup.mesh)
-            train_epoch = jax.jit(self.train_epoch, donate_argnums=0)
             validate = validation.Validation(
                 self.example_metrics,
                 self.sample_codes,
@@ -255,51 +246,54 @@ class Trainer(abc.ABC):
                 setup.mesh,
                 num_codes=CODE_IMAGES,
             )
+            with watch("compile"):  # ahead of time, so the epochs' seconds are training alone
+                train_epoch = (
+                    jax.jit(self.train_epoch, donate_argnums=0)
+                    .lower(state, train_images, np.int32(0), setup, labels, context)
+                    .compile()
+                )
+                validate.compile(state.params)
 
-            # ------------------------------------------------------------------ outputs
-            manager = checkpoint.make_manager(workdir, config.checkpoint_epochs, self.monitor)
-            held.callback(manager.close)
-            held.callback(manager.wait_until_finished)  # (callbacks run last first)
-            writer = MetricWriter(
-                workdir, progress.epoch if resumed else None, enabled=parallel.is_main_process()
-            )
-            held.callback(writer.close)
-            shows = pictures.Pictures(self, data, setup.keys.sample, workdir, writer)
-            out = Outputs(manager, writer, shows)
+            # ------------------------------------------------------------------ outputs, epoch 0
+            out = Recorder(self, data, setup.keys.sample, workdir, progress, resumed, watch)
+            held.callback(out.close)
             if not resumed:
-                writer.write_hparams(config.to_dict())
-                metrics = {  # the untrained model
-                    **_prefixed("val_", validate(state.params, 0)),
-                    **_prefixed("val_", self.labelled_metrics(state.params, data, "val")),
-                    "seconds": 0.0,
-                }
-                progress = self.end_epoch(0, state, metrics, progress, out)
+                with watch("validation"):
+                    metrics = {  # the untrained model
+                        **_prefixed("val_", validate(state.params, 0)),
+                        **_prefixed("val_", self.labelled_metrics(state.params, data, "val")),
+                        "seconds": 0.0,
+                    }
+                progress = out.end_epoch(0, state, metrics, progress)
 
             # ------------------------------------------------------------------ the loop
             start_epoch, start_time = progress.epoch, time.perf_counter()
             with helpers.stop_requests() as stop:
                 for epoch in range(start_epoch + 1, config.num_epochs + 1):
-                    t0 = time.perf_counter()
-                    state, train_metrics = train_epoch(
-                        state, train_images, epoch, setup, labels, context
-                    )
-                    train_metrics = _prefixed("train_", jax.device_get(train_metrics))
-                    seconds = time.perf_counter() - t0
-                    helpers.check_finite(epoch, train_metrics, manager.latest_step())
-                    val_metrics = _prefixed("val_", validate(state.params, epoch))
-                    val_metrics.update(
-                        _prefixed("val_", self.labelled_metrics(state.params, data, "val"))
-                    )
-                    helpers.check_finite(epoch, val_metrics, manager.latest_step())
+                    with watch("train"):
+                        t0 = time.perf_counter()
+                        state, train_metrics = train_epoch(
+                            state, train_images, np.int32(epoch), setup, labels, context
+                        )
+                        train_metrics = _prefixed("train_", jax.device_get(train_metrics))
+                        seconds = time.perf_counter() - t0
+                    helpers.check_finite(epoch, train_metrics, out.latest_step())
+                    with watch("validation"):
+                        val_metrics = _prefixed("val_", validate(state.params, epoch))
+                        val_metrics.update(
+                            _prefixed("val_", self.labelled_metrics(state.params, data, "val"))
+                        )
+                    helpers.check_finite(epoch, val_metrics, out.latest_step())
                     metrics = {**train_metrics, **val_metrics, "seconds": seconds}
-                    progress = self.end_epoch(epoch, state, metrics, progress, out)
+                    progress = out.end_epoch(epoch, state, metrics, progress)
+                    elapsed = time.perf_counter() - start_time
                     logging.info(
                         helpers.progress_line(
                             epoch,
                             config.num_epochs,
                             metrics,
                             setup.images_per_epoch,
-                            time.perf_counter() - start_time,
+                            elapsed,
                             epoch - start_epoch,
                         )
                     )
@@ -307,8 +301,8 @@ class Trainer(abc.ABC):
                     stopping = parallel.any_process(stop["signum"] is not None)
                     if stopping and epoch < config.num_epochs:
                         signum = stop["signum"] or signal.SIGTERM  # the hosts the signal missed
-                        if manager.latest_step() != epoch:
-                            self.save(manager, state, progress, metrics)
+                        if out.latest_step() != epoch:
+                            out.save(state, progress, metrics)
                         raise Interrupted(
                             f"stopped by signal {signum} after epoch {epoch}, checkpoint saved; "
                             "run the same command again to resume",
@@ -316,21 +310,28 @@ class Trainer(abc.ABC):
                         )
 
             # ------------------------------------------------------------------ test, best epoch
-            best_state, progress = checkpoint.restore_best(manager, state, progress)
+            best_state, progress = out.best(state, progress)
             final = {}
-            if data.test_images is not None:
-                final = _prefixed(
-                    "test_", self.evaluator(data.test_images, setup)(best_state.params)
-                )
-                final.update(
-                    _prefixed("test_", self.labelled_metrics(best_state.params, data, "test"))
-                )
-            else:
-                logging.warning("No test set (t10k-only data): no test numbers.")
+            with watch("test"):
+                if data.test_images is not None:
+                    final = _prefixed(
+                        "test_", self.evaluator(data.test_images, setup)(best_state.params)
+                    )
+                    final.update(
+                        _prefixed("test_", self.labelled_metrics(best_state.params, data, "test"))
+                    )
+                else:
+                    logging.warning("No test set (t10k-only data): no test numbers.")
             if self.monitor:
                 final["best_epoch"] = progress.best_epoch
-            writer.write_final(progress.epoch, final)
-            shows.run_end(best_state.params, progress.epoch)
+            with watch("pictures"):
+                out.pictures.run_end(best_state.params, progress.epoch, final)
+            out.finish()
+            breakdown = watch.breakdown(time.perf_counter() - started)
+            final.update({f"seconds_{phase}": s for phase, s in breakdown.items()})
+            out.writer.write_final(progress.epoch, final)
+        total = breakdown["total"]
+        logging.info("Where the %.1f s went:\n%s", total, helpers.format_breakdown(breakdown))
         logging.info("Done: %s", json.dumps(final))
         return final
 
@@ -393,43 +394,6 @@ class Trainer(abc.ABC):
             setup.keys.eval,
             setup.mesh,
         )
-
-    def end_epoch(
-        self,
-        epoch: int,
-        state: Any,
-        metrics: dict[str, float],
-        progress: Progress,
-        out: Outputs,
-    ) -> Progress:
-        """Records a finished epoch: its metrics row, its pictures, a checkpoint when it is time.
-
-        The checkpoint comes last: a run stopped before it (a kill, a full disk) resumes from the
-        epoch before and writes this epoch's row and pictures again.
-
-        Returns:
-          The progress after it (the best epoch updated).
-        """
-        out.writer.write_scalars(epoch, metrics)
-        out.pictures.epoch_end(state.params, epoch)
-        progress = progress.after(epoch, metrics.get(self.monitor) if self.monitor else None)
-        if helpers.is_checkpoint_epoch(
-            epoch,
-            every=self.config.checkpoint_every,
-            last=self.config.num_epochs,
-            milestones=self.config.checkpoint_epochs,
-            best=progress.best_epoch,
-        ):
-            self.save(out.manager, state, progress, metrics)
-        return progress
-
-    def save(
-        self, manager: ocp.CheckpointManager, state: Any, progress: Progress, metrics: dict
-    ) -> None:
-        """The checkpoint of epoch progress.epoch, with the monitored metric (for the best)."""
-        value = metrics.get(self.monitor) if self.monitor else None
-        monitored = None if value is None else {self.monitor: value}
-        checkpoint.save(manager, state, progress, monitored)
 
     # ------------------------------------------------------------------------- restoring
 
