@@ -155,3 +155,13 @@ def test_the_design_pages_picture_is_the_import_graph():
         for a, b in re.findall(r"^\s*(\w+) (?:-->|-\. [\w ]+ \.->) (\w+)$", graph, re.M)
     }
     assert drawn == real, (drawn - real, real - drawn)
+
+
+def test_the_training_loop_stays_readable():
+    path = os.path.join(ROOT, "common", "train", "trainer.py")
+    source = open(path).read()
+    (trainer,) = [
+        n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == "Trainer"
+    ]
+    assert trainer.end_lineno - trainer.lineno + 1 <= 350
+    assert len(source.splitlines()) <= 450

@@ -1,17 +1,10 @@
-"""The training loop both models share: `Trainer.train_and_evaluate`, read top to bottom.
+"""The training loop every model shares: `Trainer.train_and_evaluate`, read top to bottom.
 
-A model subclasses `Trainer` and supplies, as named methods, only what differs: its model and
-train state, the train step (where the loss is), the per-image evaluation, and how to encode,
-decode and sample for the pictures (vae/train.py: VAETrainer, aae/train.py: AAETrainer); and,
-if it needs them, what every train step sees whole (`train_context`) and numbers that need a
-split's labels (`labelled_metrics`; aae/semi_train.py: SemiAAETrainer).
-Everything else is here once: data, PRNG keys, the device mesh, the compiled epoch, evaluation,
-the workdir and resuming, checkpoints, metrics, signals, non-finite checks and the final test on
-the best epoch; the pictures are common/train/pictures.py's, the codes' statistics
-common/latents.py's.
-
-Metric names: `train_*` (means over an epoch's steps), `val_*` (the model after the epoch, on
-the validation split), `test_*` (the final row); one scheme for both models.
+A model subclasses `Trainer` and supplies, as named methods, only what differs (its model and
+state, `train_step` where the loss is, per-image metrics, encode / decode / sample for the
+pictures); data, keys, devices, the compiled epoch, validation, resuming, checkpoints, metrics,
+signals and the final test are here once. Metrics: `train_*` (means over an epoch's steps),
+`val_*` (the model after the epoch), `test_*` (the final row, with `seconds_*`: the breakdown).
 """
 
 from __future__ import annotations
@@ -35,6 +28,7 @@ from clu import parameter_overview
 
 from common import cli, config_rules, input_pipeline, nets, parallel, priors
 from common.errors import ConfigError, DataError, Interrupted
+from common.shapes import Codes, ImagesU8, Labels, UnitImages
 from common.train import helpers, kinds, pictures, resume, validation
 from common.train import workdir as workdir_lib
 from common.train.recorder import Recorder
@@ -44,19 +38,11 @@ CODE_IMAGES = 1000  # validation images whose codes are compared with the prior 
 
 
 class Trainer(abc.ABC):
-    """Trains one model kind from a config; subclasses supply the model-specific methods.
+    """Trains one model kind from a config; subclasses supply the model-specific methods."""
 
-    Attributes (class level, set by each subclass):
-      kind: the `config.model` this trainer trains ("vae", "aae").
-      train_metrics: the clu Collection `train_step` returns per batch.
-      monitor: metric (lower is better) that selects the best checkpoint, or None (the last).
-      curves: the per-epoch plot.
-      rules: what each config field may hold.
-    """
-
-    kind: ClassVar[str]
-    train_metrics: ClassVar[type[clu_metrics.Collection]]
-    monitor: ClassVar[str | None] = None
+    kind: ClassVar[str]  # the config.model it trains
+    train_metrics: ClassVar[type[clu_metrics.Collection]]  # what train_step returns per batch
+    monitor: ClassVar[str | None] = None  # lower is better: picks the best checkpoint; None: last
     curves: ClassVar[pictures.Curves]
     sample_texts: ClassVar[dict[str, str]] = {}  # sample_grids' keys -> what their pixels are
     rules: ClassVar[dict[str, config_rules.Rule]] = {
@@ -77,8 +63,7 @@ class Trainer(abc.ABC):
     }
 
     def __init__(self, config: ml_collections.ConfigDict):
-        """Validates `config` (ConfigError names the first bad field), then builds the prior and
-        the model."""
+        """Validates `config` (ConfigError names the first bad field), builds prior and model."""
         self.validate_config(config)
         self.config = config
         self.prior = self.make_prior()
@@ -96,8 +81,7 @@ class Trainer(abc.ABC):
         config_rules.check(config, cls.rules)
 
     def make_prior(self) -> priors.Prior:
-        """The prior p(z) the codes are compared with and the samples decode: N(0, I) by default
-        (the VAE's, whose KL term is written for it)."""
+        """The prior p(z) the codes are compared with and samples decode: N(0, I) by default."""
         return priors.Gaussian(self.config.z_dim)
 
     @abc.abstractmethod
@@ -109,69 +93,56 @@ class Trainer(abc.ABC):
         """A fresh train state (params, optimizer states, `step`) initialised from `key`."""
 
     @abc.abstractmethod
-    def preprocess(self, images: jax.Array) -> jax.Array:
-        """uint8 [B, 28, 28, 1] in 0..255 -> the model's input (inside the compiled step)."""
+    def preprocess(self, images: ImagesU8) -> jax.Array:
+        """The model's input (inside the compiled step)."""
 
     def train_labels(self, data: input_pipeline.Dataset, keys: Keys) -> np.ndarray | None:
-        """Per-image labels the train step receives (int32 [N], the training split's order), or
-        None: none (the default; the AAE's label-guided priors give some).
-
-        Raises:
-          DataError: the model needs labels the data does not have.
-        """
+        """Per-image labels of the training split the train step receives (label-guided priors),
+        or None (the default). DataError: the model needs labels the data lacks."""
         del data, keys
         return None
 
     def train_context(self, data: input_pipeline.Dataset, keys: Keys) -> Any:
-        """What every train step sees whole besides its batch, or None (the default): a pytree
-        of arrays put on the devices once (replicated) and passed to each `train_step` as
-        `context` (the semi-supervised AAE's labelled images, which it draws from).
-
-        Raises:
-          ConfigError, DataError: the model needs what the data does not have.
-        """
+        """A pytree every train step sees whole (as `context`; the semi-supervised AAE's
+        labelled images), put on the devices once; or None (the default). ConfigError,
+        DataError: the model needs what the data does not have."""
         del data, keys
         return None
 
     @abc.abstractmethod
     def train_step(self, state: Any, batch: jax.Array, key: jax.Array, labels=None):
-        """One optimisation step: (state, preprocessed batch, key, the batch's `train_labels`
-        int32 [B] or None) -> (state, train_metrics). A trainer with a `train_context` also
-        takes it, as the keyword `context`."""
+        """One optimisation step on the preprocessed batch (and its `train_labels`, or None):
+        (state, train_metrics). A trainer with a `train_context` also takes `context=`."""
 
     @abc.abstractmethod
-    def example_metrics(self, params: Any, images: jax.Array, key: jax.Array) -> dict:
-        """uint8 [B, 28, 28, 1] -> {name: [B] float32}, per image; evaluation means them."""
+    def example_metrics(self, params: Any, images: ImagesU8, key: jax.Array) -> dict:
+        """{name: PerImage}: what validation and the test take the means of."""
 
     def labelled_metrics(self, params: Any, data: input_pipeline.Dataset, split: str) -> dict:
-        """Numbers of the model on a split's images and labels that are not means of per-image
-        functions of the images (a classifier's error, a clustering's): {name: float}, none by
-        default. The loop asks for split "val" every epoch and "test" at the end (when there is
-        one); `data` holds every split (a score may need another split's labels)."""
+        """{name: float} of the model on split "val" (every epoch) or "test" (at the end) that
+        need the labels (a classifier's error); `data` holds every split. None by default."""
         del params, data, split
         return {}
 
     @abc.abstractmethod
-    def encode(self, params: Any, images: jax.Array) -> jax.Array:
-        """uint8 [B, 28, 28, 1] -> the codes [B, D] float32 (the mean of q(z|x)), whose first
-        z_dim columns are z (D = z_dim but for the semi-supervised AAE's (z, y))."""
+    def encode(self, params: Any, images: ImagesU8) -> Codes:
+        """The codes (the mean of q(z|x)), whose first z_dim columns are z (the semi-supervised
+        AAE's are (z, y))."""
 
-    def sample_codes(self, params: Any, images: jax.Array, key: jax.Array) -> jax.Array:
-        """uint8 [B, 28, 28, 1] -> codes [B, z_dim] drawn from q(z|x) with `key`: what the
-        prior is matched with. A deterministic encoder's are its codes (the default)."""
+    def sample_codes(self, params: Any, images: ImagesU8, key: jax.Array) -> Codes:
+        """z drawn from q(z|x) with `key`: what the prior is matched with (a deterministic
+        encoder's codes, by default)."""
         del key
         return self.encode(params, images)
 
     @abc.abstractmethod
-    def decode(self, params: Any, z: jax.Array) -> jax.Array:
-        """codes [B, D] (as `encode` gives) -> the mean image [B, 28, 28, 1] float32 in [0, 1]."""
+    def decode(self, params: Any, z: Codes) -> UnitImages:
+        """The mean image of each code (as `encode` gives them)."""
 
     @abc.abstractmethod
-    def sample_grids(self, params: Any, key: jax.Array, num: int) -> dict[str, jax.Array]:
-        """Samples of the model from `key`: {"samples": [num, 28, 28, 1] in [0, 1], ...}.
-
-        Each entry "samples{variant}" is written as run_files.samples(epoch, variant).
-        """
+    def sample_grids(self, params: Any, key: jax.Array, num: int) -> dict[str, UnitImages]:
+        """{"samples": num samples drawn with `key`, "samples{variant}": ...}, each written as
+        run_files.samples(epoch, variant)."""
 
     def model_pictures(
         self, params: Any, data: input_pipeline.Dataset, key: jax.Array
@@ -185,16 +156,11 @@ class Trainer(abc.ABC):
     # ------------------------------------------------------------------------- the loop
 
     def train_and_evaluate(self, workdir: str, fresh: bool = False) -> dict[str, float]:
-        """Trains for config.num_epochs, resuming from `workdir` when it holds a run.
-
-        Returns:
-          The final row: the test split's means of `example_metrics` (`test_*`; none without a
-          test set) of the best epoch (the last without a monitor), and `best_epoch`.
-
-        Raises:
-          ConfigError, DataError, WorkdirBusy, CheckpointError (nothing restores), DiskFull,
-          NonFiniteError, Interrupted (after saving a checkpoint).
-        """
+        """Trains for config.num_epochs, resuming from `workdir` when it holds a run. Returns the
+        final row: the best epoch's (the last's without a monitor) `test_*` means (none without
+        a test set), `best_epoch` and the `seconds_*` breakdown. Raises the UserErrors a user
+        can cause (ConfigError, DataError, WorkdirBusy, CheckpointError, DiskFull,
+        NonFiniteError, Interrupted after saving a checkpoint)."""
         config, watch = self.config, helpers.Stopwatch()
         workdir = os.path.abspath(workdir)
         began = time.perf_counter()
@@ -340,30 +306,17 @@ class Trainer(abc.ABC):
     def train_epoch(
         self,
         state: Any,
-        images: jax.Array,
+        images: ImagesU8,
         epoch: jax.Array,
         setup: RunSetup,
-        labels: jax.Array | None = None,
+        labels: Labels | None = None,
         context: Any = None,
     ):
-        """One epoch as one `lax.scan` of `train_step` over shuffled batches (jit it once).
-
-        The order of batches is a function of (setup.keys.shuffle, epoch) and each step's key is
-        fold_in(setup.keys.train, state.step), so a resumed run draws exactly what an
-        uninterrupted one does.
-
-        Args:
-          state: the train state.
-          images: [N, 28, 28, 1] uint8 on the devices, the training split.
-          epoch: int scalar (traced: one compilation serves every epoch).
-          setup: the run's keys and devices (setup_run).
-          labels: int32 [N] on the devices, `train_labels` (None: none); each step receives its
-            batch's.
-          context: `train_context` on the devices (None: none); each step receives it whole.
-
-        Returns:
-          (new state, {metric name: epoch mean}).
-        """
+        """One epoch as one `lax.scan` of `train_step` over shuffled batches: (new state, {metric:
+        epoch mean}). `images` (and `labels`, each step gets its batch's; `context` whole) are on
+        the devices; `epoch` is traced, so one compilation serves every epoch. The batches'
+        order is fold_in(shuffle key, epoch) and each step's key fold_in(train key, step): a
+        resumed run draws what an uninterrupted one does."""
         batches = input_pipeline.epoch_batches(
             setup.keys.shuffle, epoch, images.shape[0], self.config.batch_size
         )
