@@ -1,8 +1,9 @@
 """The experiments (one per config file), the course's reference numbers, and the plans.
 
 `scripts/reproduce.py --plan NAME` trains one of `PLANS` and writes its report: "assignment"
-(the default) docs/results.md, "priors" the AAE paper's other priors in docs/priors.md; both
-also docs/sample_quality.md. Like every config, this imports only configs and their helpers:
+(the default) docs/results.md, "priors" the AAE paper's other priors in docs/priors.md (both
+also docs/sample_quality.md), "paper" its semi-supervised classification and clustering in
+docs/paper.md. Like every config, this imports only configs and their helpers:
 trainers are found from `config.model` by name (common/train/kinds.py).
 """
 
@@ -12,6 +13,7 @@ from common.experiments.plans import (
     Gallery,
     Headline,
     PaperNumber,
+    PaperRow,
     Plan,
     Reference,
     SampleQuality,
@@ -20,6 +22,12 @@ from common.experiments.plans import (
 )
 from configs import (
     aae,
+    aae_cluster_16,
+    aae_cluster_30,
+    aae_semi_100,
+    aae_semi_100_supervised,
+    aae_semi_1000,
+    aae_semi_all,
     aae_z2,
     aae_z2_mixture,
     aae_z2_mixture_labels,
@@ -46,6 +54,18 @@ HEADLINES = {
             "train_gen_loss",
             "train_disc_loss",
             "train_disc_accuracy",
+        ),
+    ),
+    "aae_semi": Headline(
+        "error",
+        "classification error (%)",
+        ".2f",
+        (
+            "train_class_error",
+            "val_error",
+            "val_recon_loss",
+            "train_disc_style_accuracy",
+            "train_disc_class_accuracy",
         ),
     ),
 }
@@ -244,4 +264,70 @@ PRIORS = Plan(
     explore=Z2_EXPERIMENTS,
 )
 
-PLANS = {plan.name: plan for plan in (ASSIGNMENT, PRIORS)}
+# Beyond the assignment: the AAE paper's semi-supervised classification and clustering (its
+# sections 5 and 6, Tables 2 and 3), with the same labels alone beside (the benefit of the
+# unlabelled images). Makhzani et al. (2015): test error on MNIST, %, mean ± its error.
+SEMI = ("samples", "error_curve", "style_grid", "confusion_matrix")
+PAPER_EXPERIMENTS = (
+    Experiment(
+        "aae_semi_100", aae_semi_100.get_config, "paper Table 2", "100 labels", SEMI, spread=True
+    ),
+    Experiment(
+        "aae_semi_1000",
+        aae_semi_1000.get_config,
+        "paper Table 2",
+        "1,000 labels",
+        SEMI,
+        spread=True,
+    ),
+    Experiment(
+        "aae_semi_all", aae_semi_all.get_config, "paper Table 2", "every label", SEMI, spread=True
+    ),
+    Experiment(
+        "aae_cluster_16",
+        aae_cluster_16.get_config,
+        "paper Table 3",
+        "16 clusters",
+        (*SEMI, "cluster_grid"),
+        spread=True,
+    ),
+    Experiment(
+        "aae_cluster_30",
+        aae_cluster_30.get_config,
+        "paper Table 3",
+        "30 clusters",
+        (*SEMI, "cluster_grid"),
+        spread=True,
+    ),
+    Experiment(
+        "aae_semi_100_supervised",
+        aae_semi_100_supervised.get_config,
+        "baseline",
+        "the same 100 labels alone (no unlabelled images)",
+        ("error_curve", "confusion_matrix"),
+    ),
+)
+PAPER = Plan(
+    experiments=PAPER_EXPERIMENTS,
+    headlines=HEADLINES,
+    name="paper",
+    title="Results: the AAE paper's semi-supervised classification and clustering",
+    report_file="paper.md",
+    figures="figures/paper",
+    paper_rows=(
+        PaperRow(
+            "Table 2",
+            "100 labels",
+            "aae_semi_100",
+            PaperNumber("AAE", 1.90, 0.10),
+            3.0,
+            baseline="aae_semi_100_supervised",
+        ),
+        PaperRow("Table 2", "1,000 labels", "aae_semi_1000", PaperNumber("AAE", 1.60, 0.08), 2.0),
+        PaperRow("Table 2", "every label", "aae_semi_all", PaperNumber("AAE", 0.85, 0.02), 1.0),
+        PaperRow("Table 3", "16 clusters", "aae_cluster_16", PaperNumber("AAE", 9.55, 2.05), 12.0),
+        PaperRow("Table 3", "30 clusters", "aae_cluster_30", PaperNumber("AAE", 4.10, 1.13), None),
+    ),
+)
+
+PLANS = {plan.name: plan for plan in (ASSIGNMENT, PRIORS, PAPER)}

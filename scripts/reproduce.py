@@ -26,9 +26,10 @@ from common import cli
 flags.DEFINE_enum(
     "plan",
     "assignment",
-    ["assignment", "priors"],  # configs/experiments.py: PLANS (a test keeps them equal)
-    "Which experiments and report: the assignment's (docs/results.md) or the AAE paper's other "
-    "priors (docs/priors.md).",
+    ["assignment", "priors", "paper"],  # configs/experiments.py: PLANS (a test keeps them equal)
+    "Which experiments and report: the assignment's (docs/results.md), the AAE paper's other "
+    "priors (docs/priors.md), or its semi-supervised classification and clustering "
+    "(docs/paper.md).",
 )
 flags.DEFINE_string("root", "runs/reproduce", "Folder of the workdirs, one per experiment.")
 flags.DEFINE_string("docs", "docs", "Where the plan's report and its figures are written.")

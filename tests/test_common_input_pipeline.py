@@ -281,3 +281,20 @@ def test_through_a_proxy_the_proxy_is_what_must_answer(monkeypatch):
     monkeypatch.setenv("no_proxy", "mnist.example.invalid")
     with pytest.raises(DataError, match="mnist.example.invalid:80 is unreachable"):
         input_pipeline._check_reachable(["http://mnist.example.invalid/x.gz"], "mnist")
+
+
+def test_the_download_and_the_idx_folder_give_the_same_splits(served_mnist, monkeypatch):
+    # The published numbers read an IDX folder; README's default command downloads through
+    # tfds's registry. The same files give the same arrays, split for split.
+    with serve(served_mnist) as url:
+        files = remote_files(served_mnist, url)
+        monkeypatch.setattr(input_pipeline, "registered_files", lambda name: files)
+        config = ml_collections.ConfigDict(dict(name="mnist", dir="", split_seed=42, limit=0))
+        downloaded = input_pipeline.load_dataset(config)
+    config.dir = str(served_mnist)
+    folder = input_pipeline.load_dataset(config)
+    for field in ("train_images", "train_labels", "val_images", "val_labels"):
+        np.testing.assert_array_equal(getattr(downloaded, field), getattr(folder, field))
+    np.testing.assert_array_equal(downloaded.test_images, folder.test_images)
+    np.testing.assert_array_equal(downloaded.test_labels, folder.test_labels)
+    assert len(folder.train_images) == 90 and len(folder.test_images) == 40

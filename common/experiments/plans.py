@@ -123,6 +123,19 @@ class PaperNumber:
 
 
 @dataclasses.dataclass(frozen=True)
+class PaperRow:
+    """A paper's number beside our runs of one experiment (mean over its seeds), and the target
+    this project sets for a run of about an hour on 2 CPU cores."""
+
+    table: str  # e.g. "Table 2"
+    setting: str  # e.g. "100 labels"
+    experiment: str
+    paper: PaperNumber  # the paper's test error, %, and its ±
+    target: float | None  # the most test error (%) a run here aims for; None: no target set
+    baseline: str | None = None  # an experiment on the same labels without the unlabelled images
+
+
+@dataclasses.dataclass(frozen=True)
 class SampleQuality:
     """What the sample-quality report (`common.report.samples`) shows; both plans share it."""
 
@@ -155,6 +168,7 @@ class Plan:
     explore: tuple[Experiment, ...] = ()  # z 2 runs on the explorer page (DOCS/explorer/)
     # README's figure (DOCS/figures/overview.png): two experiments' samples, a z 2 one's plane.
     overview: tuple[str, str, str] | None = None
+    paper_rows: tuple[PaperRow, ...] = ()  # a paper's table beside ours (common/report/paper.py)
 
     def select(self, names: Sequence[str] | None) -> list[Experiment]:
         """The experiments named (all when `names` is empty), in the plan's order.

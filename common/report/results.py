@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from common import files
 from common.experiments import plans
 from common.experiments.plans import Experiment, Headline, Plan, Reference
-from common.report import across_runs, markdown
+from common.report import across_runs, markdown, paper
 from common.report.runs import (
     Run,
     assignment_epochs,
@@ -354,6 +354,10 @@ def _section(
         ("interpolation", run_files.INTERPOLATION, INTERPOLATION_CAPTION),
         ("bpd_curve", run_files.BPD_CURVE, "bpd per epoch"),
         ("loss_curve", run_files.LOSS_CURVE, "Losses and discriminator accuracy per epoch"),
+        ("error_curve", run_files.ERROR_CURVE, "Error, reconstruction, accuracies per epoch"),
+        ("style_grid", run_files.STYLE_GRID, "Fixed styles z (rows) decoded with each class y"),
+        ("confusion_matrix", run_files.CONFUSION_MATRIX, "Test labels against predictions"),
+        ("cluster_grid", run_files.CLUSTER_GRID, "Each cluster's surest images, and its label"),
     ):
         if name in exp.show:
             link = figures.link(file, caption)
@@ -445,6 +449,7 @@ def write_report(plan: Plan, root: str, docs_dir: str) -> str:
             "file in a browser; a code host shows its source).",
             "",
         ]
+    lines += paper.section(plan.paper_rows, root)
     lines += across_runs.seed_section(root, experiments, runs, headlines)
     lines += across_runs.sweep_section(root, plan.sweeps, headlines)
     lines += across_runs.code_section(experiments, runs, plan.comparisons)
