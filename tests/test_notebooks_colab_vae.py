@@ -83,10 +83,42 @@ def test_notebook_runs_and_shows_every_figure(tmp_path, mnist_dir, vae_run):
     assert '"name":"aae_z2_mixture_labels"' in html
 
 
-def test_the_install_cell_refuses_the_placeholder_with_instructions():
+def run_install_cell(monkeypatch, cwd, package, jax_versions=("0.10.2", "0.10.2")):
+    """The install cell as Colab runs it with the package not installed: (what pip was asked to
+    install, or None; the SystemExit message, or None)."""
+    import importlib.metadata
+    import subprocess
+
     nb = nbformat.read(NOTEBOOK, as_version=4)
     install = next(c for c in nb.cells if "importlib.metadata" in c.source)
-    source = install.source.replace('"jax-vae-aae"', '"no-such-distribution-x"')
-    scope = {"PACKAGE": "git+https://github.com/OWNER/REPO"}
-    with pytest.raises(SystemExit, match="Set PACKAGE"):
-        exec(compile(source, "install-cell", "exec"), scope)
+    versions = iter(jax_versions)
+
+    def version(name):
+        if name == "jax":
+            return next(versions)
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    asked = []
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    monkeypatch.setattr(subprocess, "check_call", lambda args: asked.append(args[-1]))
+    monkeypatch.chdir(cwd)
+    try:
+        exec(compile(install.source, "install-cell", "exec"), {"PACKAGE": package})
+    except SystemExit as e:
+        return (asked[-1] if asked else None), str(e)
+    return (asked[-1] if asked else None), None
+
+
+def test_the_install_cell_installs_the_clone_it_sits_in_or_the_url_given(tmp_path, monkeypatch):
+    clone = tmp_path / "clone"
+    (clone / "notebooks").mkdir(parents=True)
+    (clone / "pyproject.toml").write_text('[project]\nname = "jax-vae-aae"\n')
+    assert run_install_cell(monkeypatch, clone / "notebooks", "") == (str(clone), None)
+    url = "git+https://github.com/someone/jax-vae-aae"
+    assert run_install_cell(monkeypatch, tmp_path, url) == (url, None)
+    # No clone around it and no URL: one message saying what to set (Colab from a GitHub link).
+    asked, message = run_install_cell(monkeypatch, tmp_path, "")
+    assert asked is None and "Set PACKAGE" in message and "clone" in message
+    # pip replaced the runtime's JAX (already imported): restart, said plainly.
+    asked, message = run_install_cell(monkeypatch, clone, "", ("0.4.1", "0.10.2"))
+    assert asked == str(clone) and "restart the runtime" in message
