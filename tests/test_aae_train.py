@@ -253,9 +253,9 @@ def test_label_guided_codes_land_in_their_own_component(rendered_dir):
     # the discriminator (and the label's real codes drawn from its own component), most
     # validation codes land in their own label's component; the same run without labels puts
     # the digits in components with no relation to their labels. Every image keeps its label (as
-    # in the config); the combined scheme at lambda 0.5, no warm-up and an Adam discriminator
-    # get there in ~900 steps of this small model.
-    from configs import aae_z2_mixture_labels
+    # in configs/aae_z2_mixture_all_labels.py); the combined scheme at lambda 0.5, no warm-up
+    # and an Adam discriminator get there in ~900 steps of this small model.
+    from configs import aae_z2_mixture_all_labels as aae_z2_mixture_labels
 
     own = {}
     for labels_on in (True, False):

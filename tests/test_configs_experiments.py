@@ -88,6 +88,15 @@ def test_the_priors_plan_trains_the_papers_priors_beside_the_z2_models():
         "aae_z2_mixture": ("mixture", False, 2),
         "aae_z2_mixture_labels": ("mixture", True, 2),
         "aae_z2_swiss_roll_labels": ("swiss_roll", True, 2),
+        "aae_z2_mixture_all_labels": ("mixture", True, 2),
+        "aae_z2_swiss_roll_all_labels": ("swiss_roll", True, 2),
+    }
+    shares = {n: c.prior.labelled_share for n, c in configs.items() if c.prior.labels}
+    assert shares == {  # the paper's fifth, and every image
+        "aae_z2_mixture_labels": 0.2,
+        "aae_z2_swiss_roll_labels": 0.2,
+        "aae_z2_mixture_all_labels": 1.0,
+        "aae_z2_swiss_roll_all_labels": 1.0,
     }
     for config in configs.values():  # each builds: the trainer checks the prior against z_dim
         kinds.trainer_class(config.model)(config)

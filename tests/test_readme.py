@@ -219,7 +219,8 @@ def test_reproduce_commands(sandbox):
         "--num_samples 40",
     )
     priors = (sandbox.path / "docs" / "priors.md").read_text()
-    assert "## 4. AAE, z 2, a mixture of 10 Gaussians, label-guided (paper Fig. 4)" in priors
+    heading = "## 4. AAE, z 2, a mixture of 10 Gaussians, label-guided (a fifth of the images "
+    assert heading + "labelled) (paper Fig. 4)" in priors
     assert "`configs/aae_z2_swiss_roll_labels.py`: not run yet." in priors
     assert "figures/priors/aae_z2_mixture_labels/latent_scatter.png" in priors
     assert "--plan=priors" in priors  # the command the run was trained with
