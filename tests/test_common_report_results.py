@@ -122,10 +122,17 @@ def test_report_from_fake_workdirs(fake_root, tmp_path):
     vae_row = next(line for line in text.splitlines() if line.startswith("| 1 | `vae`"))
     assert "| 80 / 80 |" in vae_row and "| 0.530 | 0.541 |" in vae_row
     assert "0.543 (best validation epoch 79)" in vae_row
-    assert "about 0.52 after 80 epochs" in vae_row and "0.530, +0.010 from it" in vae_row
+    # Each of the course's numbers with its verdict: the last epoch's, then along the way.
+    assert (
+        "train bpd about 0.52 after 80 epochs: 0.530, missed by 0.01; about 4 at the start: "
+        "4.000, met; below 2.0 after 2 epochs: 1.000, met, better by 1 |"
+    ) in vae_row
     aae_row = next(line for line in text.splitlines() if line.startswith("| 4 | `aae`"))
     assert "| 50 / 100 |" in aae_row and "| 0.0400 | 0.0450 | 0.0461 |" in aae_row
-    assert "below 0.05" in aae_row and "0.0400, met (but only 50 of 100 epochs ran)" in aae_row
+    assert (
+        "0.05 (z 8, lambda 0.995): 0.040, met, better by 0.01 (but only 50 of 100 epochs ran)"
+        in aae_row
+    )
     assert "| D1 | M1 |" in vae_row and "| D1 | M1 |" in aae_row
     assert "- D1: tfds mnist: 54000 train, 6000 val, 10000 test" in text
     assert "- M1: Test CPU 9000, 4 cores; jax 0.0.1 on gpu: 1 x Fake H100" in text
@@ -277,7 +284,7 @@ def test_codes_seeds_and_full_scale_sections_are_computed_from_the_workdirs(fake
     assert (
         "| F1 | `vae` | Q1.7, Q1.8 | 80 / 80 | bpd (negative ELBO) | 0.700 | 0.710 | 0.720" in full
     )
-    assert "(MNIST); this run, on other data, not compared: 0.7000" in full
+    assert "about 0.52 after 80 epochs (MNIST): 0.700 on other data, not compared" in full
     assert "from it" not in full
     assert os.path.exists(tmp_path / "docs" / "figures" / "full_scale_vae" / "bpd_curve.png")
 
@@ -333,7 +340,7 @@ def test_the_priors_gallery_shows_each_runs_scatter_and_numbers_against_its_own_
             )
             config["prior"] = full.get_config().prior.to_dict()
             if name == "aae_z2_swiss_roll_labels":
-                config["prior"]["labelled_share"] = 0.2
+                config["prior"]["labelled_share"] = 1.0
             assert config["prior"]["name"] == prior["name"]
         (workdir / "config.json").write_text(json.dumps(config))
     docs = tmp_path / "docs"
@@ -358,9 +365,9 @@ def test_the_priors_gallery_shows_each_runs_scatter_and_numbers_against_its_own_
     )
     # Two seeds: own region 0.7 and 0.9, MMD² 0.02 and 0.04 -> mean ± sample standard deviation.
     mixture_labels = rows["aae_z2_mixture_labels"]
-    assert "label-guided (every training image labelled) | 3 | 42, 1 | " in mixture_labels
+    assert "label-guided (20% of the training images labelled) | 3 | 42, 1 | " in mixture_labels
     assert mixture_labels.endswith("| 0.0300 ± 0.0141 | 0.800 ± 0.141 |")
-    roll = "swiss roll (radius 3, 2 turns), label-guided (20% of the training images labelled)"
+    roll = "swiss roll (radius 3, 2 turns), label-guided (every training image labelled)"
     assert roll in rows["aae_z2_swiss_roll_labels"]
     assert rows["aae_z2_swiss_roll_labels"].endswith("| 42 | 0.0300 | 0.800 |")
     # The last sample epoch's per-region grid of each prior with regions.

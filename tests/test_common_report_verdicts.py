@@ -15,6 +15,14 @@ def test_met_missed_and_level():
     assert verdicts.against(1.5, 1.0, error=0.1, reference_error=0.2) == "missed by 0.5"
 
 
+def test_about_a_number_is_the_numbers_that_round_to_it():
+    # "about 0.52": 0.515 to 0.525 (half the last stated digit) is met, either side.
+    assert verdicts.about(0.524, 0.52, 0.005) == "met"
+    assert verdicts.about(0.516, 0.52, 0.005) == "met"
+    assert verdicts.about(0.53, 0.52, 0.005) == "missed by 0.01"
+    assert verdicts.about(3.2, 4.0, 0.5) == "missed by 0.8"
+
+
 def test_standard_error_of_the_mean():
     assert verdicts.standard_error([1.0]) == 0.0
     assert verdicts.standard_error([1.0, 2.0, 3.0]) == pytest.approx(1.0 / 3**0.5)

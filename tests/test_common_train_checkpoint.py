@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import numpy as np
 
@@ -74,3 +75,14 @@ def test_the_best_state_is_restored_and_a_damaged_best_gives_way_to_the_last(tmp
     best, progress = checkpoint.restore_best(manager, state, last)
     np.testing.assert_array_equal(best["w"], 2.0)  # the last epoch's, tested instead
     assert progress.best_epoch == 2 and "best epoch 1 does not restore" in caplog.text
+
+
+def test_late_reads_of_a_failed_restore_are_dropped_and_nothing_else(monkeypatch):
+    # What tensorstore's orphaned reads raise on orbax's closed event loop goes nowhere; any
+    # other unraisable exception reaches the hook that was there before.
+    seen = []
+    monkeypatch.setattr(checkpoint, "_previous_unraisablehook", seen.append)
+    assert sys.unraisablehook is checkpoint._drop_orphaned_reads
+    for error in (RuntimeError("Event loop is closed"), RuntimeError("other"), ValueError("x")):
+        sys.unraisablehook(types.SimpleNamespace(exc_type=type(error), exc_value=error))
+    assert [str(u.exc_value) for u in seen] == ["other", "x"]

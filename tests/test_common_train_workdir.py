@@ -153,4 +153,5 @@ def test_a_checkpoint_that_does_not_fit_is_refused_before_orbax_writes(tmp_path,
     assert checkpoint.epochs(str(tmp_path)) == [] and os.listdir(tmp_path / "checkpoints") == []
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=need))
     checkpoint.save(manager, state, checkpoint.Progress(3))
+    manager.wait_until_finished()  # saves are asynchronous: the next epoch trains meanwhile
     assert checkpoint.epochs(str(tmp_path)) == [3]

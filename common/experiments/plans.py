@@ -31,10 +31,12 @@ EXPLORER_DIR = "explorer"  # under the docs folder: the explorer page of the z 2
 class Reference:
     """A number the course gives for an experiment."""
 
-    metric: str  # the metrics.jsonl key the number is about (last epoch)
+    metric: str  # the metrics.jsonl key the number is about
     value: float
     below: bool  # True: the number should be below `value`; False: about `value`
     text: str
+    epoch: int | None = None  # the epoch it is about; None: the run's last
+    tolerance: float = 0.0  # "about": the numbers that round to `value` (half its last digit)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +83,7 @@ class Experiment:
     # "interpolation", "log_likelihood" (which reproduce then computes).
     show: tuple[str, ...]
     reference: Reference | None = None
+    checks: tuple[Reference, ...] = ()  # more of the course's numbers, e.g. along the way
     spread: bool = False  # also trained at other seeds and full-scale without a reference
 
     @property

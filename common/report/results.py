@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 from common import files
 from common.experiments import plans
-from common.experiments.plans import Experiment, Headline, Plan, Reference
-from common.report import across_runs, markdown, paper
+from common.experiments.plans import Experiment, Headline, Plan
+from common.report import across_runs, markdown, paper, verdicts
 from common.report.runs import (
     Run,
     assignment_epochs,
@@ -97,18 +97,23 @@ def _final_numbers(run: Run, headline: Headline) -> tuple[str, str, str]:
     return train, val, test
 
 
-def _comparison(run: Run, reference: Reference, compare: bool = True) -> str:
-    """The course's number beside the run's; compare=False: other data, the value alone."""
-    value = (run.rows[-1] if run.rows else {}).get(reference.metric)
-    if value is None:
-        return reference.text
-    if not compare:
-        return f"{reference.text} (MNIST); this run, on other data, not compared: {value:.4f}"
-    if reference.below:
-        verdict = f"{value:.4f}, {'met' if value < reference.value else 'not met'}"
-    else:
-        verdict = f"{value:.3f}, {value - reference.value:+.3f} from it"
-    text = f"{reference.text}; this run: {verdict}"
+def _comparison(run: Run, exp: Experiment, compare: bool = True) -> str:
+    """The course's numbers beside the run's, each with its verdict (verdicts.py); compare=False:
+    other data, the values alone."""
+    parts = []
+    for ref in (exp.reference, *exp.checks):
+        row = run.row(ref.epoch) if ref.epoch is not None else (run.rows or [None])[-1]
+        value = (row or {}).get(ref.metric)
+        if value is None:
+            parts.append(f"{ref.text}: not reached")
+        elif not compare:
+            parts.append(f"{ref.text} (MNIST): {value:.3f} on other data, not compared")
+        elif ref.below:
+            parts.append(f"{ref.text}: {value:.3f}, {verdicts.against(value, ref.value)}")
+        else:
+            verdict = verdicts.about(value, ref.value, ref.tolerance)
+            parts.append(f"{ref.text}: {value:.3f}, {verdict}")
+    text = "; ".join(parts)
     target = assignment_epochs(run)
     if run.last_epoch is not None and target is not None and run.last_epoch < target:
         text += f" (but only {run.last_epoch} of {target} epochs ran)"
@@ -138,7 +143,7 @@ def _summary_table(
             continue
         headline = headlines[run.kind]
         train, val, test = _final_numbers(run, headline)
-        reference = _comparison(run, exp.reference, compare) if exp.reference else ""
+        reference = _comparison(run, exp, compare) if exp.reference else ""
         trained_on = machines(run) or [markdown.machine_label(None)]
         machine_labels = ", ".join(labels["machine"][m] for m in trained_on)
         body.append(
@@ -302,7 +307,7 @@ def _section(
         lines += [f"> {note}", ""]
     lines += _epoch_table(run, headline)
     if exp.reference:
-        lines += [f"Course reference: {_comparison(run, exp.reference, compare)}.", ""]
+        lines += [f"Course reference: {_comparison(run, exp, compare)}.", ""]
 
     pictures = []
     if "samples" in exp.show or "reconstructions" in exp.show:

@@ -30,6 +30,15 @@ def against(
     return f"met, better by {abs(diff):{fmt}}" if better else f"missed by {abs(diff):{fmt}}"
 
 
+def about(value: float, reference: float, tolerance: float, fmt: str = ".3g") -> str:
+    """Our `value` against "about `reference`", which stands for the numbers that round to it
+    (`tolerance`: half its last stated digit): met when it is one of them, else missed by how
+    far it is from `reference`."""
+    if abs(value - reference) <= tolerance:
+        return "met"
+    return f"missed by {abs(value - reference):{fmt}}"
+
+
 def standard_error(values: list[float]) -> float:
     """The standard error of the mean of `values` (sample standard deviation / sqrt(n)); 0 for
     fewer than two."""

@@ -11,17 +11,14 @@ metadata file) is skipped by `restore_newest` for the next older one, and set as
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import errno
 import os
-import re
 import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -205,53 +202,18 @@ def restore_newest(
     )
 
 
-# What tensorstore prints, from its own threads, when reads still in flight after a failed
-# restore complete on the event loop orbax has closed: dozens of these tracebacks, their lines
-# interleaved mid-line (a fragment is whatever is left of a line after removing them).
-_ORPHAN_READ_NOISE = re.compile(
-    r"Traceback \(most recent call last\):|File \"[^\"]*asyncio[/\\]base_events\.py\", line \d+, "
-    r"in (call_soon_threadsafe|_check_closed)|self\._check_closed\(\)|raise RuntimeError\('Event "
-    r"loop is closed'\)|RuntimeError|: Event loop is closed|Event loop is closed"
-)
-_SETTLE_S, _SETTLE_MAX_S = 0.3, 3.0  # how long late callbacks of a failed restore may take
+def _drop_orphaned_reads(unraisable: Any) -> None:
+    """sys.unraisablehook: drops what tensorstore's reads still in flight after a failed restore
+    raise when they complete on the event loop orbax has closed (dozens of "Event loop is
+    closed" tracebacks, from its own threads, up to seconds later); passes on everything else.
+    Installed for the process: those reads may finish long after the restore returned."""
+    error = unraisable.exc_value
+    if not (isinstance(error, RuntimeError) and str(error) == "Event loop is closed"):
+        _previous_unraisablehook(unraisable)
 
 
-class _Reads:
-    failed = False  # set by the caller when a restore failed without raising
-
-
-@contextlib.contextmanager
-def quiet_failed_reads() -> Iterator[_Reads]:
-    """Holds back what is written to the process's stderr (fd 2) during the body, then writes
-    it out without the tracebacks of a failed restore's orphaned reads (`_ORPHAN_READ_NOISE`):
-    a damaged checkpoint is the one warning line its caller logs. After a failed restore (the
-    body raised, or set `.failed`) it waits for the late ones, until nothing was written for
-    _SETTLE_S (at most _SETTLE_MAX_S). Anything else written meanwhile comes out unchanged."""
-    sys.stderr.flush()
-    saved, reads = os.dup(2), _Reads()
-    with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), 2)
-        try:
-            yield reads
-        except BaseException:
-            reads.failed = True
-            raise
-        finally:
-            size, waited = -1, 0.0
-            while reads.failed and size != os.fstat(held.fileno()).st_size:
-                size = os.fstat(held.fileno()).st_size
-                time.sleep(_SETTLE_S)
-                waited += _SETTLE_S
-                if waited >= _SETTLE_MAX_S:
-                    break
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            held.seek(0)
-            text = held.read().decode(errors="replace")
-            kept = [line for line in text.splitlines() if _ORPHAN_READ_NOISE.sub("", line).strip()]
-            if kept:
-                sys.stderr.write("\n".join(kept) + "\n")
+_previous_unraisablehook = sys.unraisablehook
+sys.unraisablehook = _drop_orphaned_reads
 
 
 def set_aside(workdir: str, epoch: int | str) -> str:
@@ -282,8 +244,7 @@ def restore_workdir(
     try:
         if epoch is not None:
             try:
-                with quiet_failed_reads():
-                    state, progress = restore(manager, epoch, target)
+                state, progress = restore(manager, epoch, target)
             except CheckpointError:
                 raise
             except Exception as e:  # damaged: the newest of the others may do
@@ -292,9 +253,7 @@ def restore_workdir(
                     f"({describe_error(e)}); try another --epoch, or none"
                 ) from None
             return state, progress, epoch
-        with quiet_failed_reads() as reads:
-            state, progress, epoch, damaged = restore_newest(manager, target)
-            reads.failed = bool(damaged)
+        state, progress, epoch, damaged = restore_newest(manager, target)
     finally:
         manager.close()
     for bad, reason in damaged:
@@ -356,8 +315,7 @@ def structure(tree: Any) -> dict[str, tuple[tuple[int, ...], str]]:
 def state_structure(workdir: str, epoch: int) -> dict[str, tuple[tuple[int, ...], str]]:
     """`structure` of the state saved at `epoch`, from its metadata (nothing is restored)."""
     path = os.path.join(checkpoint_dir(workdir), str(epoch), "state")
-    with quiet_failed_reads():
-        metadata = ocp.StandardCheckpointer().metadata(path).item_metadata
+    metadata = ocp.StandardCheckpointer().metadata(path).item_metadata
     saved = structure(metadata) if metadata is not None else {}
     if not saved:  # orbax logs and returns nothing for a damaged metadata file
         raise CheckpointError(f"{path}: no readable metadata")
