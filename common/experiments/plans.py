@@ -1,7 +1,5 @@
-"""What `scripts/reproduce.py` trains and reports (a `Plan` and its parts), and where runs lie.
-
-configs/experiments.py builds the plans; reproduce and the reports take one `Plan`. Under the
-root folder (`--root`):
+"""What `scripts/reproduce.py` trains and reports (a `Plan`, built by configs/experiments.py),
+and where runs lie under the root (`--root`):
 
     ROOT/NAME                       the experiment NAME
     ROOT/NAME-seedS                 the same at config.seed = S (the seed spread)
@@ -57,8 +55,8 @@ class Variant:
 
 @dataclasses.dataclass(frozen=True)
 class Sweep:
-    """Short runs of experiments over seeds and config variants (`--sweeps`); the report counts
-    the seeds at which each learnt (common.report.across_runs.learnt)."""
+    """Short runs over seeds and config variants (`--sweeps`); the report counts the seeds at
+    which each learnt."""
 
     name: str  # folder under ROOT/sweeps
     title: str
@@ -136,8 +134,7 @@ class SampleQuality:
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """Everything `common.experiments.reproduce` trains and `common.report.results` shows: one
-    plan, one report."""
+    """What `reproduce` trains and `common.report.results` shows: one plan, one report."""
 
     experiments: tuple[Experiment, ...]  # in the report's order
     headlines: Mapping[str, Headline]  # by config.model
@@ -157,11 +154,7 @@ class Plan:
     overview: tuple[str, str, str] | None = None
 
     def select(self, names: Sequence[str] | None) -> list[Experiment]:
-        """The experiments named (all when `names` is empty), in the plan's order.
-
-        Raises:
-          ConfigError: a name is not an experiment's.
-        """
+        """The experiments named (empty: all), in the plan's order; ConfigError for another."""
         known = [e.name for e in self.experiments]
         unknown = [n for n in names or () if n not in known]
         if unknown:
