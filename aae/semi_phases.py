@@ -36,7 +36,7 @@ def step(state: AAEState, phase: str, loss_fn, tx: optax.GradientTransformation)
 
 
 def reconstruction_phase(state: AAEState, x_in: TanhImages, x: TanhImages, *, model: Model, tx):
-    """Encoder + decoder on the MSE of reconstructing x from x_in (x with any input noise):
+    """Encoder + decoder on the MSE of reconstructing x from x_in (x, with any input noise):
     {"recon_loss"}."""
 
     def loss_fn(params):
@@ -93,7 +93,7 @@ def generator_phase(state: AAEState, x_in: TanhImages, *, model: Model, tx):
 
 
 def classification_phase(state: AAEState, x_in: TanhImages, labels: Labels, *, model: Model, tx):
-    """The encoder on the cross-entropy of q(y|x_in): {"class_loss": nats, "class_error": %}."""
+    """The encoder on q(y|x_in)'s cross-entropy: {"class_loss": mean nats, "class_error": %}."""
 
     def loss_fn(params):
         logits, _ = model.apply({"params": params}, x_in, method=Model.encode)

@@ -123,8 +123,8 @@ def estimate_log_px_ks(
     standard error hold; only the K are no longer independent (their differences are sharper).
     Prior z are drawn per image too: shared by a batch, their errors would be shared, which the
     standard error over images cannot see (at K = 1 the mean of 100 images moved by 10 of them).
-    Chunk i draws with fold_in(key, i); `chunk` (None: default_chunk(B)) images' logits per image
-    are in memory at once; `proposal` as in log_weights.
+    Chunk i draws `chunk` per image (None: default_chunk(B); chunk * B images' logits in memory)
+    with fold_in(key, i); `proposal` as in log_weights.
     """
     num = max(ks)
     chunk = min(chunk or default_chunk(images.shape[0]), num)
