@@ -18,11 +18,8 @@ def generator_loss(d_logits_fake: jax.Array) -> jax.Array:
 def autoencoder_loss(
     x: TanhImages, recon_x: TanhImages, d_logits_fake: jax.Array, lambda_: float
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """The encoder + decoder's loss: lambda_ * recon_loss + (1 - lambda_) * gen_loss (Eq. 15).
-
-    recon_loss is the mean squared error per pixel (Eq. 18), gen_loss the generator_loss of the
-    codes' discriminator logits [B, 1]. Returns (ae_loss, {"recon_loss", "gen_loss", "ae_loss"}).
-    """
+    """lambda_ * recon_loss (per-pixel MSE, Eq. 18) + (1 - lambda_) * gen_loss (of the codes'
+    logits [B, 1]) (Eq. 15): (ae_loss, {"recon_loss", "gen_loss", "ae_loss"})."""
     recon_loss = jnp.mean((x - recon_x) ** 2)
     gen_loss = generator_loss(d_logits_fake)
     ae_loss = lambda_ * recon_loss + (1.0 - lambda_) * gen_loss
@@ -32,11 +29,9 @@ def autoencoder_loss(
 def discriminator_loss(
     d_logits_real: jax.Array, d_logits_fake: jax.Array
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Binary cross-entropy of prior draws' logits ("real") plus the codes' ("fake"), [B, 1] each.
-
-    Returns (disc_loss, {"disc_loss", "loss_real", "loss_fake", "accuracy"}); accuracy is the
-    share of the 2B codes on the right side of logit 0.
-    """
+    """Cross-entropy of prior draws' logits ("real") plus the codes' ("fake"), [B, 1] each:
+    (disc_loss, {"disc_loss", "loss_real", "loss_fake", "accuracy"}), accuracy the share of the
+    2B on the right side of logit 0."""
     loss_real = jnp.mean(optax.sigmoid_binary_cross_entropy(d_logits_real, 1.0))
     loss_fake = jnp.mean(optax.sigmoid_binary_cross_entropy(d_logits_fake, 0.0))
     disc_loss = loss_real + loss_fake

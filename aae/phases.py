@@ -31,9 +31,8 @@ class AAEState(flax.struct.PyTreeNode):
 
 
 def step(state: AAEState, phase: str, loss_fn, tx, weight: float = 1.0, networks=None):
-    """One step of `phase`'s optimizer on loss_fn(params) -> (loss, aux), differentiating only the
-    phase's own networks (`networks`: params keys; None: PHASE_NETWORKS[phase]), its update
-    scaled by `weight`. Returns (new state, aux)."""
+    """One step of `phase`'s optimizer on loss_fn(params) -> (loss, aux) over `networks` (None:
+    PHASE_NETWORKS[phase]) only, the update times `weight`: (new state, aux)."""
     own = {name: state.params[name] for name in networks or PHASE_NETWORKS[phase]}
     (_, aux), grads = jax.value_and_grad(
         lambda sub: loss_fn({**state.params, **sub}), has_aux=True
@@ -49,10 +48,7 @@ def step(state: AAEState, phase: str, loss_fn, tx, weight: float = 1.0, networks
 
 
 def reconstruction_phase(state: AAEState, x: TanhImages, key, *, model, tx, weight: float):
-    """Encoder + decoder step on the reconstruction MSE, its update x `weight`.
-
-    Returns (new state, recon_loss of the params before the step).
-    """
+    """Encoder + decoder on the reconstruction MSE, update x `weight`: (state, recon_loss)."""
 
     def loss_fn(params):
         recon_loss = jnp.mean((x - model.apply({"params": params}, x, key)[0]) ** 2)
@@ -62,9 +58,8 @@ def reconstruction_phase(state: AAEState, x: TanhImages, key, *, model, tx, weig
 
 
 def discriminator_phase(state: AAEState, z_real: Codes, z_fake: Codes, condition, *, model, tx):
-    """Discriminator step on prior draws as "real" and the encoder's codes as "fake", both judged
-    with the one-hots `condition` when label-guided (else None). Returns (new state, its aux).
-    """
+    """Discriminator on prior draws ("real") and the encoder's codes ("fake"), with the one-hots
+    `condition` when label-guided (else None): (state, aux)."""
     both = None if condition is None else jnp.concatenate([condition, condition])
 
     def loss_fn(params):
@@ -76,9 +71,8 @@ def discriminator_phase(state: AAEState, z_real: Codes, z_fake: Codes, condition
 
 
 def generator_phase(state: AAEState, x: TanhImages, key, condition, *, model, tx, weight: float):
-    """Encoder step on the generator loss (with the one-hots `condition` when label-guided), its
-    update x `weight`. Returns (new state, gen_loss of the params before the step).
-    """
+    """Encoder on the generator loss (`condition` as above), update x `weight`: (state,
+    gen_loss). Losses are of the params before the step."""
 
     def loss_fn(params):
         z = model.apply({"params": params}, x, key, method=models.AdversarialAE.encode)

@@ -1,7 +1,5 @@
-"""The semi-supervised AAE's per-image objectives and scores, pure functions.
-
-The adversarial terms are the AAE's own (aae/losses.py: discriminator_loss, generator_loss),
-applied once to z and once to y. Errors are in percent (the AAE paper's tables).
+"""The semi-supervised AAE's per-image objectives and scores (errors in percent, as the paper's
+tables); its adversarial terms are aae/losses.py's, applied to z and to y.
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
-"""The semi-supervised AAE's networks (the AAE paper's Figure 8), Flax linen, NHWC.
-
-The encoder gives two codes of an image: the class (or cluster) y, a softmax over K, and a
-deterministic style z of z_dim. The decoder sees both, as one code (z, y) [B, z_dim + K]: the
-style first, so the first z_dim columns of a code are always z. Two discriminators, the AAE's
-MLP shape each: one tells the encoder's z from N(0, I) draws, the other its y from one-hot draws
-of the uniform categorical prior (`sample_categorical`).
-
-Params: {"encoder", "decoder", "style_discriminator", "class_discriminator"}.
+"""The semi-supervised AAE's networks (the AAE paper's Figure 8): the encoder gives a class (or
+cluster) y, a softmax over K, and a deterministic style z; the decoder sees the code (z, y), z
+first, so a code's first z_dim columns are always z. The style discriminator tells z from prior
+draws, the class one y from one-hot draws. Params: {"encoder", "decoder", "style_discriminator",
+"class_discriminator"}.
 """
 
 from __future__ import annotations
@@ -17,20 +13,17 @@ import jax.numpy as jnp
 
 from aae import models
 from common import nets
+from common.shapes import Codes, TanhImages
 
 
 def sample_categorical(key: jax.Array, num: int, num_classes: int) -> jax.Array:
-    """Draws of the uniform categorical prior of y: one-hots [num, num_classes] float32, each
-    class with probability 1 / num_classes."""
+    """Draws of y's uniform categorical prior: one-hots, float32 [num, num_classes]."""
     return jax.nn.one_hot(jax.random.randint(key, (num,), 0, num_classes), num_classes)
 
 
 class SemiEncoder(nn.Module):
-    """[B, 28, 28, 1] float in [-1, 1] -> (y logits [B, num_classes], z [B, z_dim]) float32.
-
-    The AAE's convolutional trunk (ReLU) and two dense heads on its features; the logits are
-    unnormalised (q(y|x) is their softmax), z is deterministic.
-    """
+    """x -> (y logits [B, num_classes], unnormalised; z [B, z_dim]): the AAE's trunk (ReLU)
+    and two dense heads."""
 
     num_filters: int
     z_dim: int
@@ -38,7 +31,7 @@ class SemiEncoder(nn.Module):
     conv_impl: str = "auto"  # see common.nets.Conv: the same function either way
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def __call__(self, x: TanhImages) -> tuple[jax.Array, Codes]:
         h = nets.EncoderTrunk(self.num_filters, nn.relu, self.conv_impl)(x)
         logits = nn.Dense(self.num_classes, name="class_head")(h)
         return logits, nn.Dense(self.z_dim, name="style_head")(h)
@@ -59,36 +52,34 @@ class SemiSupervisedAAE(nn.Module):
         self.style_discriminator = models.Discriminator(self.disc_hidden)
         self.class_discriminator = models.Discriminator(self.disc_hidden)
 
-    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """x: [B, 28, 28, 1] float in [-1, 1] -> (recon_x [B, 28, 28, 1] in [-1, 1], y logits
-        [B, num_classes]); the decoder sees z and the softmax of the logits."""
+    def __call__(self, x: TanhImages) -> tuple[TanhImages, jax.Array]:
+        """(recon_x, y logits): the decoder sees z and the logits' softmax."""
         logits, z = self.encoder(x)
         return self.decode(code(z, jax.nn.softmax(logits))), logits
 
-    def initialize(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Touches all four networks, for `init`. Returns both discriminators' logits [B, 1]."""
+    def initialize(self, x: TanhImages) -> tuple[jax.Array, jax.Array]:
+        """Touches all four networks, for `init`: both discriminators' logits [B, 1]."""
         logits, z = self.encoder(x)
         self.decode(code(z, jax.nn.softmax(logits)))
         return self.style_discriminator(z), self.class_discriminator(jax.nn.softmax(logits))
 
-    def encode(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """x -> (y logits [B, num_classes], z [B, z_dim])."""
+    def encode(self, x: TanhImages) -> tuple[jax.Array, Codes]:
+        """(y logits [B, num_classes], z)."""
         return self.encoder(x)
 
-    def decode(self, codes: jax.Array) -> jax.Array:
-        """codes (z, y) [B, z_dim + num_classes] -> images [B, 28, 28, 1] in [-1, 1]."""
+    def decode(self, codes: Codes) -> TanhImages:
+        """Codes (z, y) [B, z_dim + num_classes] -> images."""
         return self.decoder(codes)
 
-    def discriminate_style(self, z: jax.Array) -> jax.Array:
-        """z [B, z_dim] -> logits [B, 1] of "drawn from N(0, I)"."""
+    def discriminate_style(self, z: Codes) -> jax.Array:
+        """Logits [B, 1] of "drawn from the prior"."""
         return self.style_discriminator(z)
 
     def discriminate_class(self, y: jax.Array) -> jax.Array:
-        """y [B, num_classes] (probabilities or one-hots) -> logits [B, 1] of "a one-hot draw of
-        the categorical prior"."""
+        """y [B, num_classes] (probabilities or one-hots) -> logits [B, 1] of "a one-hot draw"."""
         return self.class_discriminator(y)
 
 
-def code(z: jax.Array, y: jax.Array) -> jax.Array:
-    """The decoder's input: z [B, z_dim] and y [B, K] side by side, [B, z_dim + K]."""
+def code(z: Codes, y: jax.Array) -> Codes:
+    """The decoder's input (z, y): [B, z_dim + K]."""
     return jnp.concatenate([z, y.astype(z.dtype)], axis=-1)

@@ -1,16 +1,6 @@
-"""The semi-supervised AAE's update steps (the AAE paper's section 5), each differentiating only
-its own networks.
-
-Every mini-batch runs its task's phases in order (TASKS):
-  recon     encoder + decoder on the reconstruction MSE;
-  disc      both discriminators: N(0, I) draws against the encoder's z, one-hot draws of the
-            categorical prior against its softmax y;
-  gen       the encoder as the generator against both discriminators;
-  classify  the encoder on the cross-entropy of q(y|x) on a mini-batch of labelled images.
-The train state is the AAE's (`phases.AAEState`: step, the four networks' params, one optimizer
-state per phase) and each phase goes through `phases.step` with its own networks
-(PHASE_NETWORKS), so the others stay bit-identical. `SemiAAETrainer.train_step`
-(aae/semi_train.py) composes them.
+"""The semi-supervised AAE's update steps (the AAE paper's section 5), run in TASKS' order by
+`SemiAAETrainer.train_step`. Each differentiates only its PHASE_NETWORKS, so the other networks
+stay bit-identical; each returns (new state, metrics of the params before the step).
 """
 
 from __future__ import annotations
@@ -22,6 +12,7 @@ import optax
 
 from aae import losses, phases, semi_losses, semi_models
 from aae.phases import AAEState
+from common.shapes import Codes, Labels, TanhImages
 
 Model = semi_models.SemiSupervisedAAE
 
@@ -40,18 +31,13 @@ TASKS = {
 
 
 def step(state: AAEState, phase: str, loss_fn, tx: optax.GradientTransformation):
-    """One step of `phase`'s optimizer on loss_fn(params) -> (loss, aux) over the phase's own
-    networks (PHASE_NETWORKS). Returns (new state, aux)."""
+    """One step of `phase`'s optimizer on loss_fn(params) -> (loss, aux): (new state, aux)."""
     return phases.step(state, phase, loss_fn, tx, networks=PHASE_NETWORKS[phase])
 
 
-def reconstruction_phase(state: AAEState, x_in, x, *, model: Model, tx):
-    """Encoder + decoder step on the mean squared error of reconstructing x from x_in (both
-    [B, 28, 28, 1] in [-1, 1]; x_in may carry input noise).
-
-    Returns:
-      (new state, {"recon_loss": float32 scalar of the params before the step}).
-    """
+def reconstruction_phase(state: AAEState, x_in: TanhImages, x: TanhImages, *, model: Model, tx):
+    """Encoder + decoder on the MSE of reconstructing x from x_in (x, with any input noise):
+    {"recon_loss"}."""
 
     def loss_fn(params):
         recon_x, _ = model.apply({"params": params}, x_in)
@@ -61,16 +47,13 @@ def reconstruction_phase(state: AAEState, x_in, x, *, model: Model, tx):
     return step(state, "recon", loss_fn, tx)
 
 
-def discriminator_phase(state: AAEState, z_real, z_fake, y_real, y_fake, *, model: Model, tx):
-    """Both discriminators' step: N(0, I) draws z_real against the encoder's z_fake (both
-    [B, z_dim]), one-hot prior draws y_real against the encoder's softmax y_fake (both [B, K]).
-    Their losses are summed: each depends on its own network only.
-
-    Returns:
-      (new state, {"disc_style_loss", "disc_style_accuracy", "disc_class_loss",
-      "disc_class_accuracy"}), float32 scalars; the accuracies are the share of the 2B inputs
-      on the right side of logit 0.
-    """
+def discriminator_phase(
+    state: AAEState, z_real: Codes, z_fake: Codes, y_real, y_fake, *, model: Model, tx
+):
+    """Both discriminators: prior draws z_real against the encoder's z_fake, one-hot draws
+    y_real against its softmax y_fake ([B, K]). The losses are summed (each depends on its own
+    network only): {"disc_style_loss", "disc_style_accuracy", "disc_class_loss",
+    "disc_class_accuracy"}, accuracies the share of the 2B inputs on the right side of logit 0."""
     n = z_real.shape[0]
 
     def loss_fn(params):
@@ -92,14 +75,9 @@ def discriminator_phase(state: AAEState, z_real, z_fake, y_real, y_fake, *, mode
     return step(state, "disc", loss_fn, tx)
 
 
-def generator_phase(state: AAEState, x_in, *, model: Model, tx):
-    """Encoder step as the generator: its z of x_in [B, 28, 28, 1] should pass for N(0, I)
-    draws and its softmax y for one-hot draws of the categorical prior (the two binary
-    cross-entropies against "real", summed).
-
-    Returns:
-      (new state, {"gen_style_loss", "gen_class_loss"}: float32 scalars before the step).
-    """
+def generator_phase(state: AAEState, x_in: TanhImages, *, model: Model, tx):
+    """The encoder as generator: its z and softmax y of x_in should pass for prior draws (the
+    two cross-entropies against "real", summed): {"gen_style_loss", "gen_class_loss"}."""
 
     def loss_fn(params):
         logits, z = model.apply({"params": params}, x_in, method=Model.encode)
@@ -114,14 +92,8 @@ def generator_phase(state: AAEState, x_in, *, model: Model, tx):
     return step(state, "gen", loss_fn, tx)
 
 
-def classification_phase(state: AAEState, x_in, labels, *, model: Model, tx):
-    """Encoder step on the cross-entropy of q(y|x_in) against the labels (x_in: labelled images
-    [B, 28, 28, 1] in [-1, 1], labels int32 [B] in 0..K-1).
-
-    Returns:
-      (new state, {"class_loss": mean cross-entropy in nats, "class_error": error in % on this
-      mini-batch}, of the params before the step).
-    """
+def classification_phase(state: AAEState, x_in: TanhImages, labels: Labels, *, model: Model, tx):
+    """The encoder on q(y|x_in)'s cross-entropy: {"class_loss": mean nats, "class_error": %}."""
 
     def loss_fn(params):
         logits, _ = model.apply({"params": params}, x_in, method=Model.encode)
@@ -133,8 +105,8 @@ def classification_phase(state: AAEState, x_in, labels, *, model: Model, tx):
 
 
 def learning_rate(opt: ml_collections.ConfigDict) -> float | optax.Schedule:
-    """An optimizer's learning rate: constant, or a schedule of its step count: a linear warm-up
-    from 0 over opt.warmup_steps, times opt.decay_factor at each step of opt.decay_steps."""
+    """Constant, or a schedule of the step count: a linear warm-up from 0 over opt.warmup_steps,
+    times opt.decay_factor at each of opt.decay_steps."""
     if not opt.warmup_steps and not opt.decay_steps:
         return opt.learning_rate
     decay = optax.piecewise_constant_schedule(

@@ -1,27 +1,16 @@
-"""Semi-supervised classification and unsupervised clustering with an AAE: `SemiAAETrainer`,
-what they add to the shared loop (common/train/trainer.py).
+"""Semi-supervised classification and clustering with an AAE: `SemiAAETrainer`.
 
     python scripts/train_aae.py --config aae_semi_100 --workdir runs/aae_semi_100
 
-Makhzani et al. 2015, "Adversarial Autoencoders" (arXiv 1511.05644), section 5 and Figure 8:
-the encoder gives a class y (softmax) and a style z; the decoder reconstructs the image from
-both; one adversarial network imposes a categorical distribution on y, another a Gaussian on z;
-each mini-batch trains (a) the autoencoder on reconstruction, (b) each discriminator, then the
-encoder as their generator, (c) q(y|x) on the cross-entropy of a labelled mini-batch. Its
-Table 2 gives the MNIST test error: 1.90 (+-0.10) % with 100 labels, 1.60 (+-0.08) % with
-1,000, 0.85 (+-0.02) % with all. Section 6 drops (c) and reads y as K clusters: each cluster
-takes the label of the validation image it is surest of, and the test error is that of the
-labels so assigned; Table 3: 9.55 (+-2.05) % with 16 clusters, 4.10 (+-1.13) % with 30. The
-paper's networks are fully connected (1,000 ReLU units per layer) and trained with momentum
-SGD; here they are the course's convolutional trunks (aae/semi_models.py).
-
-`config.task` (aae/semi_phases.py: TASKS) picks the phases: "semi_supervised" (a, b, c),
-"clustering" (a, b; no label is ever seen in training), "supervised" (c alone: the baseline).
-The labelled images (`train_context`): config.num_labels of the training split, as many of each
-class, fixed by config.seed (0: every training image); every classification step draws its
-mini-batch from them with the step's key. Scores (`labelled_metrics`, aae/semi_metrics.py):
-`error` in % (val every epoch, test at the end, of the best validation epoch); clustering's
-assignment comes from the validation split, for the test error too.
+Makhzani et al. 2015 (arXiv 1511.05644), sections 5-6: the encoder gives a class y (softmax) and
+a style z, the decoder rebuilds the image from both, one discriminator imposes a categorical
+prior on y and another a Gaussian on z. Each batch runs (a) reconstruction, (b) the
+discriminators then the encoder as their generator, (c) cross-entropy of q(y|x) on a labelled
+mini-batch; `config.task` (semi_phases.TASKS) picks "semi_supervised" (a, b, c), "clustering"
+(a, b: no label seen in training; y read as K clusters, each labelled by the validation image it
+is surest of, for the test error too) or "supervised" (c: the baseline). The paper's MNIST test
+error: 1.90 / 1.60 / 0.85 % with 100 / 1,000 / all labels (Table 2); 9.55 / 4.10 % with 16 / 30
+clusters (Table 3). Its networks are fully connected; ours convolutional (aae/semi_models.py).
 """
 
 import functools
@@ -101,20 +90,9 @@ TRAIN_METRICS = {
 def labelled_subset(
     labels: np.ndarray, num_labels: int, num_classes: int, key: jax.Array
 ) -> np.ndarray:
-    """Which training images keep their labels: num_labels // num_classes of each class, drawn
-    with `key` (the same key, the same images); num_labels 0: all of them.
-
-    Args:
-      labels: int [N] in 0..num_classes-1, the training split's labels.
-      num_labels: a multiple of num_classes, at most N; or 0.
-      key: PRNG key.
-
-    Returns:
-      int32 [num_labels] (0: [N]) indices into the split, sorted.
-
-    Raises:
-      DataError: a class has fewer images than its share.
-    """
+    """Sorted int32 indices of the training images that keep their labels: num_labels //
+    num_classes of each class of `labels` (int [N]), drawn with `key`; num_labels 0: all N.
+    DataError: a class has fewer images than its share."""
     if num_labels == 0:
         return np.arange(len(labels), dtype=np.int32)
     per_class = num_labels // num_classes
@@ -137,8 +115,7 @@ def _over_batches(fn, params, images_u8, idx):
 
 
 def over_split(fn, params, images_u8: np.ndarray, batch_size: int) -> np.ndarray:
-    """fn(params, uint8 batch) -> [B, D], over a whole split in compiled batches (the last one
-    padded): [N, D] numpy."""
+    """fn(params, uint8 batch) -> [B, D] over a whole split in compiled batches: [N, D] numpy."""
     idx, _ = input_pipeline.eval_batches(len(images_u8), min(batch_size, len(images_u8)))
     out = _over_batches(fn, params, images_u8, idx)
     return np.asarray(out).reshape(-1, out.shape[-1])[: len(images_u8)]
@@ -148,8 +125,7 @@ def over_split(fn, params, images_u8: np.ndarray, batch_size: int) -> np.ndarray
 
 
 class SemiAAETrainer(trainer.Trainer):
-    """The AAE paper's semi-supervised classifier, its clustering, and their supervised baseline
-    (config.task)."""
+    """The paper's semi-supervised classifier, its clustering, or their baseline (config.task)."""
 
     kind = "aae_semi"
     train_metrics = SemiMetrics  # the task's own: TRAIN_METRICS[config.task], set in __init__
@@ -206,12 +182,8 @@ class SemiAAETrainer(trainer.Trainer):
 
     @classmethod
     def validate_config(cls, config: ml_collections.ConfigDict) -> None:
-        """The rules, then what the task needs of the rest: an optimizer for each of its
-        phases; with labels, the 10 digit classes and as many labels of each.
-
-        Raises:
-          ConfigError: naming the field.
-        """
+        """The rules, then an optimizer per phase; with labels, 10 classes and as many labels
+        of each. ConfigError names the field."""
         super().validate_config(config)
         task = config.task
         for phase in semi_phases.TASKS[task]:
@@ -244,14 +216,10 @@ class SemiAAETrainer(trainer.Trainer):
     def train_context(
         self, data: input_pipeline.Dataset, keys: run_setup.Keys
     ) -> LabelledSet | None:
-        """The labelled images the classification phase draws from (`labelled_subset`, its key
-        folded from the shuffle key: every epoch and every resumed session sees the same ones);
-        None for clustering, which sees no label in training.
-
-        Raises:
-          DataError: the data has no labels (clustering: no validation labels to score with).
-          ConfigError: more labels asked for than the training split has images.
-        """
+        """The labelled images each classification step draws its mini-batch from, the same in
+        every epoch and resumed session (key folded from the shuffle key); None for clustering.
+        DataError: the data has no labels (clustering scores with them). ConfigError: more
+        labels than training images."""
         c = self.config
         if data.train_labels is None or data.val_labels is None:
             uses = "scores its clusters with" if c.task == "clustering" else "trains on"
@@ -281,12 +249,12 @@ class SemiAAETrainer(trainer.Trainer):
         }
         return AAEState(step=jnp.zeros((), jnp.int32), params=params, opt_states=opt_states)
 
-    def preprocess(self, images_u8: jax.Array) -> jax.Array:
+    def preprocess(self, images_u8: shapes.ImagesU8) -> shapes.TanhImages:
         return input_pipeline.to_tanh_range(images_u8)
 
-    def add_noise(self, key: jax.Array, x: jax.Array) -> jax.Array:
-        """x [B, 28, 28, 1] plus Gaussian noise of config.input_noise_std (none at 0): what the
-        encoder sees in training; the reconstruction's target stays x."""
+    def add_noise(self, key: jax.Array, x: shapes.TanhImages) -> jax.Array:
+        """x plus Gaussian noise of config.input_noise_std (0: none): the encoder's training
+        input; the reconstruction's target stays x."""
         std = self.config.input_noise_std
         if not std:
             return x
@@ -295,23 +263,13 @@ class SemiAAETrainer(trainer.Trainer):
     def train_step(
         self,
         state: AAEState,
-        batch: jax.Array,
+        batch: shapes.TanhImages,
         key: jax.Array,
         labels=None,
         context: LabelledSet | None = None,
     ):
-        """One step of the task's phases in order (aae/semi_phases.py: TASKS).
-
-        Args:
-          state: the train state.
-          batch: [B, 28, 28, 1] float32 in [-1, 1], unlabelled (its labels are never read).
-          key: PRNG key (input noise, prior draws, the labelled mini-batch).
-          labels: always None (`train_labels` gives none).
-          context: the labelled images (`train_context`), on the devices; None for clustering.
-
-        Returns:
-          (new state, the task's train metrics of this step).
-        """
+        """The task's phases in order on an unlabelled `batch`: (state, the task's metrics).
+        `labels` is always None; `context` is `train_context`'s labelled set."""
         del labels
         c, model, txs = self.config, self.model, self.txs
         noise_key, style_key, class_key, pick_key, labelled_noise_key = jax.random.split(key, 5)
@@ -351,29 +309,29 @@ class SemiAAETrainer(trainer.Trainer):
 
     # ------------------------------------------------------------------------- evaluation
 
-    def example_metrics(self, params, images_u8: jax.Array, key: jax.Array):
-        """{"recon_loss": [B]}: mean squared error per image on [-1, 1] pixels (of the clean
-        image; the supervised baseline's decoder is never trained)."""
+    def example_metrics(self, params, images_u8: shapes.ImagesU8, key: jax.Array):
+        """{"recon_loss": PerImage}: MSE on [-1, 1] pixels of the clean image (the supervised
+        baseline's decoder is never trained)."""
         del key
         x = self.preprocess(images_u8)
         recon_x, _ = self.model.apply({"params": params}, x)
         return {"recon_loss": jnp.mean((x - recon_x) ** 2, axis=(1, 2, 3))}
 
-    def class_probabilities(self, params, images_u8: jax.Array) -> jax.Array:
-        """uint8 [B, 28, 28, 1] -> q(y|x) [B, num_classes] float32."""
+    def class_probabilities(self, params, images_u8: shapes.ImagesU8) -> jax.Array:
+        """q(y|x): float32 [B, num_classes]."""
         x = self.preprocess(images_u8)
         logits, _ = self.model.apply({"params": params}, x, method=Model.encode)
         return jax.nn.softmax(logits)
 
     def probabilities_of(self, params, images_u8: np.ndarray) -> np.ndarray:
-        """q(y|x) of a whole split, uint8 [N, 28, 28, 1] -> [N, num_classes] numpy."""
+        """q(y|x) of a whole split: [N, num_classes] numpy."""
         return over_split(self.class_probabilities, params, images_u8, self.config.eval_batch_size)
 
     def assignment(
         self, params, data: input_pipeline.Dataset, val_probs: np.ndarray | None = None
     ) -> np.ndarray | None:
-        """Clustering: each cluster's label, from the validation split's q(y|x) (`val_probs`,
-        computed when None): int32 [K]. Other tasks: None (class k is label k)."""
+        """Clustering: int32 [K], each cluster's label from the validation q(y|x) (`val_probs`,
+        computed when None). Other tasks: None (class k is label k)."""
         if self.config.task != "clustering":
             return None
         if val_probs is None:
@@ -381,9 +339,8 @@ class SemiAAETrainer(trainer.Trainer):
         return semi_metrics.assign_clusters(val_probs, data.val_labels)
 
     def labelled_metrics(self, params, data: input_pipeline.Dataset, split: str) -> dict:
-        """{"error": % of the split's images whose predicted label is wrong}; clustering adds
-        "clusters_used" (how many clusters are some image's most probable). {} for a split
-        without labels."""
+        """{"error": % of the split mislabelled}, clustering adds "clusters_used" (clusters
+        that are some image's most probable); {} for a split without labels."""
         split_images, split_labels = {
             "val": (data.val_images, data.val_labels),
             "test": (data.test_images, data.test_labels),
@@ -400,25 +357,24 @@ class SemiAAETrainer(trainer.Trainer):
 
     # ------------------------------------------------------------------------- codes, pictures
 
-    def encode(self, params, images_u8: jax.Array) -> jax.Array:
-        """The code the decoder sees: (z, q(y|x)) [B, z_dim + num_classes] float32."""
+    def encode(self, params, images_u8: shapes.ImagesU8) -> shapes.Codes:
+        """The decoder's code (z, q(y|x)): float32 [B, z_dim + num_classes]."""
         x = self.preprocess(images_u8)
         logits, z = self.model.apply({"params": params}, x, method=Model.encode)
         return semi_models.code(z, jax.nn.softmax(logits))
 
-    def sample_codes(self, params, images_u8: jax.Array, key: jax.Array) -> jax.Array:
+    def sample_codes(self, params, images_u8: shapes.ImagesU8, key: jax.Array) -> shapes.Codes:
         """The style z [B, z_dim]: what the Gaussian prior is matched with."""
         del key
         return self.encode(params, images_u8)[:, : self.config.z_dim]
 
-    def decode(self, params, codes: jax.Array) -> jax.Array:
-        """codes (z, y) [B, z_dim + num_classes] -> [B, 28, 28, 1] float32 in [0, 1]."""
+    def decode(self, params, codes: shapes.Codes) -> shapes.UnitImages:
+        """Codes (z, y) [B, z_dim + num_classes] -> images."""
         x = self.model.apply({"params": params}, codes, method=Model.decode)
         return (x + 1.0) / 2.0
 
-    def sample_grids(self, params, key: jax.Array, num: int) -> dict[str, jax.Array]:
-        """{"samples": decoded prior draws (z ~ N(0, I), y a uniform one-hot), [num, 28, 28, 1]
-        float32 in [0, 1]}."""
+    def sample_grids(self, params, key: jax.Array, num: int) -> dict[str, shapes.UnitImages]:
+        """{"samples": decoded draws of z ~ N(0, I) with a uniform one-hot y}."""
         style_key, class_key = jax.random.split(key)
         codes = semi_models.code(
             self.prior.sample(style_key, num),
@@ -426,9 +382,8 @@ class SemiAAETrainer(trainer.Trainer):
         )
         return {"samples": self.decode(params, codes)}
 
-    def style_grid(self, params, key: jax.Array) -> jax.Array:
-        """STYLE_ROWS fixed styles z (drawn from `key`) decoded with each one-hot y in turn:
-        [STYLE_ROWS * K, 28, 28, 1] in [0, 1], row by row (row r: style r, column k: y = k)."""
+    def style_grid(self, params, key: jax.Array) -> shapes.UnitImages:
+        """[STYLE_ROWS * K] images: row r decodes style z_r (from `key`), column k with y = k."""
         k = self.config.num_classes
         z = self.prior.sample(key, STYLE_ROWS)
         codes = semi_models.code(
@@ -437,9 +392,8 @@ class SemiAAETrainer(trainer.Trainer):
         return self.decode(params, codes)
 
     def model_pictures(self, params, data: input_pipeline.Dataset, key: jax.Array):
-        """The style grid; with labels on the shown split (test, or val without one), its
-        confusion matrix; clustering, a row of each cluster's surest images of that split,
-        labelled with the cluster's label."""
+        """The style grid; with labels on the shown split (test, else val), its confusion
+        matrix; clustering also a row of each cluster's surest images, with its label."""
         k, task = self.config.num_classes, self.config.task
         grid = np.asarray(jax.jit(self.style_grid)(params, key))
         what = f"{STYLE_ROWS} style draws z (rows) decoded with each class y = 0..{k - 1} (columns)"

@@ -1,18 +1,14 @@
-"""AAE training: `AAETrainer`, what the AAE adds to the shared loop (common/train/trainer.py).
+"""AAE training: `AAETrainer`, what the AAE adds to the shared loop.
 
     python scripts/train_aae.py --config configs/aae.py --workdir runs/aae
 
-Update schemes (`config.update_scheme`):
-- "combined" (the course template's): encoder + decoder on lambda_ * recon + (1 - lambda_) * gen
-  with one Adam, then the discriminator on the codes of that step.
-- "three_phase" (the AAE paper's, the assignment's section 2.2): reconstruction (encoder +
-  decoder), discriminator, then generator (encoder) steps, each with its own Adam. Adam's step
-  ignores a loss's scale, so lambda_ scales the *updates*: the reconstruction step by lambda_,
-  the generator step by 1 - lambda_; lambda_ = 1 leaves the encoder to reconstruction alone.
-
-Label-guided (`config.prior.labels`), a share of the training images keeps its label, the
-discriminator judges every code with its label's one-hot, and label k's real codes come from the
-prior's region k.
+`config.update_scheme`: "combined" (the course template's): encoder + decoder on lambda_ * recon
++ (1 - lambda_) * gen with one Adam, then the discriminator on that step's codes. "three_phase"
+(the AAE paper's, the assignment's 2.2): reconstruction, discriminator, then generator steps,
+each with its own Adam; Adam ignores a loss's scale, so lambda_ scales the reconstruction's
+*update* and 1 - lambda_ the generator's (lambda_ = 1: the encoder only reconstructs).
+Label-guided (`config.prior.labels`), the discriminator judges each code with its label's
+one-hot (NO_LABEL for the unlabelled), and label k's real codes come from the prior's region k.
 """
 
 import flax

@@ -1,8 +1,6 @@
-"""What the entry points in scripts/ share: `run`, the flags every trainer takes, `--help`,
-configs by name, the compilation cache and one-line errors.
-
-Every script ends in `run(main)`: absl parses the flags (usage errors are one line, exit 2),
-`--help` lists the script's own flags and the shared ones, and `main` runs.
+"""What scripts/ share: `run(main)` (absl flags, usage errors in one line with exit 2, `--help`
+with the script's own and shared flags), the trainers' flags, configs by name, the compilation
+cache and one-line errors.
 """
 
 from __future__ import annotations
@@ -33,8 +31,8 @@ _process_started: float | None = None
 
 
 def take_process_start() -> float | None:
-    """When this script's process started (time.perf_counter()), once: None after the first
-    call, and in a process no script started (a notebook)."""
+    """When this script's process started (perf_counter clock), once; None afterwards and in a
+    process no script started (a notebook)."""
     global _process_started
     started, _process_started = _process_started, None
     return started
@@ -44,8 +42,8 @@ _CONFIG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def run(main: Callable[[list[str]], None]) -> None:
-    """Runs a script's `main` under absl with this module's flag parsing; SIGTERM, like Ctrl-C,
-    stops it with one line (the training loop stops at its next epoch's end instead)."""
+    """Runs a script's `main` under absl and `parse_flags`; SIGTERM, like Ctrl-C, stops it with
+    one line (the training loop stops at its epoch's end instead)."""
     global _process_started
     _process_started = time.perf_counter() - _process_age()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -66,7 +64,7 @@ def run(main: Callable[[list[str]], None]) -> None:
 
 
 def _process_age() -> float:
-    """Seconds since this process started (from Linux's /proc; 0 where it is not known)."""
+    """Seconds since this process started (Linux's /proc; 0 elsewhere)."""
     try:
         with open("/proc/self/stat") as f:
             started = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22, in clock ticks
@@ -78,9 +76,9 @@ def _process_age() -> float:
 
 
 def _stop(signum: int, frame) -> None:
-    """Ctrl-C's KeyboardInterrupt, SIGTERM's Terminated: raised where the main thread is, but
-    not inside a garbage collector's callback or a __del__, where Python reports an exception
-    as "ignored" and carries on (jax registers one): there the signal comes again 50 ms on."""
+    """Raises KeyboardInterrupt (Ctrl-C) or Terminated (SIGTERM), except inside a gc callback or
+    __del__, where Python would print it as "ignored" and carry on: there it re-sends the
+    signal 50 ms on."""
     if _swallowing(frame):
         threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
         return
@@ -96,8 +94,8 @@ def raise_for(signum: int) -> None:
 
 
 def raise_if_signalled() -> None:
-    """Raises for a signal `_stop` raised that something swallowed (an optional import that
-    caught the ImportError a signal inside an extension's initialisation becomes)."""
+    """Raises again for a signal `_stop` raised that something swallowed (an optional import
+    catching the ImportError it became inside an extension's initialisation)."""
     if _received:
         raise_for(_received[-1])
 
@@ -112,9 +110,8 @@ def _swallowing(frame) -> bool:
 
 
 def config_path(name_or_path: str) -> str:
-    """`--config`'s value as a file: a path as given, or a config's name ("vae", "aae_z2") as
-    that file of the installed `configs` package, so an installed package works without a
-    clone."""
+    """`--config`'s value as a file: a path as given, or a name ("aae_z2") as that file of the
+    installed `configs` package (so no clone is needed)."""
     if os.path.isfile(name_or_path) or not _CONFIG_NAME.fullmatch(name_or_path):
         return name_or_path
     spec = importlib.util.find_spec("configs")
@@ -131,12 +128,8 @@ def config_names() -> list[str]:
 
 
 def define_train_flags(default_config: str):
-    """Defines --config (a config's name or file; locked), --workdir, --data_dir, --fresh and
-    --distributed.
-
-    Returns:
-      The --config flag holder (`.value` is the ConfigDict, overrides applied).
-    """
+    """Defines --config (name or file; locked), --workdir, --data_dir, --fresh, --distributed;
+    returns the --config holder (`.value`: the ConfigDict, overrides applied)."""
     from ml_collections import config_flags
 
     with _usage_errors():  # config_flags reads the file and the overrides in argv right here
@@ -160,7 +153,8 @@ def define_train_flags(default_config: str):
 
 
 def train_config(holder):
-    """The config of `define_train_flags`' holder with --data_dir applied."""
+    """The holder's config with --data_dir applied; UserError when it disagrees with the
+    config's data.dir."""
     config = holder.value
     data_dir = flags.FLAGS.data_dir
     if data_dir is not None:
@@ -173,12 +167,9 @@ def train_config(holder):
 
 
 def parse_flags(argv: list[str], module: str = "__main__") -> list[str]:
-    """absl's flag parsing (app.run's `flags_parser`): `--help` prints `help_text` and exits 0;
-    `--config NAME` becomes the config file of that name; usage errors are one line, exit 2.
-
-    Usage errors: an unknown or malformed flag, a missing required flag, a value a validator
-    refuses, a config file that is missing or does not load, a config field that does not exist
-    or gets a value of another type (`--config.z_dim=2.5`).
+    """app.run's `flags_parser`: `--help` prints `help_text`, exit 0; `--config NAME` becomes
+    that config's file; usage errors (a bad, unknown or missing flag, a config file that is
+    missing or does not load, an unknown field or a value of another type) are one line, exit 2.
     """
     if any(arg in HELP_FLAGS for arg in argv[1:]):
         print(help_text(module, argv[0]))
@@ -287,16 +278,10 @@ def default_cache_dir() -> str:
 
 
 def enable_compilation_cache() -> str | None:
-    """Turns on JAX's persistent compilation cache, so a second run compiles nothing.
-
-    The cache lives in $JAX_COMPILATION_CACHE_DIR when that is set (`off` turns it off), else in
-    `default_cache_dir()`. Every program is cached, however quickly it compiled: the many small
-    ones (evaluation, pictures) add up to seconds of start-up. No size cap: JAX's capped cache
-    needs `filelock` and fails every write in a folder that holds uncapped entries.
-
-    Returns:
-      The cache folder, or None when it is off.
-    """
+    """Turns on JAX's persistent compilation cache in $JAX_COMPILATION_CACHE_DIR (`off`: none)
+    or `default_cache_dir()`; returns the folder or None. Every program is cached, however
+    quick: the small ones add up to seconds of start-up. No size cap: JAX's capped cache needs
+    `filelock` and fails every write in a folder holding uncapped entries."""
     import jax
 
     path = os.environ.get(CACHE_ENV) or default_cache_dir()
@@ -325,13 +310,9 @@ class _QuietLibraries(logging_std.Filter):
 
 @contextlib.contextmanager
 def one_line_errors() -> Iterator[None]:
-    """Runs the body; a UserError ends the process with its one-line message and a non-zero code.
-
-    Exit codes: 1 for errors (also a write that the disk, a read-only folder or a permission
-    refused), 128 + signal number when SIGTERM / SIGINT stopped the work (also before training
-    began: a Ctrl-C while data loads is one line, not a traceback). Any other exception is a
-    bug and keeps its traceback.
-    """
+    """Ends the process with one line: exit 1 for a UserError or a refused write, 128 + signum
+    for SIGTERM / SIGINT (also while data loads). Any other exception is a bug and keeps its
+    traceback."""
     logging.get_absl_handler().addFilter(_QuietLibraries())
     try:
         yield

@@ -1,21 +1,16 @@
-"""3x3 convolutions equal to flax's layers, in forms XLA:CPU runs fast forward and backward.
-
-`common.nets.Conv` / `ConvTranspose` call these on the CPU backend and XLA's own convolutions on
-GPU and TPU. Tests compare outputs and gradients with flax's layers to 1e-5:
+"""3x3 convolutions equal to flax's layers (outputs and gradients to 1e-5, tested), in forms
+XLA:CPU runs fast; `common.nets` uses them on the CPU backend only:
 
     nn.Conv(F, (3, 3), (s, s), padding=((1, 1), (1, 1)))
         == conv3x3(x, kernel, s) + bias
     nn.ConvTranspose(F, (3, 3), (2, 2), padding=((1, 1 + p), (1, 1 + p)))
-        == conv_transpose3x3(x, kernel, p) + bias
+        == conv_transpose3x3(x, kernel, p) + bias      (p: PyTorch's output_padding)
 
-(`p` is PyTorch's `output_padding`; flax's default `transpose_kernel=False`.)
-
-Why: XLA:CPU is fast only on convolutions it hands to Eigen. It sends plain ones to YNNPACK
-(about 2x slower here) and lowers the kernel gradients JAX derives, and such convolutions inside
-a `lax.scan`, to a naive loop (20x slower). So every convolution of the forward and backward pass
-(via `jax.custom_vjp`) is a plain NHWC/HWIO conv with input dilation, which YNNPACK refuses:
-`conv(x, k, stride s, pad 1)` equals `conv(x dilated by 2, k dilated by 2, stride 2s, pad 2)`.
-This halves a train step; docs/design.md has the measurements and the forms that lost.
+Why: XLA:CPU is fast only on convolutions it hands to Eigen. Plain ones go to YNNPACK (about 2x
+slower here), and JAX's kernel gradients, and convolutions inside a `lax.scan`, to a naive loop
+(20x slower). So every convolution forward and backward (`jax.custom_vjp`) uses input dilation,
+which YNNPACK refuses: `conv(x, k, stride s, pad 1)` equals `conv(x dilated by 2, k dilated by 2,
+stride 2s, pad 2)`. This halves a train step (docs/design.md has the measurements).
 """
 
 import functools
@@ -66,12 +61,10 @@ def conv_transpose_forward(x: jax.Array, kernel: jax.Array, output_padding: int)
 
 
 def conv_transpose_phases(x: jax.Array, kernel: jax.Array, output_padding: int) -> jax.Array:
-    """conv_transpose_forward as one 2 x 2 convolution giving the four output phases.
-
-    Output pixel (2m + p, 2l + q) takes taps of x[m : m + 2, l : l + 2] only: 9 of the 16 taps of
-    a (2, 2, Cin, 4F) kernel are the 3x3 kernel's, the rest zero, where the base-dilated form
-    multiplies 36 (mostly inserted zeros) per input pixel. Forward only (see conv_transpose3x3).
-    """
+    """conv_transpose_forward as one 2 x 2 convolution giving the four output phases: output
+    (2m + p, 2l + q) takes taps of x[m : m + 2, l : l + 2] only, 9 of the (2, 2, Cin, 4F)
+    kernel's 16 taps nonzero, where the dilated form multiplies 36 per input pixel (mostly
+    inserted zeros). Forward only."""
     b, n, m, _ = x.shape
     features = kernel.shape[-1]
     # Tap of the 3x3 kernel used by output phase p (rows) and input offset a (columns); 3: none.
@@ -86,11 +79,9 @@ def conv_transpose_phases(x: jax.Array, kernel: jax.Array, output_padding: int) 
 
 
 def _kernel_grad(x: jax.Array, dy: jax.Array, stride: int) -> jax.Array:
-    """The (3, 3, Cin, F) gradient w.r.t. the kernel of `conv3x3(x, kernel, stride)`, given dy.
-
-    dk[u, v, c, f] = sum_{b, i, j} x_padded[b, stride*i + u, stride*j + v, c] * dy[b, i, j, f]:
-    one convolution contracting over the batch, in the dilated form of `_conv_forward`.
-    """
+    """dk (3, 3, Cin, F) of `conv3x3(x, kernel, stride)` given dy: dk[u, v, c, f] = sum_{b, i,
+    j} x_padded[b, stride*i + u, stride*j + v, c] * dy[b, i, j, f], one dilated convolution
+    contracting over the batch."""
     # High padding that makes the output exactly 3x3.
     hi = [2 + stride * (dy.shape[a] - 1) - x.shape[a] for a in (1, 2)]
     # Explicit transposes to NHWC / HWIO (channels as the batch, the batch as the contracted
@@ -112,11 +103,9 @@ def _kernel_grad(x: jax.Array, dy: jax.Array, stride: int) -> jax.Array:
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def conv3x3(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
-    """`lax.conv_general_dilated(x, kernel, (stride,) * 2, ((1, 1),) * 2, dimension_numbers=DN)`
-
-    x (B, H, W, Cin) and kernel (3, 3, Cin, F) -> (B, (H - 1) // stride + 1, (W - 1) // stride + 1,
-    F); stride 1 or 2 (static). A stride-2 input needs H and W of the same parity.
-    """
+    """`lax.conv_general_dilated(x, kernel, (stride,) * 2, ((1, 1),) * 2, dimension_numbers=DN)`:
+    (B, H, W, Cin), (3, 3, Cin, F) -> (B, (H - 1) // stride + 1, (W - 1) // stride + 1, F);
+    stride 1 or 2 (static; stride 2 needs H and W of the same parity)."""
     return _conv_forward(x, kernel, stride)
 
 
@@ -141,12 +130,10 @@ conv3x3.defvjp(_conv3x3_fwd, _conv3x3_bwd)
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def conv_transpose3x3(x: jax.Array, kernel: jax.Array, output_padding: int) -> jax.Array:
-    """`lax.conv_transpose(x, kernel, (2, 2), ((1, 1 + op),) * 2, dimension_numbers=DN)`
-
-    x (B, n, m, Cin) and kernel (3, 3, Cin, F), not transposed (flax's default) -> (B, 2n - 1 + op,
-    2m - 1 + op, F); op = output_padding, 0 or 1 (static). Without a gradient (evaluation,
-    sampling) it runs conv_transpose_phases, 1.2x faster per decoded image in the VAE's log p(x)
-    estimate; under one, the base-dilated form whose backward the rules below are tuned with.
+    """`lax.conv_transpose(x, kernel, (2, 2), ((1, 1 + op),) * 2, dimension_numbers=DN)`:
+    (B, n, m, Cin), (3, 3, Cin, F) not transposed -> (B, 2n - 1 + op, 2m - 1 + op, F); op =
+    output_padding, 0 or 1 (static). Without a gradient it runs conv_transpose_phases (1.2x
+    faster in the VAE's log p(x)); under one, the dilated form the backward rules are tuned with.
     """
     return conv_transpose_phases(x, kernel, output_padding)
 

@@ -41,9 +41,8 @@ class Interrupted(UserError):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM outside the training loop's own handling (common.cli turns it into this), a
-    BaseException like Ctrl-C's KeyboardInterrupt: no `except Exception` mistakes it for a
-    failure of what it interrupted."""
+    """SIGTERM outside the training loop's handling: a BaseException, like Ctrl-C's, so no
+    `except Exception` takes it for a failure of what it interrupted."""
 
     def __init__(self, signum: int):
         super().__init__(signum)

@@ -1,11 +1,7 @@
-"""One way to write a file: whole or not at all.
-
-Every file the project writes goes through `replacing`: the bytes go to `PATH.tmp` beside it,
-which is flushed, fsynced and renamed over PATH, so a reader (or a run killed mid-write) sees
-the old file or the new one, never half of one; a failed write removes the temporary and leaves
-the old file as it was. An OSError names the file (a full disk raises ENOSPC without one);
-`common.cli` prints such an error of the user's environment (a full disk, a read-only folder,
-no permission) as one line.
+"""One way to write a file, whole or not at all (`replacing`): PATH.tmp beside it, flushed,
+fsynced and renamed over PATH, so a reader or a killed run sees the old file or the new one;
+a failed write leaves the old file. OSErrors name the file (ENOSPC comes without one), which
+`common.cli` prints as one line.
 """
 
 from __future__ import annotations

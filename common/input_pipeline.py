@@ -1,9 +1,8 @@
-"""Data: load MNIST-like images once, split them, and transform them on device.
+"""Data: load MNIST-like images once as host numpy, split them, transform batches on device.
 
-With `config.data.dir` empty, the IDX files of tfds's `data.name`, fetched by tfds's
-DownloadManager and checked against tfds's checksums (no TensorFlow needed); else a folder of
-them (`{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]`). Loading gives host numpy: the loops
-put the uint8 images on the device once (MNIST is 47 MB) and transform batches in the step.
+The IDX files come from `config.data.dir` (`{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]`)
+or, when it is empty, tfds's DownloadManager for `data.name`, checked against tfds's checksums
+(no TensorFlow needed). The loops put the uint8 images on the devices once (MNIST is 47 MB).
 """
 
 from __future__ import annotations
@@ -54,8 +53,8 @@ class Dataset:
 
 
 def read_idx(path: str, ndim: int) -> np.ndarray:
-    """An IDX file of unsigned bytes with `ndim` dimensions (gzip or not) -> uint8 array;
-    DataError if it is unreadable, truncated, or has the wrong magic number or size."""
+    """An IDX file of bytes with `ndim` dimensions (gzip or not) -> uint8 array; DataError if
+    it is unreadable, truncated, or of the wrong magic number or size."""
     try:
         with open(path, "rb") as f:
             compressed = f.read(2) == b"\x1f\x8b"  # gzip's magic, whatever the file's name
@@ -165,8 +164,8 @@ class RemoteFile:
 
 
 def registered_files(name: str) -> dict[str, RemoteFile]:
-    """{name in IDX_FILES: RemoteFile} of tfds's `name`: its builder's URL, tfds's checksums
-    (tfds's builders would need TensorFlow to prepare MNIST, so `read_idx` reads the files)."""
+    """{name in IDX_FILES: RemoteFile} from tfds's registry for `name` (its builders would need
+    TensorFlow to prepare MNIST, so `read_idx` reads the files)."""
     import tensorflow_datasets as tfds  # imports lazily: about 0.3 s
 
     base = tfds.builder_cls(name).URL
@@ -194,8 +193,7 @@ def _sha256(path: str) -> str:
 
 
 def _check_reachable(urls: list[str], name: str) -> None:
-    """Raises DataError at once when a host (or its proxy) cannot be reached, not after
-    minutes of retries."""
+    """DataError at once when a host (or its proxy) is unreachable, not after minutes of retries."""
     proxies = urllib.request.getproxies()
 
     def first_hop(url: str) -> str:
@@ -230,12 +228,9 @@ _OFFLINE_HINT = (
 
 
 def download_idx_files(name: str, files: dict[str, RemoteFile] | None = None) -> dict[str, str]:
-    """{file name: local path} of `name`'s IDX files (`files`: registered_files(name)), fetched
-    into the cache when missing or not matching their checksum; no network when all are cached.
-
-    Raises:
-      DataError: no network, a server error, or a download that does not match its checksum.
-    """
+    """{file name: local path} of `name`'s IDX files, fetched into the cache when missing or
+    damaged (no network when all are cached). DataError: no network, a server error, or a
+    download that does not match its checksum."""
     import tensorflow_datasets as tfds
 
     files = registered_files(name) if files is None else files
@@ -354,10 +349,8 @@ def to_tanh_range(images: ImagesU8) -> TanhImages:
 
 
 def epoch_batches(key: jax.Array, epoch: int | jax.Array, num_images: int, batch_size: int):
-    """int32 [num_images // batch_size, batch_size]: one epoch's shuffled indices from (key, epoch).
-
-    The last partial batch is dropped, as the assignment's DataLoader does: one compiled step.
-    """
+    """int32 [num_images // batch_size, batch_size]: one epoch's shuffled indices from (key,
+    epoch); the partial batch is dropped, as the assignment's DataLoader does."""
     perm = jax.random.permutation(jax.random.fold_in(key, epoch), num_images)
     num_batches = num_images // batch_size
     return perm[: num_batches * batch_size].reshape(num_batches, batch_size)

@@ -1,8 +1,5 @@
-"""The codes z of a model: how far they are from the prior, and interpolation between them.
-
-How well the codes match the prior decides whether decoded prior draws look like data (Questions
-2.6 and 2.7). The MMD works for any prior; mean and covariance only for N(0, I), since the other
-priors are not fixed by two moments.
+"""A model's codes z: how far from the prior (which decides whether decoded prior draws look
+like data, Questions 2.6 and 2.7), and interpolation between them.
 """
 
 from __future__ import annotations
@@ -15,21 +12,15 @@ from common.shapes import Codes, Labels
 
 
 def imq_kernel(x: jax.Array, y: jax.Array) -> jax.Array:
-    """k(x, y) = c / (c + |x - y|^2), c = 2 * D: [N, D], [M, D] -> [N, M].
-
-    The Wasserstein autoencoder's inverse multiquadratic kernel: its heavy tails keep codes far
-    from the prior in the sums, where a Gaussian kernel's would vanish.
-    """
+    """k(x, y) = c / (c + |x - y|^2), c = 2 * D: [N, D], [M, D] -> [N, M]. The WAE's kernel: its
+    heavy tails keep codes far from the prior in the sums, where a Gaussian's would vanish."""
     c = 2.0 * x.shape[-1]
     sq = jnp.sum(x**2, -1)[:, None] + jnp.sum(y**2, -1)[None, :] - 2.0 * x @ y.T
     return c / (c + jnp.maximum(sq, 0.0))
 
 
 def mmd2(x: Codes, y: Codes) -> jax.Array:
-    """The unbiased estimate of MMD^2 between samples x and y (N, M >= 2), IMQ kernel.
-
-    Unbiased (no diagonal terms), so for equal distributions it can be slightly negative.
-    """
+    """Unbiased MMD^2 of x and y (N, M >= 2; IMQ kernel): can be slightly negative."""
     n, m = x.shape[0], y.shape[0]
     kxx = (jnp.sum(imq_kernel(x, x)) - n) / (n * (n - 1))  # k(x, x) = 1 on the diagonal
     kyy = (jnp.sum(imq_kernel(y, y)) - m) / (m * (m - 1))
@@ -37,13 +28,9 @@ def mmd2(x: Codes, y: Codes) -> jax.Array:
 
 
 def code_statistics(z: Codes, prior_z: Codes, moments: bool = True) -> dict[str, jax.Array]:
-    """How far codes are from the prior's draws: float32 scalars, each 0 for a perfect match.
-
-    Returns:
-      {"code_mmd": mmd2(z, prior_z)}; with `moments` (the prior is N(0, I)) also
-      "code_mean_norm": |mean of z|, and "code_cov_dist": |cov(z) - I|_F / sqrt(D) (1 for codes
-      that all sit at one point).
-    """
+    """How far codes are from the prior's draws, float32 scalars, 0 for a match: "code_mmd"
+    (any prior); with `moments` (only N(0, I) is fixed by two) "code_mean_norm": |mean z|,
+    "code_cov_dist": |cov(z) - I|_F / sqrt(D) (1 for codes all at one point)."""
     if not moments:
         return {"code_mmd": mmd2(z, prior_z)}
     mean = jnp.mean(z, axis=0, keepdims=True)  # [1, D]

@@ -17,21 +17,15 @@ from common import conv
 
 
 def lecun_normal(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
-    """`nn.initializers.lecun_normal()(key, shape)`, the same numbers, drawn 2-d and reshaped.
-
-    XLA:CPU compiles a 4-d draw in about 8 s, a 2-d one in under 1 s. The numbers agree because
-    partitionable threefry draws depend on the flat index only (tested).
-    """
+    """`nn.initializers.lecun_normal()(key, shape)`'s numbers (partitionable threefry depends on
+    the flat index only; tested), drawn 2-d: XLA:CPU compiles a 4-d draw in 8 s, 2-d in 1 s."""
     flat = nn.initializers.lecun_normal()(key, (math.prod(shape[:-1]), shape[-1]), dtype)
     return flat.reshape(shape)
 
 
 class Conv(nn.Module):
-    """`nn.Conv(F, (3, 3), (s, s), padding=((1, 1), (1, 1)))`: the same function, params, init.
-
-    impl "cpu" runs `common.conv.conv3x3`, "xla" XLA's convolution; "auto" picks "cpu" on the CPU
-    backend. Params are the same either way, so checkpoints are interchangeable.
-    """
+    """`nn.Conv(F, (3, 3), (s, s), padding=((1, 1), (1, 1)))`, the same params and init: impl
+    "cpu" runs `common.conv.conv3x3`, "xla" XLA's, "auto" "cpu" on the CPU backend."""
 
     features: int
     stride: int = 1

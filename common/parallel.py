@@ -1,10 +1,7 @@
-"""Data parallelism over all devices: one mesh axis, "data", over the batch.
-
-Parameters and optimizer states are replicated, each batch is split, and XLA inserts the gradient
-all-reduce; with one device it is a no-op, so there is one code path. Across hosts
-(`--distributed`) every process runs the same program on the same data; only process 0 writes
-files, orbax checkpoints are written by all together. Threefry is partitionable, so N devices
-compute what one does, up to the order of floating-point sums.
+"""Data parallelism over all devices: one mesh axis, "data", over the batch; state replicated,
+XLA inserting the all-reduce (one device: the same code path). Across hosts (`--distributed`)
+every process runs the same program on the same data; only process 0 writes files, except orbax
+checkpoints. N devices compute what one does, up to the order of floating-point sums.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""Image grids and figures, written to PNG files.
-
-Figures are `matplotlib.figure.Figure` objects saved directly, never pyplot's: no display is
-needed, and the package never switches matplotlib's backend, so a notebook that imports it keeps
-its inline figures.
+"""Image grids and figures, written to PNG files: matplotlib `Figure`s saved directly, never
+pyplot's, so no display is needed and a notebook keeps its backend and inline figures.
 """
 
 from __future__ import annotations
@@ -31,8 +28,7 @@ def new_figure(width: float, height: float, dpi: int = 100) -> Figure:
 
 
 def save_figure(fig: Figure, path: str) -> None:
-    """Writes `fig` to `path` (the format of its ending, e.g. PNG), whole or not at all; only the
-    main process writes."""
+    """Writes `fig` in the format of `path`'s ending, whole or not at all (main process only)."""
     if not parallel.is_main_process():
         return
     fmt = os.path.splitext(path)[1].lstrip(".").lower() or "png"
@@ -41,17 +37,9 @@ def save_figure(fig: Figure, path: str) -> None:
 
 
 def make_grid(images: np.ndarray, nrow: int = 8, padding: int = 2, pad_value: float = 1.0):
-    """Tiles images into one picture, row by row.
-
-    Args:
-      images: [N, H, W, C] float in [0, 1].
-      nrow: images per row.
-      padding: pixels between images and around the border.
-      pad_value: value of the padding pixels.
-
-    Returns:
-      [rows * (H + padding) + padding, nrow * (W + padding) + padding, C] float32.
-    """
+    """Tiles [N, H, W, C] images in [0, 1], `nrow` a row, `padding` pixels of `pad_value`
+    between and around them: float32 [rows * (H + padding) + padding, nrow * (W + padding) +
+    padding, C]."""
     images = np.asarray(images, np.float32)
     n, h, w, c = images.shape
     ncol = min(nrow, n)
@@ -74,8 +62,8 @@ _CHAR_PX = 6.5  # about one character of the titles' 9-point font
 
 
 def save_image(grid: np.ndarray, path: str, title: str | None = None, scale: int = 1) -> None:
-    """Writes an [H, W, 1 or 3] float image in [0, 1] to a PNG, grey for one channel, each
-    pixel a `scale` x `scale` block, under `title` (wrapped to the image's width)."""
+    """Writes an [H, W, 1 or 3] image in [0, 1] to a PNG (grey for one channel), each pixel a
+    `scale` x `scale` block, under `title` wrapped to its width."""
     if not parallel.is_main_process():
         return
     grid = np.clip(grid, 0.0, 1.0)
@@ -101,7 +89,7 @@ def save_image(grid: np.ndarray, path: str, title: str | None = None, scale: int
 def save_grid(
     images: np.ndarray, path: str, nrow: int = 8, title: str | None = None, scale: int = SCALE
 ) -> None:
-    """Tiles [N, H, W, C] images in [0, 1] (see make_grid) and writes them to a PNG."""
+    """make_grid, then save_image."""
     save_image(make_grid(images, nrow=nrow), path, title, scale)
 
 
@@ -144,8 +132,8 @@ def save_curves(
 def write_grid(
     imgs: np.ndarray, path: str, title: str, writer=None, tag: str = "", step: int = 0, nrow=8
 ):
-    """Tiles [N, H, W, C] images in [0, 1] into the PNG `path` (each pixel SCALE x SCALE, under
-    `title`) and, given a MetricWriter, into TensorBoard as `tag` at `step`."""
+    """make_grid into the PNG `path` (SCALE, under `title`) and, given a MetricWriter, into
+    TensorBoard as `tag` at `step`."""
     grid = make_grid(np.asarray(imgs, np.float32), nrow=nrow)
     save_image(grid, path, title, SCALE)
     if writer is not None:
@@ -155,11 +143,8 @@ def write_grid(
 def pick_digits(
     images: np.ndarray, labels: np.ndarray | None, num: int = 8
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The first image of each label 0..num-1 (the first `num` images without labels).
-
-    Returns:
-      (uint8 [num, 28, 28, 1], int32 [num] labels or None).
-    """
+    """(images, labels or None) of the first image of each label 0..num-1 (without labels, or
+    missing some: the first `num` images)."""
     if labels is None or len(np.unique(labels)) < num:
         return images[:num], None if labels is None else labels[:num]
     picked = np.asarray([np.argmax(labels == k) for k in range(num)])
@@ -169,8 +154,8 @@ def pick_digits(
 def write_latent_scatter(
     path: str, z: np.ndarray, labels: np.ndarray | None, title: str, prior_z: np.ndarray
 ) -> None:
-    """Codes z [N, 2] coloured by label over the prior's density: grey, the histogram of its
-    draws prior_z [M, 2] (any prior the model can sample; common/priors.py)."""
+    """Codes z [N, 2] coloured by label over the prior's density: the histogram, in grey, of
+    its draws prior_z [M, 2]."""
     fig = new_figure(6, 6)
     ax = fig.subplots()
     lim = max(4.0, float(np.percentile(np.abs(z), 99.5)), float(np.max(np.abs(prior_z))))

@@ -1,12 +1,9 @@
-"""Priors p(z) the adversarial autoencoder can impose: any it can sample.
-
-The AAE's discriminator sees only draws of p(z), never its density, so any prior it can sample
-will do (Makhzani et al. 2015, Figure 2). Label-guided (section 2.3, Figure 4), each of the 10
-labels owns a region of the prior and the discriminator also sees a one-hot of NUM_CONDITIONS
-entries: the label, or NO_LABEL for an unlabelled image, whose real codes come from the whole
-prior. Each prior is a frozen dataclass (hashable: a flax module field, a static argument) with
-pure-JAX `sample(key, num) -> Codes`, `sample_for_labels(key, labels int32 [N] in 0..NO_LABEL)
--> Codes` and, with regions, `region(z) -> int32 [N] in 0..num_regions - 1`.
+"""Priors p(z) the AAE can impose: the discriminator sees only draws, never a density, so any
+prior it can sample will do (Makhzani et al. 2015, Figure 2). Label-guided (section 2.3), each
+label owns a region and the discriminator also sees a one-hot of NUM_CONDITIONS: the label, or
+NO_LABEL (real codes from the whole prior). Each prior is a frozen dataclass (hashable: a flax
+field, a static argument) with `sample(key, num)`, `sample_for_labels(key, labels int32 [N] in
+0..NO_LABEL)` and, with regions, `region(z) -> int32 [N] in 0..num_regions - 1`.
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ ROLL_POINTS = 4096  # points on the swiss roll that `SwissRoll.region` measures 
 
 
 def prior_config(name: str = "gaussian", labels: bool = False) -> ml_collections.ConfigDict:
-    """A config's `prior` section, the one place its defaults (the paper's Figures 2, 4) are set."""
+    """A config's `prior` section: the one place its defaults are set."""
     return ml_collections.ConfigDict(
         dict(
             name=name,  # one of PRIORS
@@ -70,12 +67,9 @@ class Gaussian:
 
 @dataclasses.dataclass(frozen=True)
 class Mixture:
-    """Equal-weight 2-D Gaussians, means evenly on a circle, each stretched along its radius.
-
-    Component k is centred at radius * (cos a_k, sin a_k), a_k = 2 pi k / K, with std radial_std
-    along that direction and tangential_std across it. For K >= 3 the mixture's mean is 0 and its
-    covariance (radius^2 + radial_std^2 + tangential_std^2) / 2 times I.
-    """
+    """Equal-weight 2-D Gaussians: component k at radius * (cos a_k, sin a_k), a_k = 2 pi k / K,
+    std radial_std along that direction and tangential_std across it. For K >= 3 the mean is 0
+    and the covariance (radius^2 + radial_std^2 + tangential_std^2) / 2 times I."""
 
     num_components: int = 10
     radius: float = 2.0
@@ -160,9 +154,8 @@ PRIORS = {p.name: p for p in (Gaussian, Mixture, SwissRoll)}
 
 
 def from_config(prior: ml_collections.ConfigDict, z_dim: int) -> Prior:
-    """The prior a config's `prior` section describes, for codes of z_dim; ConfigError for an
-    unknown name, a 2-D prior with another z_dim, or labels on a prior without a region per label
-    (the trainer's config rules check the numbers' ranges)."""
+    """The prior of a config's `prior` section; ConfigError for an unknown name, a 2-D prior
+    with z_dim != 2, or labels on a prior without a region per label."""
     name = prior.name
     if name not in PRIORS:
         raise ConfigError(f"config.prior.name={name!r} must be one of {', '.join(PRIORS)}")

@@ -3,22 +3,15 @@
     python scripts/benchmark.py --data_dir IDX_FOLDER --torch_reference PATH/torch_reference.py
         --torch_python PATH/python [--models vae,aae] [--rounds 3] [--epochs 3]
 
-The main mode ("epochs") runs scripts/train_MODEL.py and `torch_reference.py train` on the same
-IDX folder, alternating, N rounds, and ends with a summary row per model: median epoch seconds
-(the first epoch of each run apart), their ratio, and the time from the process's start to its
-first epoch's line, ours on a first run (empty compilation cache) and on later runs
-(common/tools/benchmark.py).
-
-Diagnostics (`--mode steps`): one jitted training step and a compiled epoch on random data, in
-`torch_reference.py speed`'s format, with that mode of the reference interleaved:
+"epochs" (the default) runs scripts/train_MODEL.py and `torch_reference.py train` on the same
+IDX folder in alternating rounds; a summary row per model gives the median epoch seconds (first
+epochs apart), their ratio, and the time to the first epoch's line (ours with an empty and a
+warm compilation cache). "steps": a jitted step and a compiled epoch on random data, in the
+format of `torch_reference.py speed`, interleaved with it. "convs": each convolution of the step
+timed alone (forward, input and kernel gradient), then the whole step for scale:
 
     python scripts/benchmark.py --mode steps [--cases step,epoch] [--rounds 5] [--steps 20]
         [--batch N] [--conv_impl auto|cpu|xla] [--torch_reference ... --torch_python ...]
-
-The profile (`--mode convs`): every convolution of the training step timed alone inside a
-`lax.scan` (forward, input gradient, kernel gradient), then the whole step inside the compiled
-epoch for scale:
-
     python scripts/benchmark.py --mode convs [--models vae,aae] [--rounds 5] [--steps 10]
 """
 

@@ -1,7 +1,5 @@
-"""Runs every experiment of a plan from its config, then writes its report.
-
-The plans (configs/experiments.py): "assignment" (the default; docs/results.md) and "priors" (the
-AAE paper's other priors beside the z 2 models; docs/priors.md).
+"""Runs every experiment of a plan (configs/experiments.py) from its config, then writes its
+report: "assignment" (the default; docs/results.md) or "priors" (docs/priors.md).
 
     python scripts/reproduce.py                      # all of them, full length, tfds MNIST
     python scripts/reproduce.py --epoch_scale 0.1    # every schedule a tenth as long
@@ -10,14 +8,9 @@ AAE paper's other priors beside the z 2 models; docs/priors.md).
     python scripts/reproduce.py --seeds 42,1,2 --full_scale_data FASHION_MNIST_FOLDER
     python scripts/reproduce.py --plan priors        # the AAE's other priors, docs/priors.md
 
-After training, every run's samples are scored at its sample epochs
-(common/evaluation/sample_quality.py) and docs/sample_quality.md is written from every plan's runs
-under the root; the z 2 runs share one latent plane explorer page, docs/explorer/index.html
-(common/report/explorer.py).
-
-Each experiment trains into ROOT/NAME. Running the same command again resumes each one from its
-latest checkpoint and skips those already finished. See common/experiments/reproduce.py; the
-experiments are listed in configs/experiments.py."""
+It also writes docs/sample_quality.md (every run's samples scored at its sample epochs) and the
+z 2 runs' latent plane explorer, docs/explorer/index.html. Each experiment trains into
+ROOT/NAME; the same command again resumes unfinished runs and skips finished ones."""
 
 from absl import flags
 

@@ -2,15 +2,11 @@
 
     log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K,  z_k ~ q(z|x)
 
-is the estimate the Food-for-thought box after Question 1.4 hints at: for K = 1 its mean is the
-ELBO, and it tightens towards log p(x) as K grows. With the prior as proposal (Eq. 8: z_k ~ p(z),
-weight p(x|z_k)) the same formula is the naive Monte-Carlo estimate of Question 1.2, whose
-effective sample size ESS = (sum w)^2 / sum w^2 shows why it is not used: almost every z from the
-prior explains x badly, so one weight dominates and ESS stays near 1 of K.
-
-Samples are drawn `chunk` at a time inside a `lax.scan` that keeps running log-sum-exps, so K =
-1000 needs the memory of one chunk, and one pass of max(K) draws gives every K as a prefix.
-Everything is per image, in nats; `to_bpd` converts.
+For K = 1 its mean is the ELBO; it tightens towards log p(x) as K grows. With the prior as
+proposal (Eq. 8: z_k ~ p(z), weight p(x|z_k)) it is Question 1.2's naive Monte-Carlo estimate,
+whose effective sample size ESS = (sum w)^2 / sum w^2 stays near 1 of K: almost every prior z
+explains x badly. Draws come `chunk` at a time in a `lax.scan` of running log-sum-exps (K = 1000
+in one chunk's memory), one pass of max(K) giving every K as a prefix. Per image, in nats.
 """
 
 from __future__ import annotations
@@ -48,21 +44,15 @@ def log_normal(z: jax.Array, mean: jax.Array, log_std: jax.Array) -> jax.Array:
 
 
 def log_weights(
-    model: models.VAE, params: Any, images: jax.Array, key: jax.Array, num: int, proposal: str
+    model: models.VAE,
+    params: Any,
+    images: shapes.Pixels4,
+    key: jax.Array,
+    num: int,
+    proposal: str,
 ) -> jax.Array:
-    """Log importance weights of `num` samples per image.
-
-    Args:
-      model, params: the VAE.
-      images: [B, 28, 28, 1] int32 in 0..15.
-      key: PRNG key of the z draws.
-      num: samples per image.
-      proposal: "posterior" (z ~ q(z|x): log p(x|z) + log p(z) - log q(z|x)) or "prior"
-        (z ~ N(0, I): log p(x|z)).
-
-    Returns:
-      [B, num] float32, nats.
-    """
+    """Log importance weights, float32 [B, num] in nats: "posterior" (z ~ q(z|x): log p(x|z) +
+    log p(z) - log q(z|x)) or "prior" (z ~ N(0, I): log p(x|z))."""
     mean, log_std = model.apply({"params": params}, images, method=models.VAE.encode)
     return _log_weights_given_codes(model, params, images, mean, log_std, key, num, proposal)
 
@@ -97,8 +87,8 @@ def accumulate(stats: tuple[jax.Array, jax.Array], logw: jax.Array):
 def accumulate_prefixes(
     stats: tuple[jax.Array, jax.Array], logw: jax.Array, start: jax.Array | int, ks: Sequence[int]
 ):
-    """accumulate for each K at once: row s of stats ([S, B] each) takes the samples of the chunk
-    logw [B, C] (sample numbers start .. start + C - 1) whose number is below ks[s]."""
+    """accumulate for every K at once: row s of stats ([S, B] each) takes the draws of chunk
+    logw [B, C] (numbered start..start + C - 1) below ks[s]."""
     number = start + jnp.arange(logw.shape[-1])  # [C]
     keep = number[None, :] < jnp.asarray(ks)[:, None]  # [S, C]
     return accumulate(stats, jnp.where(keep[:, None, :], logw[None], -jnp.inf))
@@ -118,7 +108,7 @@ def default_chunk(batch_size: int) -> int:
 @functools.partial(jax.jit, static_argnames=("model", "ks", "chunk", "proposal"))
 def estimate_log_px_ks(
     params: Any,
-    images: jax.Array,
+    images: shapes.Pixels4,
     key: jax.Array,
     *,
     model: models.VAE,
@@ -126,27 +116,15 @@ def estimate_log_px_ks(
     chunk: int | None = None,
     proposal: str = "posterior",
 ) -> tuple[jax.Array, jax.Array]:
-    """The estimates of log p(x) for every K in `ks` from one set of max(ks) draws per image.
+    """log p(x) for every K in `ks` from one set of max(ks) draws per image: (estimates in nats,
+    ESS), each float32 [len(ks), B].
 
-    The K-sample estimate is that of the first K draws: each is distributed exactly as an
-    estimate from K fresh draws, so each K's mean and standard error over images hold as before;
-    only the K are no longer independent of each other (which makes their differences sharper).
-    The prior's z are drawn for each image too: shared by a batch, one decoded z would serve all
-    its images, but their errors would be shared as well, which the standard error over images
-    cannot see (at K = 1 the mean of 100 images moved by 10 standard errors).
-
-    Args:
-      params: the VAE's parameters.
-      images: [B, 28, 28, 1] int32 in 0..15.
-      key: PRNG key; chunk i draws with fold_in(key, i) (the last one may be smaller).
-      model: the VAE module.
-      ks: the numbers of samples K >= 1 (static).
-      chunk: samples per image drawn at once (chunk * B decoded images of logits in memory);
-        None: default_chunk(B).
-      proposal: "posterior" (importance weighted) or "prior" (Eq. 8).
-
-    Returns:
-      (log p(x) estimates [len(ks), B] float32 in nats, effective sample sizes [len(ks), B]).
+    Each K takes the first K draws: distributed exactly as K fresh ones, so each K's mean and
+    standard error hold; only the K are no longer independent (their differences are sharper).
+    Prior z are drawn per image too: shared by a batch, their errors would be shared, which the
+    standard error over images cannot see (at K = 1 the mean of 100 images moved by 10 of them).
+    Chunk i draws `chunk` per image (None: default_chunk(B); chunk * B images' logits in memory)
+    with fold_in(key, i); `proposal` as in log_weights.
     """
     num = max(ks)
     chunk = min(chunk or default_chunk(images.shape[0]), num)
@@ -170,7 +148,7 @@ def estimate_log_px_ks(
 
 def estimate_log_px(
     params: Any,
-    images: jax.Array,
+    images: shapes.Pixels4,
     key: jax.Array,
     *,
     model: models.VAE,
@@ -178,8 +156,7 @@ def estimate_log_px(
     chunk: int | None = None,
     proposal: str = "posterior",
 ) -> tuple[jax.Array, jax.Array]:
-    """The K = num sample estimate of log p(x) ([B] nats) and its ESS ([B] in [1, num]): the
-    one-K case of estimate_log_px_ks (its draws, its arguments)."""
+    """estimate_log_px_ks for K = num alone: (log p(x) in nats, ESS in [1, num]), each [B]."""
     log_px, ess = estimate_log_px_ks(
         params, images, key, model=model, ks=(num,), chunk=chunk, proposal=proposal
     )
@@ -194,26 +171,21 @@ def to_bpd(log_px: jax.Array | np.ndarray) -> jax.Array | np.ndarray:
 def evaluate_images(
     model: models.VAE,
     params: Any,
-    images: np.ndarray,
+    images: shapes.ImagesU8,
     key: jax.Array,
     *,
     ks: Sequence[int] = KS,
     batch_size: int = 100,
     chunk: int | None = None,
 ) -> dict[str, Any]:
-    """Both proposals and the ELBO over an image set, for each K.
-
-    One pass of max(ks) draws per image and proposal gives every K (estimate_log_px_ks), and the
-    batches are padded to one shape: two compiled estimators in all, whatever the K and images.
-
-    Args:
-      images: [N, 28, 28, 1] uint8 in 0..255 (quantised here to 0..15).
-      key: PRNG key; each (proposal, batch) draws from its own nested fold_in of it.
+    """Both proposals and the ELBO over `images` (quantised here), for each K; batches padded to
+    one shape, so two compilations serve any K and image count. Each (proposal, batch) draws
+    from its own fold_in of `key`.
 
     Returns:
       {"num_images", "elbo_bpd", "seconds", "rows": [{"k", "iw_bpd", "iw_bpd_se", "iw_ess",
-      "prior_bpd", "prior_bpd_se", "prior_ess"}]}: bpd are means over the images, *_se the
-      standard error of that mean over images, ess the mean effective sample size.
+      "prior_bpd", "prior_bpd_se", "prior_ess"}]}: means over the images, *_se their standard
+      errors, *_ess the mean effective sample size.
     """
     start = time.perf_counter()
     ks = tuple(int(k) for k in ks)
@@ -336,22 +308,10 @@ def evaluate_workdir(
     seed: int = 0,
     split: str = "test",
 ) -> dict[str, Any]:
-    """Restores a VAE run and writes its log-likelihood (run_files.LOG_LIKELIHOOD, its table and
-    the proposals' plot) into it.
-
-    Args:
-      workdir: a run of scripts/train_vae.py.
-      epoch: checkpoint epoch; None = the latest.
-      ks: the numbers of samples K.
-      num_images: the first N images of the split; None = all.
-      split: "test", "val" or "train"; "test" falls back to "val" for data without a test set.
-
-    Returns:
-      {"epoch", "split", "num_images", "elbo_bpd", "seconds", "rows"} (see evaluate_images).
-
-    Raises:
-      ConfigError: not a VAE run, or a bad split / K.
-    """
+    """Writes a VAE run's log-likelihood (run_files.LOG_LIKELIHOOD, its table, the proposals'
+    plot) at `epoch` (None: the latest) on the first `num_images` (None: all) of `split` ("test"
+    falls back to "val" without a test set). Returns evaluate_images' dict plus "epoch" and
+    "split". ConfigError: not a VAE run, or a bad split, K or num_images."""
     kind = workdir_lib.load_config(workdir).get("model")
     if kind != "vae":
         raise ConfigError(f"{workdir} holds a {kind!r} run; log p(x) needs a VAE run")

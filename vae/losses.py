@@ -31,10 +31,8 @@ def categorical_nll(logits: Logits, x: Pixels4) -> PerImage:
 
 
 def elbo_to_bpd(elbo: jax.Array, img_shape: tuple[int, ...]) -> jax.Array:
-    """Negative ELBO in nats per image -> bits per dimension: elbo * log2(e) / prod(img_shape[1:]).
-
-    img_shape is the batch's shape: all axes but the first are dimensions.
-    """
+    """Negative ELBO in nats per image -> bpd: elbo * log2(e) / prod(img_shape[1:]) (img_shape:
+    the batch's)."""
     return elbo * LOG2_E / math.prod(img_shape[1:])
 
 

@@ -1,9 +1,7 @@
 """A small convolutional digit classifier: how the sample-quality evaluation sees images.
-
-Trained once per dataset on the training split's labels, cached in its own folder (the data may
-be read-only) under a fingerprint of the data files, split seed and recipe. An Inception network
-would need downloaded weights and 299 x 299 colour inputs; this one trains in about a minute on
-a CPU, so its numbers compare runs of this project, not papers.
+Trained once per dataset (about a minute on a CPU; Inception would need downloaded weights and
+299 x 299 colour), cached under a fingerprint of the data, split and recipe; its numbers compare
+this project's runs, not papers.
 """
 
 from __future__ import annotations
@@ -45,11 +43,8 @@ INFO_FILE = "classifier.json"
 
 
 class Net(nn.Module):
-    """Two stride-2 3 x 3 convs (32, 64 channels), a dense layer of FEATURES, the logits; ReLU.
-
-    common.nets.Conv and strides, not flax's nn.Conv and pooling: a training step is 70x faster
-    on XLA:CPU (docs/design.md).
-    """
+    """Two stride-2 3 x 3 convs (32, 64), a dense layer of FEATURES, the logits; ReLU. Strided
+    common.nets.Conv, not nn.Conv and pooling: a step is 70x faster on XLA:CPU."""
 
     @nn.compact
     def __call__(self, x: UnitImages) -> tuple[jax.Array, jax.Array]:
@@ -169,9 +164,8 @@ def fingerprint(data_config: Any) -> str:
 def load_or_train(
     data_config: Any, data: input_pipeline.Dataset, cache_dir: str, steps: int | None = None
 ) -> Classifier:
-    """The cached classifier of `data` (loaded from `data_config` without a `limit`), or one
-    trained on its training split (`steps`, None: num_steps) and cached in a folder of
-    `cache_dir` named by its fingerprint. DataError when the data has no labels."""
+    """The classifier of `data` (loaded without a `limit`) cached under `cache_dir`, or one
+    trained on its training split and cached; DataError when the data has no labels."""
     if data.train_labels is None:
         raise DataError(
             f"{data.source} has no label files: the classifier of the sample-quality evaluation "

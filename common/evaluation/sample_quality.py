@@ -5,12 +5,10 @@ K samples in [0, 1] are the centres of a Gaussian kernel density of width sigma 
 
     log p(x) = logsumexp_k(-|x - s_k|^2 / (2 sigma^2)) - log K - D log sigma - D/2 log(2 pi),
 
-with sigma chosen from SIGMAS on validation images, scored as the mean over the test images
-(nats) and its standard error. It is crude in 784 dimensions (it rewards blurry averages), so a
-small classifier's view stands beside it: the Fréchet distance of its features ("FID, classifier
-features", comparable inside this project only), class coverage and recognisability. Validation
-images get the same numbers: the ceiling. `evaluate_workdir` adds a checkpoint's numbers to the
-workdir's run_files.SAMPLE_QUALITY.
+sigma chosen from SIGMAS on validation images, the mean over the test images (nats) and its
+standard error. Crude in 784 dimensions (it rewards blurry averages), so a small classifier's
+view stands beside it: the Fréchet distance of its features (comparable inside this project
+only), class coverage, recognisability; real validation images give the ceiling.
 """
 
 from __future__ import annotations
@@ -80,8 +78,8 @@ def parzen_grid(
 
 
 def parzen_log_likelihood(samples: np.ndarray, images: np.ndarray, sigma: float) -> np.ndarray:
-    """[N] nats: each image [N, D] under the Gaussian kernel density of samples [K, D], width
-    sigma > 0 per dimension (the protocol's images and samples are in [0, 1]; not checked)."""
+    """[N] nats: each image [N, D] under the kernel density of samples [K, D] with width sigma
+    > 0 (ValueError otherwise); the protocol's pixels are in [0, 1], not checked."""
     if not sigma > 0:
         raise ValueError(f"sigma={sigma} must be > 0")
     return parzen_grid(samples, images, np.array([sigma]))[0]
@@ -90,7 +88,7 @@ def parzen_log_likelihood(samples: np.ndarray, images: np.ndarray, sigma: float)
 def choose_sigma(
     samples: np.ndarray, images: np.ndarray, sigmas: np.ndarray = SIGMAS
 ) -> tuple[float, np.ndarray]:
-    """(the width of `sigmas` with the highest mean log-likelihood of images, [S] each width's)."""
+    """(the width with the highest mean log-likelihood of `images`, [S] each width's mean)."""
     means = parzen_grid(samples, images, sigmas).mean(axis=1)
     return float(sigmas[int(np.argmax(means))]), means
 
@@ -105,11 +103,9 @@ def mean_and_se(values: np.ndarray) -> tuple[float, float]:
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """|mu_a - mu_b|^2 + tr(C_a + C_b - 2 (C_a C_b)^(1/2)) of feature sets [N, F] and [M, F].
-
-    The trace comes from the eigenvalues of the symmetric C_a^(1/2) C_b C_a^(1/2) (the same as
-    C_a C_b's): no complex rounding, and dead ReLU features (a singular covariance) need no offset.
-    """
+    """|mu_a - mu_b|^2 + tr(C_a + C_b - 2 (C_a C_b)^(1/2)) of features [N, F] and [M, F]. The
+    root's trace is from the symmetric C_a^(1/2) C_b C_a^(1/2) (same eigenvalues): no complex
+    rounding, and dead ReLU features (a singular covariance) need no offset."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
@@ -149,8 +145,8 @@ class ImageSets:
 
 def image_sets(data: input_pipeline.Dataset) -> ImageSets:
     """Sigma chosen on the first NUM_SELECTION validation images, the test images scored, the
-    validation split the ceiling. Without a test set, the validation split's first half chooses
-    sigma and is the ceiling, its second half is scored."""
+    validation split the ceiling; without a test set the validation split's halves (first:
+    sigma and ceiling, second: scored)."""
     val = data.val_images
     if data.test_images is not None:
         selection = val[:NUM_SELECTION]
@@ -214,8 +210,8 @@ def score_images(
 def draw_samples(
     trainer: Any, params: Any, key: jax.Array, num: int, chunk: int = 1000
 ) -> dict[str, UnitImages]:
-    """{variant: images} of trainer.sample_grids, `chunk` at a time from fold_in(key, i), but the
-    per-region grid (no sample of the whole prior)."""
+    """{variant: images} of trainer.sample_grids, `chunk` at a time from fold_in(key, i); not
+    the per-region grid (no sample of the whole prior)."""
     sample = jax.jit(trainer.sample_grids, static_argnums=2)
     parts: dict[str, list[np.ndarray]] = {}
     for i, start in enumerate(range(0, num, chunk)):
@@ -286,19 +282,12 @@ def evaluate_workdir(
     classifier_dir: str | None = None,
     classifier_steps: int | None = None,
 ) -> dict[str, Any]:
-    """Scores the samples of a run's checkpoint and adds them to its run_files.SAMPLE_QUALITY.
-
-    Args:
-      epoch: the checkpoint; None: the newest that restores.
-      num_samples: K, samples per variant.
-      classifier_dir, classifier_steps: None: classifier.default_cache_dir(), the recipe's steps.
-
-    Returns:
-      The epoch's result, "variants" holding {variant: score_images(...) and "text"}.
+    """Scores `num_samples` samples per variant of the checkpoint of `epoch` (None: the newest)
+    into the run's run_files.SAMPLE_QUALITY; returns that epoch's result ("variants": {variant:
+    score_images' and "text"}). classifier_dir, classifier_steps None: the defaults.
 
     Raises:
-      CheckpointError: no run, or no checkpoint of `epoch`.
-      ConfigError: num_samples < 2.
+      CheckpointError: no run, or no checkpoint of `epoch`. ConfigError: num_samples < 2.
       DataError: the data has no labels (the classifier needs them).
     """
     if num_samples < 2:

@@ -1,7 +1,5 @@
-"""What `scripts/reproduce.py` trains and reports (a `Plan` and its parts), and where runs lie.
-
-configs/experiments.py builds the plans; reproduce and the reports take one `Plan`. Under the
-root folder (`--root`):
+"""What `scripts/reproduce.py` trains and reports (a `Plan`, built by configs/experiments.py),
+and where runs lie under the root (`--root`):
 
     ROOT/NAME                       the experiment NAME
     ROOT/NAME-seedS                 the same at config.seed = S (the seed spread)
@@ -59,8 +57,8 @@ class Variant:
 
 @dataclasses.dataclass(frozen=True)
 class Sweep:
-    """Short runs of experiments over seeds and config variants (`--sweeps`); the report counts
-    the seeds at which each learnt (common.report.across_runs.learnt)."""
+    """Short runs over seeds and config variants (`--sweeps`); the report counts the seeds at
+    which each learnt."""
 
     name: str  # folder under ROOT/sweeps
     title: str
@@ -152,8 +150,7 @@ class SampleQuality:
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """Everything `common.experiments.reproduce` trains and `common.report.results` shows: one
-    plan, one report."""
+    """What `reproduce` trains and `common.report.results` shows: one plan, one report."""
 
     experiments: tuple[Experiment, ...]  # in the report's order
     headlines: Mapping[str, Headline]  # by config.model
@@ -174,11 +171,7 @@ class Plan:
     paper_rows: tuple[PaperRow, ...] = ()  # a paper's table beside ours (common/report/paper.py)
 
     def select(self, names: Sequence[str] | None) -> list[Experiment]:
-        """The experiments named (all when `names` is empty), in the plan's order.
-
-        Raises:
-          ConfigError: a name is not an experiment's.
-        """
+        """The experiments named (empty: all), in the plan's order; ConfigError for another."""
         known = [e.name for e in self.experiments]
         unknown = [n for n in names or () if n not in known]
         if unknown:

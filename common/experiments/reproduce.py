@@ -1,16 +1,11 @@
-"""Every experiment of the assignment, each from its config file, and the report of their results.
+"""Every experiment of a `plans.Plan` (configs/experiments.py builds the assignment's), trained
+from its config file in this process, and the reports of their results.
 
-`main` trains the runs of a `common.experiments.plans.Plan` (configs/experiments.py builds the
-assignment's) that its `Options` ask for, each with the trainer of its config's model kind, in
-this process, scores their samples (`common.evaluation.sample_quality`), writes the z 2 runs'
-explorer page (`common.report.explorer`), then the plan's report (`common.report.results`:
-DOCS/results.md or priors.md) and DOCS/sample_quality.md (`common.report.samples`). The trainers
-resume from a workdir's latest checkpoint, so running the same command again continues where it
-stopped, and experiments already finished are skipped. `epoch_scale` shortens every schedule
-(epochs, sample and checkpoint epochs) for a quick look.
-
-Each workdir also gets its session record (run_files.RECORD): one entry per session (epoch scale,
-config overrides, data, machine, the epochs trained and the wall time), which the report cites.
+`main` trains the runs `Options` ask for, scores their samples, writes the explorer page, the
+plan's report (DOCS/results.md or priors.md) and DOCS/sample_quality.md. Running the same command
+again resumes unfinished runs and skips finished ones; `epoch_scale` shortens every schedule for
+a quick look. Each workdir gets its session record (run_files.RECORD: epoch scale, overrides,
+data, machine, epochs trained, wall time), which the report cites.
 """
 
 from __future__ import annotations
@@ -49,11 +44,8 @@ def scale_epoch(epoch: int, scale: float) -> int:
 
 
 def scale_schedule(epochs: Sequence[int], num_epochs: int, scale: float) -> list[tuple[int, int]]:
-    """[(epoch of the config, epoch of the scaled run)] for the epochs a run reaches.
-
-    Epochs past `num_epochs` are dropped (never reached); the last epoch of the scaled run is
-    always included, so its grid and checkpoint exist however far the schedule shrinks.
-    """
+    """[(config epoch, scaled run's epoch)] of `epochs` up to `num_epochs`, plus the scaled
+    run's last, so its grid and checkpoint exist however far the schedule shrinks."""
     last = scale_epoch(num_epochs, scale)
     pairs = [(e, min(scale_epoch(e, scale), last)) for e in epochs if e <= num_epochs]
     if all(run_epoch != last for _, run_epoch in pairs):
@@ -70,20 +62,13 @@ def make_config(
     seed: int | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> tuple[ml_collections.ConfigDict, dict[str, Any]]:
-    """The experiment's config with the epochs scaled and the data (and the seed) chosen.
-
-    Args:
-      experiment: its `get_config()` gives the config.
-      epoch_scale: factor on num_epochs (rounded up, at least 1), sample and checkpoint epochs.
-      data_dir: folder of IDX files; None keeps the config's source (tfds).
-      limit: train on N images (the first of the seeded split); None keeps the config's.
-      seed: config.seed; None keeps the config's.
-      overrides: {dotted field: value} set last (a sweep's variant).
+    """The experiment's config, its epochs (and sample and checkpoint epochs) times
+    `epoch_scale`; `data_dir`, `limit`, `seed` replace the config's unless None; `overrides`
+    ({dotted field: value}, a sweep's variant) are set last. ConfigError: epoch_scale <= 0.
 
     Returns:
-      (config, {"overrides": {dotted field: new value} for each field that differs from the
-      config file, "sample_epochs": [(config epoch, run epoch)], "config_num_epochs": the
-      config file's num_epochs}).
+      (config, {"overrides": {field: value} of each field that differs from the file,
+      "sample_epochs": [(config epoch, run epoch)], "config_num_epochs": the file's}).
     """
     if not epoch_scale > 0:
         raise ConfigError(f"epoch_scale={epoch_scale} must be > 0")
@@ -164,12 +149,8 @@ def run_experiment(
     overrides: Mapping[str, Any] | None = None,
     command: str = "",
 ) -> dict[str, Any] | None:
-    """Trains one experiment into ROOT/NAME (resuming); returns its final row, None if skipped.
-
-    Args:
-      seed: another seed than the config's: the workdir is ROOT/NAME-seedSEED.
-      overrides: {dotted field: value} set on the config last.
-    """
+    """Trains one experiment (make_config's arguments) into ROOT/NAME, or ROOT/NAME-seedSEED
+    with a seed, resuming; its final row, or None when already complete."""
     config, schedule = make_config(
         experiment,
         epoch_scale=epoch_scale,
@@ -234,11 +215,8 @@ def _train(trainer, workdir: str, record: dict[str, Any], session: dict[str, Any
 def evaluate_log_likelihood(
     workdir: str, num_images: int, has_test_set: bool, evaluate_workdir: Callable[..., Any]
 ) -> dict[str, Any] | None:
-    """Runs `evaluate_workdir` (vae.log_likelihood's: IW log-likelihood, proposal plot) unless done.
-
-    Skipped when its result (run_files.LOG_LIKELIHOOD) is newer than the run's metrics and was
-    computed on as many images.
-    """
+    """Runs `evaluate_workdir` (vae.log_likelihood's) unless its result is newer than the run's
+    metrics and of as many images; None when skipped."""
     result_path = os.path.join(workdir, run_files.LOG_LIKELIHOOD)
     metrics_path = os.path.join(workdir, run_files.METRICS)
     record = runs.read_record(workdir)
@@ -262,23 +240,8 @@ def evaluate_log_likelihood(
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-    """What scripts/reproduce.py's flags ask for (see its --help).
-
-    Attributes:
-      root: folder of the workdirs (common.experiments.plans says where each run lies).
-      docs_dir: where results.md and figures/ go.
-      epoch_scale, data_dir, limit: see make_config.
-      only: experiment names; empty: all.
-      report_only: train nothing, only write the report from the workdirs.
-      num_images: images for the importance-weighted log-likelihood; 0 skips it.
-      seeds: the headline experiments (Experiment.headline) are also trained at these seeds
-        (other than their config's).
-      full_scale_data: an IDX folder with train and test files: the headline experiments are
-        also trained on it, with its test set.
-      run_sweeps: train the registry's sweeps of the selected experiments.
-      num_samples: samples per model for the sample-quality numbers of each run at its
-        sample epochs (common.evaluation.sample_quality); 0 skips them.
-    """
+    """What scripts/reproduce.py's flags ask for (its --help says what each does); epoch_scale,
+    data_dir and limit as in make_config; `only` empty: every experiment."""
 
     root: str
     docs_dir: str
@@ -306,8 +269,7 @@ class Options:
             raise ConfigError(f"--num_samples={self.num_samples} must be 0 or >= 2")
 
     def command(self, plan: str = "assignment") -> str:
-        """The command line these options stand for with the plan named `plan`, as the report
-        cites it."""
+        """The command line of these options and `plan`, as the report cites it."""
         flags = [] if plan == "assignment" else [f"--plan={plan}"]
         flags.append(f"--root={markdown.display_path(os.path.abspath(self.root))}")
         if self.data_dir:
@@ -334,9 +296,8 @@ class PlannedRun(NamedTuple):
 
 
 def planned_runs(plan: Plan, selected: Sequence[Experiment], options: Options) -> list[PlannedRun]:
-    """Every run to train, in order: the selected experiments; the headline ones (a course
-    reference, or `spread`) at other seeds and on the full-scale data; the sweeps of `plan` (the
-    registry) over the selected experiments."""
+    """Every run to train, in order: the selected experiments; the headline ones at the other
+    seeds and on the full-scale data; `plan`'s sweeps of the selected ones."""
     root = options.root
     base = dict(epoch_scale=options.epoch_scale, data_dir=options.data_dir, limit=options.limit)
     runs = [PlannedRun(e, root, base) for e in selected]
@@ -360,16 +321,9 @@ def planned_runs(plan: Plan, selected: Sequence[Experiment], options: Options) -
 
 
 def main(plan: Plan, options: Options) -> str:
-    """Trains the runs of `plan` that `options` ask for (planned_runs), then writes the results.
-
-    Returns:
-      The path of the report (DOCS/plan.report_file). It covers every workdir of the plan under
-      the root, whichever were trained now.
-
-    Raises:
-      ConfigError: bad options, or runs that refused their workdir (the others still ran and
-        the report was written).
-    """
+    """Trains `planned_runs`, then writes the reports: the path of DOCS/plan.report_file, which
+    covers every workdir of the plan under the root. ConfigError: bad options, or runs that
+    refused their workdir (after the others ran and the report was written)."""
     selected = plan.select(options.only)
     options.check()
     refused: list[str] = []
@@ -420,8 +374,8 @@ def main(plan: Plan, options: Options) -> str:
 
 
 def explorer_page(plan: Plan, options: Options) -> str | None:
-    """The latent plane explorer of every `plan.explore` experiment trained under the root, side
-    by side, into DOCS/explorer/ (replaced); its index.html, or None when none is trained."""
+    """The latent plane explorer of the trained `plan.explore` experiments into DOCS/explorer/
+    (replaced): its index.html, or None when none is trained."""
     workdirs = [(e, plans.run_dir(options.root, e.name)) for e in plan.explore]
     workdirs = [(e, w) for e, w in workdirs if workdir_lib.has_run(w)]
     if not workdirs:
@@ -438,10 +392,9 @@ def explorer_page(plan: Plan, options: Options) -> str | None:
 
 
 def sample_qualities(plan: Plan, selected: Sequence[Experiment], options: Options) -> None:
-    """The sample-quality numbers of the selected experiments' runs (at the root, and on the
-    full-scale data for the headline ones) at each sample epoch that has a checkpoint, unless
-    already stored for as many samples; a failure is logged, not raised (the reports must still
-    be written)."""
+    """Sample quality of the selected runs (and the headline ones' full-scale runs) at each
+    checkpointed sample epoch not yet scored with as many samples; failures are logged only, so
+    the reports still get written."""
     roots = [(options.root, selected)]
     if options.full_scale_data:
         roots.append((plans.full_scale_root(options.root), [e for e in selected if e.headline]))
@@ -473,9 +426,8 @@ def sample_qualities(plan: Plan, selected: Sequence[Experiment], options: Option
 def log_likelihoods(
     evaluate_workdir: Callable[..., Any], selected: Sequence[Experiment], options: Options
 ) -> None:
-    """The importance-weighted log-likelihood of the selected experiments that show it, on the
-    runs at the root and on the full-scale data; a failure is logged, not raised (the report
-    must still be written)."""
+    """The IW log-likelihood of the selected experiments that show it, at the root and on the
+    full-scale data; failures are logged only, so the report still gets written."""
     roots = [options.root]
     if options.full_scale_data:
         roots.append(plans.full_scale_root(options.root))

@@ -95,10 +95,9 @@ def load(
 
 
 def plane_square(models: Sequence[Model]) -> tuple[float, float]:
-    """(lo, hi): the square [lo, hi]^2 over every model's prior draws and central 98% of codes,
-    plus MARGIN, reaching at most MAX_REACH times the farthest prior draw: a plain autoencoder's
-    codes (+-20, priors +-4) would leave the others a few tiles each. Codes beyond sit on the
-    border."""
+    """(lo, hi): the square over every model's prior draws and central 98% of codes, plus
+    MARGIN, at most MAX_REACH times the farthest prior draw (a plain AE's codes at +-20 would
+    leave the others a few tiles); codes beyond sit on the border."""
     draws = np.concatenate([m.prior for m in models])
     codes = [np.percentile(m.codes, [1, 99], axis=0) for m in models]
     points = np.concatenate([draws, *codes])

@@ -373,11 +373,8 @@ def _section(
 
 
 def write_report(plan: Plan, root: str, docs_dir: str) -> str:
-    """Writes DOCS/plan.report_file and its figures from the workdirs under ROOT; its path.
-
-    Each experiment gets a section, plus a spread table for its other seeds and sections for its
-    full-scale runs; each sweep whose runs exist gets a table.
-    """
+    """Writes DOCS/plan.report_file and its figures from the workdirs under ROOT: its path. A
+    section per experiment (with its seeds' spread and full-scale runs), a table per sweep."""
     experiments, headlines = plan.experiments, plan.headlines
     os.makedirs(docs_dir, exist_ok=True)
     # The figures of the last report go, so none is left stale; only the folders it writes

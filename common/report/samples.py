@@ -1,7 +1,5 @@
-"""docs/sample_quality.md from the workdirs' run_files.SAMPLE_QUALITY, rendering only.
-
-Every number and every sentence comparing numbers comes from the stored results, so the report
-can be rewritten without evaluating again (`scripts/reproduce.py --report_only`).
+"""docs/sample_quality.md from the workdirs' run_files.SAMPLE_QUALITY, rendering only: every
+number and comparison comes from the stored results, so `--report_only` rewrites it.
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
 """What a user waits for, against the PyTorch reference; and compiled steps as diagnostics.
 
-`compare_epochs`, the main measure, runs our training script and `torch_reference.py train` on
-the same IDX folder, alternating, and reads each one's epoch seconds and time to its first
-epoch; our first round starts with an empty compilation cache, as a first run does.
-
-`Case` and `interleaved` time compiled training steps and epochs on random data, exactly as
-training runs them (model, optimizers, sharding, `Trainer.train_epoch`), in the rows of
-`torch_reference.py speed`. Machines are noisy, so cases are compiled once and timed in
-interleaved rounds: compare medians of rounds, not single runs.
+`compare_epochs` runs our training script and `torch_reference.py train` on the same IDX folder,
+alternating (our first round with an empty compilation cache, as a first run). `Case` and
+`interleaved` time compiled steps and epochs on random data exactly as training runs them.
+Machines are noisy: cases compile once and time in interleaved rounds; compare medians.
 """
 
 from __future__ import annotations
@@ -262,8 +258,7 @@ def conv_profile(
     emit: Callable[[dict], None] = lambda row: print(json.dumps(row), flush=True),
 ) -> list[dict]:
     """A row per convolution of `trainer`'s step timed alone, then a summary with the whole
-    compiled step for scale. Timed alone they miss what XLA overlaps and fuses, so their total
-    can exceed the step: the step minus them is not what lies outside them."""
+    step for scale (alone they miss XLA's overlap and fusion: their total can exceed it)."""
     rows = []
     for layer in conv_layers(trainer):
         ms = time_conv_layer(layer, steps, rounds)
@@ -386,9 +381,9 @@ def compare_epochs(
     torch_python: str,
     emit: Callable[[dict], None] = lambda row: print(json.dumps(row), flush=True),
 ) -> list[dict]:
-    """Rounds of (ours, PyTorch) for each model, alternating; a summary row per model: medians
-    of every epoch but the first (it compiles or warms up), their ratio (PyTorch's / ours: above
-    1, we are faster), and the times to the first epoch (ours on a first and a later run)."""
+    """Alternating rounds of (ours, PyTorch) per model, then a summary row each: medians of all
+    epochs but the first, their ratio (PyTorch's / ours: above 1, we are faster), and the times
+    to the first epoch (ours on a first and a later run)."""
     if rounds < 1 or epochs < 2:
         raise UserError(
             f"need rounds >= 1 and epochs >= 2 (the first is not counted); got "

@@ -1,12 +1,8 @@
-"""Orbax checkpoints in `workdir/checkpoints`, one step per epoch.
-
-What is kept: the two newest checkpoints (written every `checkpoint_every` epochs, older ones
-pruned), the milestone epochs (`checkpoint_epochs`, never pruned) and, when a metric is
-monitored, the best one. Each checkpoint holds the train state (params, optimizer states, step)
-and the run's `Progress` as a small JSON `meta` (epoch, best epoch and value). Orbax writes
-into a temporary folder and renames it when complete, so a process killed mid-write leaves the
-previous checkpoints restorable; a checkpoint damaged afterwards (a truncated file, a lost
-metadata file) is skipped by `restore_newest` for the next older one, and set aside on resume.
+"""Orbax checkpoints in `workdir/checkpoints`, one step per epoch: the train state and the
+run's `Progress` as JSON `meta`. Kept: the two newest, the milestones (`checkpoint_epochs`) and
+the best of a monitored metric. A kill mid-write leaves the previous ones restorable (orbax
+renames a finished temporary folder); one damaged later is skipped for the next older one, and
+set aside on resume.
 """
 
 from __future__ import annotations
@@ -95,16 +91,10 @@ def save(
     progress: Progress,
     metrics: dict[str, float] | None = None,
 ) -> None:
-    """Saves `state` (any pytree of arrays) and `progress` (as JSON `meta`) as step
-    progress.epoch; `metrics` rank it for the best checkpoint.
-
-    Replicated arrays are saved from one host copy: the state is replicated (common.parallel),
-    and orbax's sharded-array path fails for replicated arrays across several processes.
-
-    Raises:
-      OSError (ENOSPC): the file system has less room than the checkpoint needs. Checked before
-        orbax writes: a save that fails half-way spills dozens of tracebacks from its threads.
-    """
+    """Saves `state` and `progress` as step progress.epoch; `metrics` rank it for the best.
+    Replicated arrays go from one host copy: orbax's sharded path fails for them across
+    processes. OSError (ENOSPC) when the disk has less room, checked first: a save failing
+    half-way spills dozens of tracebacks from orbax's threads."""
     state = jax.tree.map(_host_copy, state)
     need = sum(x.nbytes for x in jax.tree.leaves(state)) + SAVE_OVERHEAD
     free = shutil.disk_usage(manager.directory).free
@@ -131,11 +121,8 @@ def _host_copy(x: Any) -> Any:
 
 
 def restore(manager: ocp.CheckpointManager, epoch: int, target: Any) -> tuple[Any, Progress]:
-    """Restores step `epoch` into the structure, dtypes and shardings of `target`.
-
-    Raises:
-      CheckpointError: no checkpoint for `epoch`; the message lists those that exist.
-    """
+    """Restores step `epoch` into `target`'s structure, dtypes and shardings. CheckpointError
+    (listing those that exist): no checkpoint for `epoch`."""
     available = sorted(manager.all_steps())
     if epoch not in available:
         raise CheckpointError(
@@ -154,9 +141,8 @@ def restore(manager: ocp.CheckpointManager, epoch: int, target: Any) -> tuple[An
 def restore_best(
     manager: ocp.CheckpointManager, state: Any, progress: Progress
 ) -> tuple[Any, Progress]:
-    """The state of progress.best_epoch: `state` itself when that is the last epoch or there is
-    none; a best checkpoint damaged since it was written gives way to the last epoch's `state`,
-    and the progress then names the last epoch as the best."""
+    """The state of progress.best_epoch (`state` when that is the last or none); a damaged best
+    checkpoint gives way to `state`, and the progress then names the last epoch the best."""
     if progress.best_epoch in (None, progress.epoch):
         return state, progress
     try:
@@ -172,7 +158,7 @@ def restore_best(
 
 
 def describe_error(e: BaseException) -> str:
-    """One line for an exception of a failed restore: its type and its first line."""
+    """A failed restore's exception in one line: its type and first line."""
     first = (str(e).strip().splitlines() or [""])[0]
     return f"{type(e).__name__}: {first[:200]}"
 
@@ -180,14 +166,8 @@ def describe_error(e: BaseException) -> str:
 def restore_newest(
     manager: ocp.CheckpointManager, target: Any
 ) -> tuple[Any, Progress, int, list[tuple[int, str]]]:
-    """Restores the newest checkpoint that restores, trying older ones after a failure.
-
-    Returns:
-      (state, progress, its epoch, [(epoch, reason)] of the newer checkpoints that failed).
-
-    Raises:
-      CheckpointError: none restores (the message gives each one's reason).
-    """
+    """The newest checkpoint that restores: (state, progress, epoch, [(epoch, reason)] of the
+    newer ones that failed). CheckpointError (each one's reason): none restores."""
     failed = []
     finished = set(_epochs_in(str(manager.directory)))  # not a stray folder's number
     for epoch in sorted(set(manager.all_steps()) & finished, reverse=True):
@@ -228,18 +208,10 @@ def set_aside(workdir: str, epoch: int | str) -> str:
 def restore_workdir(
     workdir: str, target: Any, epoch: int | None = None, set_aside_damaged: bool = False
 ) -> tuple[Any, Progress, int]:
-    """Restores the checkpoint of `epoch` in `workdir` (None: the newest that restores).
-
-    A newer checkpoint that fails to restore gets one warning line (its epoch and why) and, with
-    `set_aside_damaged` (resuming), is moved to damaged_checkpoints/ by the first process.
-
-    Returns:
-      (state, progress, epoch).
-
-    Raises:
-      CheckpointError: no checkpoint of `epoch`, or it (or, for None, every one) does not
-        restore; the message says why and what to try.
-    """
+    """(state, progress, epoch) of `epoch` in `workdir` (None: the newest that restores). Each
+    newer one that fails gets a warning line and, with `set_aside_damaged` (resuming), goes to
+    damaged_checkpoints/. CheckpointError (why, what to try): `epoch` is missing or does not
+    restore, or (None) none does."""
     manager = _read_only_manager(workdir)
     try:
         if epoch is not None:
@@ -267,8 +239,7 @@ def restore_workdir(
 
 
 def epochs(workdir: str) -> list[int]:
-    """The epochs of the checkpoints in `workdir`, ascending: the folders checkpoints/N that
-    hold a train state (a stray folder or file named by a number is none)."""
+    """The epochs of `workdir`'s checkpoints, ascending: folders checkpoints/N with a state."""
     return _epochs_in(checkpoint_dir(workdir))
 
 
@@ -289,8 +260,7 @@ def strays(workdir: str) -> list[str]:
 
 
 def _read_only_manager(workdir: str) -> ocp.CheckpointManager:
-    """A manager to read `workdir`'s checkpoints; a run that prunes its checkpoints while the
-    manager lists them is met with a second try."""
+    """A reading manager, tried again when a run prunes a checkpoint while it lists them."""
     for attempt in range(3):
         try:
             return make_manager(workdir, read_only=True)
@@ -323,10 +293,8 @@ def state_structure(workdir: str, epoch: int) -> dict[str, tuple[tuple[int, ...]
 
 
 def differences(workdir: str, state: Any) -> str | None:
-    """How the newest readable checkpoint's state differs from `state` (arrays or shapes), in
-    words (the number of arrays that differ, the first three); None when it does not, or no
-    checkpoint's metadata reads (a damaged one is skipped with a warning when the run restores).
-    Nothing is restored."""
+    """How the newest readable checkpoint's state differs from `state` (arrays or shapes), from
+    its metadata: the count and the first three; None when equal or none reads."""
     for epoch in epochs(workdir)[::-1]:
         try:
             saved = state_structure(workdir, epoch)

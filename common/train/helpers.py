@@ -22,11 +22,8 @@ from common.errors import NonFiniteError
 def is_checkpoint_epoch(
     epoch: int, *, every: int, last: int, milestones: Sequence[int], best: int | None
 ) -> bool:
-    """Whether the end of `epoch` writes a checkpoint.
-
-    Every `every` epochs (the "latest" a killed run resumes from), at each milestone (kept for
-    good), at the last epoch, and at a new best epoch (the final test restores it).
-    """
+    """Whether `epoch` ends with a checkpoint: every `every` epochs (what a killed run resumes
+    from), at milestones, at the last epoch, and at a new best (the final test restores it)."""
     return epoch % every == 0 or epoch in milestones or epoch == last or epoch == best
 
 
@@ -43,11 +40,8 @@ def check_finite(epoch: int, metrics: dict[str, float], last_good: int | None) -
 
 @contextlib.contextmanager
 def stop_requests() -> Iterator[dict[str, int | None]]:
-    """Turns the first SIGTERM / SIGINT into a request to stop at the next epoch boundary.
-
-    Yields {"signum": None or the signal received}. A second signal acts as usual (SIGINT raises
-    KeyboardInterrupt), so a user can force the stop.
-    """
+    """Turns the first SIGTERM / SIGINT into {"signum": it}, a request to stop at the epoch's
+    end; a second acts as usual, so a user can force the stop."""
     cli.raise_if_signalled()  # a signal during start-up that an import swallowed
     request: dict[str, int | None] = {"signum": None}
     previous = {}

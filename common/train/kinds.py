@@ -1,8 +1,6 @@
-"""The model kinds (`config.model`): which trainer trains each, resolved by name; a trained
-model back from its workdir (`restore`, and `load`: encode, decode, sample).
-
-The kinds name their trainers as "module:Class" strings, resolved with importlib when asked
-for, so `common/` imports nothing from the model packages and configs stay leaves.
+"""The model kinds (`config.model`) and their trainers, named "module:Class" and imported when
+asked for (so `common/` imports no model package); a trained model back from its workdir
+(`restore`; `load`: encode, decode, sample).
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ import ml_collections
 import numpy as np
 
 from common.errors import CheckpointError, ConfigError
-from common.shapes import Codes, UnitImages
+from common.shapes import Codes, ImagesU8, UnitImages
 from common.train import checkpoint, run_files
 from common.train import workdir as workdir_lib
 
@@ -45,12 +43,8 @@ def resolve(spec: str) -> Any:
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict:
-    """The workdir's config.json, checked against its model kind's rules (every field there,
-    of the right type and range).
-
-    Raises:
-      CheckpointError: no run, or not a config of this project's (the message says why).
-    """
+    """The workdir's config.json, checked against its kind's rules; CheckpointError (why): no
+    run, or not a config of this project's."""
     config = workdir_lib.load_config(workdir)
     path = os.path.join(workdir, run_files.CONFIG)
     try:
@@ -62,11 +56,7 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
 
 def restore(workdir: str, epoch: int | None = None, kind: str | None = None):
     """(trainer, state, epoch) of the workdir's run at `epoch` (None: the newest that restores).
-
-    Raises:
-      CheckpointError: no run, a run of another kind than `kind` (None: any), or no checkpoint
-        of that epoch (the message lists those that exist).
-    """
+    CheckpointError: no run, another kind than `kind` (None: any), or no such epoch."""
     workdir = os.path.abspath(workdir)
     config = read_config(workdir)
     if kind is not None and config.model != kind:
@@ -88,12 +78,8 @@ def restore(workdir: str, epoch: int | None = None, kind: str | None = None):
 
 @dataclasses.dataclass(frozen=True)
 class Model:
-    """A trained model, its functions compiled; arrays in and out are numpy or jax arrays.
-
-    Images are `ImagesU8` (uint8 [N, 28, 28, 1] in 0..255, as the data gives them); codes are
-    `Codes` (float32 [N, z_dim]); what comes out as images is `UnitImages` (float32 [N, 28, 28,
-    1] in [0, 1]: the VAE's pixel means / 15, the AAE's (x + 1) / 2).
-    """
+    """A trained model, its functions compiled, numpy or jax arrays in. Images out are the
+    VAE's pixel means / 15, the AAE's (x + 1) / 2; images in may also be [N, 28, 28]."""
 
     trainer: Any
     params: Any
@@ -107,21 +93,21 @@ class Model:
     def kind(self) -> str:
         return self.trainer.kind
 
-    def encode(self, images) -> Codes:
+    def encode(self, images: ImagesU8) -> Codes:
         """The codes of `images`: the mean of q(z|x)."""
         return _jitted(self.trainer, "encode")(self.params, _images(images))
 
-    def decode(self, z) -> UnitImages:
-        """The mean image of each code z [N, z_dim]."""
+    def decode(self, z: Codes) -> UnitImages:
+        """The mean image of each code."""
         return _jitted(self.trainer, "decode")(self.params, jax.numpy.asarray(z, "float32"))
 
-    def reconstruct(self, images) -> UnitImages:
+    def reconstruct(self, images: ImagesU8) -> UnitImages:
         """decode(encode(images)): what the reconstruction grids show."""
         return self.decode(self.encode(images))
 
     def sample(self, key: jax.Array | int, num: int) -> UnitImages:
-        """`num` decoded draws of the prior from `key` (a PRNG key or a seed): the grids'
-        samples (the VAE's drawn 4-bit pixels / 15)."""
+        """`num` decoded prior draws from `key` (a PRNG key or a seed), as the grids show them
+        (the VAE's drawn 4-bit pixels / 15)."""
         if isinstance(key, int):
             key = jax.random.key(key)
         return self.trainer.sample_grids(self.params, key, num)["samples"]
@@ -150,11 +136,7 @@ def _images(images) -> jax.Array:
 
 
 def load(workdir: str, epoch: int | None = None) -> Model:
-    """The trained model in `workdir` (any model kind) at `epoch` (None: the newest checkpoint
-    that restores).
-
-    Raises:
-      CheckpointError: no run there, or no checkpoint of that epoch.
-    """
+    """The trained model of any kind in `workdir` at `epoch` (None: the newest that restores).
+    CheckpointError: no run there, or no checkpoint of that epoch."""
     trainer, state, epoch = restore(workdir, epoch)
     return Model(trainer, state.params, epoch)

@@ -1,14 +1,10 @@
-"""One writer for metrics: TensorBoard event files plus `metrics.jsonl` in the workdir.
+"""One writer for metrics: TensorBoard events plus `metrics.jsonl` (a JSON row per epoch and a
+final row without `epoch`: what resuming, plots and reports read). Keys carry their split
+(`train_*`, `val_*`, `test_*`; tags `train/*`, ...); `seconds`, `best_epoch` skip TensorBoard.
 
-clu's `metric_writers` imports TensorFlow, which this project does not depend on, so events are
-written with tensorboardX's event files and summaries (no TensorFlow needed), in this thread:
-tensorboardX's SummaryWriter writes from a thread of its own, which a full disk kills with a
-traceback, after which every write waits on its full queue for ever. `metrics.jsonl` holds one
-JSON object per epoch (and a final object without `epoch`), the record that resuming, plots and
-reports read.
-
-Keys carry their split: `train_*`, `val_*`, `test_*` (TensorBoard tags `train/*`, ...), and
-`seconds`, `best_epoch`, which TensorBoard does not get.
+Events go through tensorboardX's event writer in this thread, not clu's (it imports TensorFlow)
+nor tensorboardX's SummaryWriter, whose own thread a full disk kills, leaving every later write
+waiting on its full queue for ever.
 """
 
 from __future__ import annotations
@@ -76,8 +72,8 @@ def read_metrics(workdir: str) -> list[dict[str, Any]]:
 
 
 def cut_back(workdir: str, epoch: int | None) -> None:
-    """Keeps the rows of epochs up to `epoch` (a run resumed from its checkpoint: each epoch is
-    recorded once); None removes them all (a run that starts over)."""
+    """Keeps the rows of epochs up to `epoch` (resuming: each epoch recorded once); None removes
+    them all (starting over)."""
     path = os.path.join(workdir, run_files.METRICS)
     if epoch is None:
         if os.path.exists(path):
@@ -88,15 +84,9 @@ def cut_back(workdir: str, epoch: int | None) -> None:
 
 
 class MetricWriter:
-    """Writes scalars and images to TensorBoard and scalars to metrics.jsonl (appended).
-
-    Args:
-      workdir: absolute run directory (its rows already cut back: `cut_back`).
-      resume_epoch: the epoch a resumed run starts after; TensorBoard then hides the later
-        steps an interrupted run wrote. None: a new run.
-      enabled: False on all but the first of several processes (common.parallel): writes
-        nothing, and `history()` reads what the first one wrote.
-    """
+    """Scalars and images to TensorBoard, scalars appended to metrics.jsonl (already
+    `cut_back`). `resume_epoch` (None: a new run) hides the later steps an interrupted run
+    wrote; `enabled` False (all processes but the first) writes nothing."""
 
     def __init__(self, workdir: str, resume_epoch: int | None = None, enabled: bool = True):
         self.workdir = workdir

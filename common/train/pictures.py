@@ -1,10 +1,6 @@
 """What a run shows besides its numbers: sample grids, reconstructions, curves, interpolations,
-the latent scatter and the model's own final pictures (the VAE's manifold).
-
-`Pictures` is built once per run from a trainer's hooks (`encode`, `decode`, `sample_grids`,
-`model_pictures`, its `curves`); the training loop calls `epoch_end` after every epoch and
-`run_end` once at the end. File names come from `common.train.run_files`; every grid also goes to
-TensorBoard.
+the latent scatter and the model's own pictures, drawn with a trainer's `Hooks` (`epoch_end`
+after every epoch, `run_end` once). Every grid also goes to TensorBoard.
 """
 
 from __future__ import annotations
@@ -37,8 +33,8 @@ class Panel:
 
 @dataclasses.dataclass(frozen=True)
 class Curves:
-    """The per-epoch plot a trainer draws from its metric rows, panels sharing the epoch axis.
-    The untrained epoch 0 is not drawn (it would set the axis' range): a note gives it."""
+    """A trainer's per-epoch plot, panels sharing the epoch axis; epoch 0 is a note, not drawn
+    (it would set the axis' range)."""
 
     file: str  # a run_files name, e.g. run_files.BPD_CURVE
     title: str
@@ -84,18 +80,10 @@ class Shown(NamedTuple):
 
 
 class Pictures:
-    """A run's pictures, their functions compiled once.
-
-    Args:
-      trainer: whose hooks draw.
-      data: the run's data; the pictures show its test split, or the validation split without
-        one (`Shown.of`): the first digit of each label 0..7 (the "digits") is reconstructed at
-        the sample epochs and interpolated between at the end; the latent scatter shows the
-        codes of the whole split.
-      sample_key: the fixed prior draws of every epoch's sample grids.
-      workdir: where the PNGs go.
-      writer: where their TensorBoard copies go.
-    """
+    """A run's pictures, their functions compiled once. They show `Shown.of(data)`: the first
+    image of each label 0..7 (the "digits") is reconstructed at the sample epochs and
+    interpolated at the end; the latent scatter shows the whole split. `sample_key` fixes every
+    epoch's prior draws; `writer` gets the TensorBoard copies."""
 
     def __init__(
         self,
@@ -118,8 +106,8 @@ class Pictures:
         self._pending: futures.Future | None = None
 
     def later(self, write, *args) -> None:
-        """Runs `write(*args)` on the pictures' thread, after the one before has finished (whose
-        error, a full disk say, is raised here)."""
+        """Runs `write(*args)` on the pictures' thread once the one before is done (its error,
+        a full disk say, is raised here)."""
         self.wait()
         self._pending = self._worker.submit(write, *args)
 
@@ -167,10 +155,9 @@ class Pictures:
         self.write_curves(rows)
 
     def run_end(self, params: Any, epoch: int, final: dict[str, float]) -> None:
-        """The curves with the final row; the interpolation grid (rows: digit pairs 0 -> 1,
-        2 -> 3, ...; columns: the decoded codes on the straight line between theirs); with z_dim
-        2 the latent scatter of the shown split over the prior's density; then the model's own
-        pictures (of the run's data, from the same draws every time)."""
+        """The curves with the final row; the interpolation grid (rows: digits 0 -> 1, 2 -> 3,
+        ...; columns: decoded codes on the line between theirs); with z_dim 2 the latent scatter
+        over the prior's density; the model's own pictures (the same draws every time)."""
         self.wait()
         self.write_curves([*self.writer.history(), final])
         z = np.asarray(self.encode(params, self.digits))
@@ -205,8 +192,7 @@ class Pictures:
             self.writer.write_image(epoch, os.path.splitext(name)[0], picture)
 
     def write_curves(self, history: list[dict] | None = None) -> None:
-        """The trainer's curves of the metric rows (None: those written so far), and the final
-        row's lines."""
+        """The trainer's curves of `history` (None: the rows so far), with the final row's lines."""
         history = self.writer.history() if history is None else history
         rows = [r for r in history if r.get("epoch", 0) >= 1]
         first = next((r for r in history if r.get("epoch") == 0), {})

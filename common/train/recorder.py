@@ -14,15 +14,8 @@ from common.train.metric_writer import MetricWriter
 
 
 class Recorder:
-    """A run's outputs while it trains; `close` them however the run ends.
-
-    Args:
-      trainer: whose config, monitor and picture hooks the run uses (pictures.Hooks).
-      data, sample_key: what the pictures show (pictures.Pictures).
-      workdir: the run's directory.
-      progress, resumed: where the run starts (resume.start).
-      watch: the run's stopwatch; metrics, pictures and checkpoints add their seconds to it.
-    """
+    """A run's outputs while it trains (`close` them however it ends); `progress` and `resumed`
+    as resume.start gives them; metrics, pictures and checkpoints add their seconds to `watch`."""
 
     def __init__(
         self,
@@ -49,12 +42,9 @@ class Recorder:
     def end_epoch(
         self, epoch: int, state: Any, metrics: dict[str, float], progress: Progress
     ) -> Progress:
-        """Records a finished epoch: its metrics row, its pictures, a checkpoint when it is time
-        (`helpers.is_checkpoint_epoch`); the progress after it (the best epoch updated).
-
-        The checkpoint comes last: a run stopped before it (a kill, a full disk) resumes from the
-        epoch before and writes this epoch's row and pictures again.
-        """
+        """Writes the epoch's metrics row, pictures and, when it is time, checkpoint: the
+        progress after it. The checkpoint comes last: a run stopped before it resumes from the
+        epoch before and writes this epoch's row and pictures again."""
         with self.watch("metrics"):
             self.writer.write_scalars(epoch, metrics)
         with self.watch("pictures"):
@@ -72,8 +62,7 @@ class Recorder:
         return progress
 
     def save(self, state: Any, progress: Progress, metrics: dict[str, float]) -> None:
-        """The checkpoint of epoch progress.epoch, with the monitored metric (for the best). It
-        is written in the background: the next epoch trains meanwhile."""
+        """Saves the checkpoint of progress.epoch in the background (the next epoch trains)."""
         value = metrics.get(self.monitor) if self.monitor else None
         with self.watch("checkpoints"):
             checkpoint.save(

@@ -1,10 +1,7 @@
-"""The resume handshake: what a run in a workdir starts from, in one call (`start`).
-
-A workdir that holds a run is resumed from its newest checkpoint that restores, if the config
-may continue it: the data, the seed and the prior must be the run's (DATA_FIELDS), and the train
-state's arrays must be the checkpoint's (other optimizer settings, more epochs: allowed). Newer
-checkpoints that do not restore are set aside, and the metric rows are cut back to the epoch
-resumed from, so each epoch is recorded once.
+"""The resume handshake (`start`): a workdir's run resumes from its newest checkpoint that
+restores if the config may continue it (the same DATA_FIELDS, the same train state's arrays;
+other optimizer settings or more epochs are fine). Damaged newer checkpoints are set aside and
+the metric rows cut back to the epoch resumed from, so each epoch is recorded once.
 """
 
 from __future__ import annotations
@@ -66,12 +63,9 @@ def check_data_fields(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 
 def check_state(config: ml_collections.ConfigDict, workdir: str, state_shapes: Any) -> None:
-    """Raises ConfigError when the newest readable checkpoint's state has another structure.
-
-    Compares array paths, shapes and dtypes of the state `config` builds (`state_shapes`, from
-    jax.eval_shape) with the checkpoint's metadata, without restoring it. The message names the
-    config fields that differ from the run's and the first arrays that differ.
-    """
+    """ConfigError, naming the config fields and first arrays that differ, when the newest
+    readable checkpoint's metadata has other array paths, shapes or dtypes than `state_shapes`
+    (jax.eval_shape of `config`'s state)."""
     diffs = checkpoint.differences(workdir, state_shapes)
     if not diffs:
         return
@@ -95,18 +89,9 @@ def flatten_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
 def prepare(
     config: ml_collections.ConfigDict, workdir: str, state_shapes: Any, fresh: bool = False
 ) -> bool:
-    """Checks the workdir against `config`, then writes config.json. Returns True to resume.
-
-    Call it holding the workdir's `lock`. Nothing is written before the checks pass: a refused
-    run leaves the workdir as it was. With several processes, every one checks, only the first
-    writes.
-
-    Args:
-      state_shapes: jax.eval_shape of the train state `config` builds.
-
-    Raises:
-      ConfigError: the workdir holds a run this config cannot resume.
-    """
+    """Checks the workdir against `config` (every process), then writes config.json (the
+    first): True to resume. Call it holding the workdir's `lock`. ConfigError, with nothing
+    written: the workdir holds a run this config cannot resume."""
     main = parallel.is_main_process()
     for stray in checkpoint.strays(workdir) if not fresh else ():
         # A folder or file named like a checkpoint that is none: never counted as an epoch.
@@ -143,15 +128,9 @@ class Start(NamedTuple):
 
 
 def start(config: ml_collections.ConfigDict, workdir: str, state: Any, fresh: bool) -> Start:
-    """Checks the workdir against `config`, writes config.json, and restores the run there.
-
-    Call it holding the workdir's lock. `state` is a freshly initialised train state (its
-    structure, dtypes and shardings are what a checkpoint restores into).
-
-    Raises:
-      ConfigError: the workdir holds a run this config cannot resume (nothing is written).
-      CheckpointError: it holds checkpoints, but none restores.
-    """
+    """`prepare`, then restores the run into `state` (a fresh train state: structure, dtypes,
+    shardings). Hold the workdir's lock. ConfigError as `prepare`; CheckpointError: none of
+    its checkpoints restores."""
     resumed = prepare(config, workdir, state, fresh)
     progress = Progress()
     if resumed:  # the newest checkpoint that restores; newer damaged ones set aside

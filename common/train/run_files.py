@@ -1,11 +1,6 @@
-"""Every file and folder a workdir holds, named once: the rest of the project reads them here.
-
-One run lives in one workdir (README: "What a workdir holds"). The trainer writes the config,
-the metrics, the TensorBoard events, the checkpoints and the pictures; `vae.log_likelihood` adds the
-log-likelihood, `common.evaluation.sample_quality` the samples' numbers;
-`common.experiments.reproduce` adds its session record. `FILES` lists each entry with what it holds
-(README's list is tested against it); `RUN_FILES` is what `--fresh` removes: all of them but the
-lock, and their temporary twins."""
+"""Every file and folder a workdir holds, named once. `FILES` says what each holds (README's
+list is tested against it); `RUN_FILES` is what `--fresh` removes: all but the lock, and their
+temporary twins."""
 
 from __future__ import annotations
 

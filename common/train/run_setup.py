@@ -25,11 +25,8 @@ class Keys(NamedTuple):
 
 @flax.struct.dataclass
 class RunSetup:
-    """What a run works out at start-up, passed as a value to whatever needs it.
-
-    A pytree: the keys are its leaves (traced, so one compiled epoch serves every seed), the rest
-    is static. Build it with `setup_run`.
-    """
+    """What a run works out at start-up (`setup_run`), as a value. A pytree: the keys are its
+    leaves (traced: one compiled epoch serves every seed), the rest is static."""
 
     keys: Keys
     mesh: Mesh = flax.struct.field(pytree_node=False)
@@ -38,11 +35,8 @@ class RunSetup:
 
 
 def setup_run(config: ml_collections.ConfigDict, num_train_images: int) -> RunSetup:
-    """Splits the PRNG keys from config.seed and builds the mesh over all devices.
-
-    Raises:
-      ConfigError: fewer images than one batch, or a batch the devices cannot split evenly.
-    """
+    """Keys from config.seed and the mesh over all devices. ConfigError: fewer images than one
+    batch, or a batch the devices cannot split evenly."""
     batch_size = config.batch_size
     if num_train_images < batch_size:
         raise ConfigError(

@@ -23,11 +23,8 @@ SampleCodesFn = Callable[[Any, ImagesU8, jax.Array], Codes]
 
 
 class Evaluator:
-    """Compiled means of a per-image function over one fixed image set, kept on the devices.
-
-    The last batch is padded and masked, so the means are exact for any number of images.
-    Evaluators of equally many images share one compiled program (`evaluate_means`).
-    """
+    """Compiled means of `example_fn` over one image set kept on the devices: exact for any
+    count (the last batch padded and masked); equally many images share one compilation."""
 
     def __init__(
         self, example_fn: ExampleFn, images_u8: np.ndarray, batch_size: int, key, mesh: Mesh
@@ -59,15 +56,8 @@ class Evaluator:
 
 @functools.partial(jax.jit, static_argnames=("example_fn", "batch_sharding"))
 def evaluate_means(params, images, idx, mask, key, *, example_fn, batch_sharding):
-    """{name: float32 mean over the images} of example_fn; batch i draws fold_in(key, i).
-
-    Args:
-      params: the model's parameters.
-      images: ImagesU8 [N, ...]; idx, mask: [num_batches, batch] from eval_batches.
-      key: PRNG key.
-      example_fn: ExampleFn.
-      batch_sharding: how a batch is split over the devices.
-    """
+    """{name: float32 mean over `images`} of example_fn, batches from eval_batches' idx and mask;
+    batch i draws fold_in(key, i)."""
 
     def body(sums, xs):
         i, batch_idx, batch_mask = xs
@@ -84,25 +74,11 @@ def evaluate_means(params, images, idx, mask, key, *, example_fn, batch_sharding
 
 
 class Validation:
-    """The per-epoch validation numbers, one compiled call and one transfer to the host.
-
-    The means of `example_fn` over the validation images (`Evaluator`), and `latents`'
-    statistics of the first `num_codes` images' codes against as many fixed draws of the prior:
-    the same images, drawn with the same noise, against the same draws every epoch, so epochs
-    differ only by the model. Keys `code_*` are the codes'.
-
-    Args:
-      example_fn, sample_codes: the trainer's per-image metrics and draws of q(z|x).
-      images_u8: the validation images, at least 2.
-      labels: their labels for a label-guided prior (adds "code_own_region": the share of codes
-        in their own label's region), else None.
-      prior: the run's prior.
-      batch_size: images per batch of the means.
-      key: the run's evaluation key; epoch e's means fold in e, the codes' noise and the prior's
-        draws numbers no epoch reaches.
-      mesh: the devices.
-      num_codes: images whose codes are compared with the prior.
-    """
+    """The per-epoch validation numbers in one compiled call and one transfer: the means of
+    `example_fn` over `images_u8` (at least 2), and `code_*`: `latents`' statistics of the first
+    `num_codes` images' codes against as many prior draws. Codes' noise and prior draws are the
+    same every epoch (fold_in numbers no epoch reaches), so epochs differ only by the model.
+    `labels` (a label-guided prior's, else None) add "code_own_region"."""
 
     def __init__(
         self,

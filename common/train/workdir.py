@@ -1,9 +1,5 @@
-"""A run's directory: its config file, its lock, `--fresh` and a full disk.
-
-A workdir holds one run (common/train/run_files.py names every file in it); running again with
-the same workdir resumes it (common/train/resume.py). A run holds `run.lock` (`lock`) from its
-first check to its exit, so a second run on the same workdir stops at once;
-`out_of_space_is_one_line` turns a full disk into one line.
+"""A run's directory (one run; run_files names its files): its config, its lock, `--fresh`, and
+a full disk as one line.
 """
 
 from __future__ import annotations
@@ -39,11 +35,8 @@ ADDED_FIELDS_OF = {"aae": {"prior": priors.prior_config("gaussian").to_dict()}}
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
-    """The workdir's config.json, with ADDED_FIELDS filled in where an older run lacks them.
-
-    Raises:
-      CheckpointError: the workdir holds no run.
-    """
+    """The workdir's config.json, ADDED_FIELDS filled in where an older run lacks them.
+    CheckpointError: no run, or a config.json this project did not write."""
     path = os.path.join(workdir, run_files.CONFIG)
     if not os.path.exists(path):
         raise CheckpointError(f"{workdir} holds no run ({run_files.CONFIG} is missing)")
@@ -103,17 +96,11 @@ def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 @contextlib.contextmanager
 def lock(workdir: str) -> Iterator[None]:
-    """Holds WORKDIR/run.lock for the body: a second run on the workdir stops at once.
-
-    The lock is an flock on the file, which the kernel drops when its process dies, so a run
-    killed by SIGKILL or a power loss never blocks a rerun: the next run takes the lock over with
-    a warning naming the dead holder. The file holds the holder (pid, host, start time, command)
-    while locked and is emptied on release (never deleted: a waiting run would lock a ghost).
-    With several processes, the first locks for the job; all stop if it cannot.
-
-    Raises:
-      WorkdirBusy: another run holds the lock (the message names it).
-      ConfigError: the workdir cannot be created or written.
+    """Holds WORKDIR/run.lock for the body, so a second run there stops at once. An flock: the
+    kernel drops it when its process dies, so a killed run never blocks a rerun (which warns,
+    naming the dead holder). The file names the holder (pid, host, start, command) and is
+    emptied on release, never deleted (a waiting run would lock a ghost). The first process
+    locks for the job. WorkdirBusy names the holder; ConfigError: the workdir cannot be written.
     """
     handle, error = None, None
     if parallel.is_main_process():
@@ -206,9 +193,8 @@ _NO_SPACE_WORDS = ("No space left on device", "Disk quota exceeded")
 
 
 def _no_space(error: BaseException | None) -> BaseException | None:
-    """Of the exceptions in `error`'s chain (causes, contexts) that say the disk is full, the
-    one raised first (closing files on the way out can meet the full disk again), as its writer
-    worded it last (`errors.writing` adds the file's name); None if none says so."""
+    """The first exception in `error`'s chain that says the disk is full (closing files on the
+    way out can meet it again), as last reworded (`errors.writing` adds the file); or None."""
     found, seen, reworded = None, set(), False
     while error is not None and id(error) not in seen:
         seen.add(id(error))
@@ -241,12 +227,9 @@ def disk_full(workdir: str, error: BaseException) -> DiskFull:
 
 @contextlib.contextmanager
 def out_of_space_is_one_line(workdir: str) -> Iterator[None]:
-    """Turns a full disk met in the body (a checkpoint, metrics, events, a picture) into DiskFull.
-
-    Complete checkpoints stay as they are; a checkpoint cut short is a temporary folder that the
-    next start removes (common.train.checkpoint), and the metrics are cut back to the checkpoint the
-    run resumes from (common.train.metric_writer), so the same command, once there is room, resumes.
-    """
+    """Turns a full disk met in the body into DiskFull. A checkpoint cut short is a temporary
+    folder the next start removes, and the metrics are cut back to the checkpoint resumed from,
+    so the same command resumes once there is room."""
     try:
         yield
     except DiskFull:
