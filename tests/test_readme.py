@@ -58,14 +58,16 @@ TESTS = {
         "ruff check . && ruff format --check .",
         "apt-get update && apt-get install -y chromium",
     ),
-    "test_train_sample_look": (
+    "test_train_sample_evaluate_a_vae": (
         "pip install -e . && python scripts/train_vae.py --workdir runs/vae",
         "python scripts/train_vae.py --workdir runs/quick --config.num_epochs=3 "
         "--config.data.limit=6400",
         "python scripts/sample.py --workdir runs/vae --epoch 10 --out samples.png",
+        "python scripts/evaluate_vae.py --workdir runs/vae --num_images 1000",
+    ),
+    "test_train_look_explore_an_aae": (
         "python scripts/train_aae.py --workdir runs/aae",
         "tensorboard --logdir runs",
-        "python scripts/evaluate_vae.py --workdir runs/vae --num_images 1000",
         "python scripts/evaluate_samples.py --workdir runs/aae --epoch 100",
         "python scripts/explore.py --workdir runs/vae_z2",
     ),
@@ -148,15 +150,18 @@ def test_setup_commands_are_what_ci_runs():
         assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_train_sample_look(sandbox, vae_run, aae_run):
-    # The session's tiny runs (conftest) compiled what these tiny commands compile: the
-    # commands find it in the compilation cache they share, as a user's second run does.
-    data = "--data_dir MNIST_FOLDER --config.num_epochs=1"
-    sandbox("pip install -e . && python scripts/train_vae.py --workdir runs/vae", data, TINY_VAE)
+# Two tests, so that the two workers run them side by side. The session's tiny runs (conftest)
+# compiled what these tiny commands compile: the commands find it in the compilation cache they
+# share, as a user's second run does.
+DATA = "--data_dir MNIST_FOLDER --config.num_epochs=1"
+
+
+def test_train_sample_evaluate_a_vae(sandbox, vae_run):
+    sandbox("pip install -e . && python scripts/train_vae.py --workdir runs/vae", DATA, TINY_VAE)
     sandbox(
         "python scripts/train_vae.py --workdir runs/quick --config.num_epochs=3 "
         "--config.data.limit=6400",
-        data,
+        DATA,
         TINY_VAE,
         "--config.data.limit=0",
     )
@@ -165,16 +170,19 @@ def test_train_sample_look(sandbox, vae_run, aae_run):
         "python scripts/sample.py --workdir runs/vae --epoch 10 --out samples.png", "--epoch 1"
     )
     assert "wrote samples.png" in out and os.path.getsize(sandbox.path / "samples.png") > 0
-    sandbox("python scripts/train_aae.py --workdir runs/aae", data, TINY_AAE)
-    # --inspect reads the event files and exits, instead of serving them until stopped.
-    out = sandbox("tensorboard --logdir runs", "--inspect")
-    assert "train/bpd" in out and "train/recon_loss" in out
     sandbox(
         "python scripts/evaluate_vae.py --workdir runs/vae --num_images 1000",
         "--num_images 8 --ks 1,10",
     )
     with open(sandbox.path / "runs" / "vae" / "log_likelihood.json") as f:
         assert json.load(f)["num_images"] == 8
+
+
+def test_train_look_explore_an_aae(sandbox, aae_run):
+    sandbox("python scripts/train_aae.py --workdir runs/aae", DATA, TINY_AAE)
+    # --inspect reads the event files and exits, instead of serving them until stopped.
+    out = sandbox("tensorboard --logdir runs", "--inspect")
+    assert "train/recon_loss" in out and "train/disc_loss" in out
     out = sandbox(
         "python scripts/evaluate_samples.py --workdir runs/aae --epoch 100",
         "--epoch 1 --num_samples 40 --classifier_dir classifiers",  # not the user's cache
