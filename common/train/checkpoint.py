@@ -15,7 +15,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -257,6 +257,25 @@ def strays(workdir: str) -> list[str]:
         return []
     found = set(map(str, epochs(workdir)))
     return sorted(n for n in os.listdir(folder) if n.isdigit() and n not in found)
+
+
+class Survey(NamedTuple):
+    """What a workdir's checkpoints/ holds, read once before a run starts."""
+
+    epochs: list[int]  # of its checkpoints, ascending
+    differences: str | None  # how the newest readable one's state differs (`differences`)
+
+
+def survey(workdir: str, state_shapes: Any, move_strays: bool) -> Survey:
+    """The workdir's checkpoints and, unless `state_shapes` is None, how the newest readable
+    one differs from it. With `move_strays`, stray entries (named like a checkpoint, none: never
+    counted as an epoch) are moved to damaged_checkpoints/ first, by the first process."""
+    for stray in strays(workdir) if move_strays else ():
+        moved = set_aside(workdir, stray) if parallel.is_main_process() else "damaged_checkpoints/"
+        logging.warning("checkpoints/%s is not a checkpoint: moved it to %s.", stray, moved)
+    found = epochs(workdir)
+    diffs = differences(workdir, state_shapes) if found and state_shapes is not None else None
+    return Survey(found, diffs)
 
 
 def _read_only_manager(workdir: str) -> ocp.CheckpointManager:

@@ -11,7 +11,6 @@ import os
 from typing import Any, NamedTuple
 
 import ml_collections
-from absl import logging
 
 from common import config_rules, parallel
 from common.errors import ConfigError
@@ -23,7 +22,7 @@ from common.train.checkpoint import Progress
 # data, the seed, the AAE's prior and which of its images keep their labels, and how many
 # labelled images the semi-supervised AAE learns from. Fields that shape
 # the state (z_dim, num_filters, the update scheme, the optimizers, ...) are found by comparing
-# the state itself (check_state).
+# the state itself (`check`).
 DATA_FIELDS = (
     "model",
     "data.name",
@@ -48,9 +47,22 @@ def _get(config: ml_collections.ConfigDict, dotted: str):
     return node
 
 
-def check_data_fields(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """Raises ConfigError when the workdir's run has other DATA_FIELDS than `config`."""
-    saved = workdir_lib.load_config(workdir)
+def check(
+    config: ml_collections.ConfigDict,
+    saved: ml_collections.ConfigDict | None,
+    found: checkpoint.Survey,
+    workdir: str,
+) -> None:
+    """ConfigError when the run in `workdir` (its config.json `saved`, None when missing; its
+    checkpoints `found`) cannot go on with `config`: more epochs trained than config.num_epochs,
+    other DATA_FIELDS, or a train state of other arrays (the config fields that differ named)."""
+    if config.num_epochs < found.epochs[-1]:
+        raise ConfigError(
+            f"{workdir} holds a run trained to epoch {found.epochs[-1]}, more than this config's "
+            f"num_epochs={config.num_epochs}; {_WAY_OUT}"
+        )
+    if saved is None:  # checkpoints without a config.json: the state's arrays decide
+        return
     for field in DATA_FIELDS:
         old, new = _get(saved, field), _get(config, field)
         if field == "data.dir" and old and new:  # the same folder, however it was written
@@ -60,25 +72,18 @@ def check_data_fields(config: ml_collections.ConfigDict, workdir: str) -> None:
                 f"{workdir} holds a run with {field}={old!r}, but this config has "
                 f"{field}={new!r}; {_WAY_OUT}"
             )
-
-
-def check_state(config: ml_collections.ConfigDict, workdir: str, state_shapes: Any) -> None:
-    """ConfigError, naming the config fields and first arrays that differ, when the newest
-    readable checkpoint's metadata has other array paths, shapes or dtypes than `state_shapes`
-    (jax.eval_shape of `config`'s state)."""
-    diffs = checkpoint.differences(workdir, state_shapes)
-    if not diffs:
-        return
-    old, new = flatten_config(workdir_lib.load_config(workdir)), flatten_config(config)
-    fields = [
-        f"{f} {old.get(f)!r} -> {new.get(f)!r}"
-        for f in sorted(old.keys() | new.keys())
-        if old.get(f) != new.get(f)
-    ]
-    raise ConfigError(
-        f"{workdir} holds a run whose train state this config cannot restore: fields that "
-        f"differ: {', '.join(fields) or 'none'}; arrays that differ ({diffs}); {_WAY_OUT}"
-    )
+    if found.differences:
+        old, new = flatten_config(saved), flatten_config(config)
+        fields = [
+            f"{f} {old.get(f)!r} -> {new.get(f)!r}"
+            for f in sorted(old.keys() | new.keys())
+            if old.get(f) != new.get(f)
+        ]
+        raise ConfigError(
+            f"{workdir} holds a run whose train state this config cannot restore: fields that "
+            f"differ: {', '.join(fields) or 'none'}; arrays that differ ({found.differences}); "
+            f"{_WAY_OUT}"
+        )
 
 
 def flatten_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -89,32 +94,21 @@ def flatten_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
 def prepare(
     config: ml_collections.ConfigDict, workdir: str, state_shapes: Any, fresh: bool = False
 ) -> bool:
-    """Checks the workdir against `config` (every process), then writes config.json (the
-    first): True to resume. Call it holding the workdir's `lock`. ConfigError, with nothing
-    written: the workdir holds a run this config cannot resume."""
+    """Reads the workdir once, checks it against `config` (every process), then makes it this
+    config's run (the first process): True to resume. Call it holding the workdir's `lock`.
+    ConfigError, with nothing written: the workdir holds a run this config cannot resume."""
     main = parallel.is_main_process()
-    for stray in checkpoint.strays(workdir) if not fresh else ():
-        # A folder or file named like a checkpoint that is none: never counted as an epoch.
-        moved = checkpoint.set_aside(workdir, stray) if main else "damaged_checkpoints/"
-        logging.warning("checkpoints/%s is not a checkpoint: moved it to %s.", stray, moved)
+    # What the workdir holds: its checkpoints (stray folders set aside) and its config.
+    found = checkpoint.survey(workdir, None if fresh else state_shapes, move_strays=not fresh)
     parallel.sync("stray checkpoint folders set aside")
-    resume = workdir_lib.has_run(workdir) and not fresh
+    resume = bool(found.epochs) and not fresh
+    has_config = os.path.exists(os.path.join(workdir, run_files.CONFIG))
+    saved = workdir_lib.load_config(workdir) if resume and has_config else None
     if resume:
-        trained = checkpoint.epochs(workdir)[-1]
-        if config.num_epochs < trained:
-            raise ConfigError(
-                f"{workdir} holds a run trained to epoch {trained}, more than this config's "
-                f"num_epochs={config.num_epochs}; {_WAY_OUT}"
-            )
-    if resume and os.path.exists(os.path.join(workdir, run_files.CONFIG)):
-        check_data_fields(config, workdir)
-        check_state(config, workdir, state_shapes)
+        check(config, saved, found, workdir)
     parallel.sync("workdir checked")  # every process has read the workdir before it changes
     if main:
-        if fresh:
-            workdir_lib.clear(workdir)
-        os.makedirs(workdir, exist_ok=True)
-        workdir_lib.write_config(config, workdir)
+        workdir_lib.make(config, workdir, fresh)
     parallel.sync("workdir prepared")
     return resume
 

@@ -91,6 +91,15 @@ def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
     files.write_text(path, config.to_json_best_effort(indent=2, sort_keys=True))
 
 
+def make(config: ml_collections.ConfigDict, workdir: str, fresh: bool) -> None:
+    """Makes `workdir` `config`'s run: emptied of an earlier run's files first with `fresh`,
+    created when missing, config.json written."""
+    if fresh:
+        clear(workdir)
+    os.makedirs(workdir, exist_ok=True)
+    write_config(config, workdir)
+
+
 # ----------------------------------------------------------------------------- the lock
 
 
