@@ -21,6 +21,9 @@ def test_about_a_number_is_the_numbers_that_round_to_it():
     assert verdicts.about(0.516, 0.52, 0.005) == "met"
     assert verdicts.about(0.53, 0.52, 0.005) == "missed by 0.01"
     assert verdicts.about(3.2, 4.0, 0.5) == "missed by 0.8"
+    # A bpd below "about 0.52" is better, not a miss; above it, missed.
+    assert verdicts.about(0.5126, 0.52, 0.005, lower_is_better=True) == "met, better by 0.0074"
+    assert verdicts.about(0.53, 0.52, 0.005, lower_is_better=True) == "missed by 0.01"
 
 
 def test_standard_error_of_the_mean():

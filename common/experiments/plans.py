@@ -35,6 +35,7 @@ class Reference:
     text: str
     epoch: int | None = None  # the epoch it is about; None: the run's last
     tolerance: float = 0.0  # "about": the numbers that round to `value` (half its last digit)
+    lower_is_better: bool = False  # "about": a value below that range is met (a loss, a bpd)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime
 import functools
 import glob
-import json
 import os
 import shutil
 import statistics
@@ -16,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from common import files
 from common.experiments import plans
 from common.experiments.plans import Experiment, Headline, Plan
-from common.report import across_runs, markdown, paper, verdicts
+from common.report import across_runs, log_likelihood, markdown, paper, verdicts
 from common.report.runs import (
     Run,
     assignment_epochs,
@@ -111,7 +110,7 @@ def _comparison(run: Run, exp: Experiment, compare: bool = True) -> str:
         elif ref.below:
             parts.append(f"{ref.text}: {value:.3f}, {verdicts.against(value, ref.value)}")
         else:
-            verdict = verdicts.about(value, ref.value, ref.tolerance)
+            verdict = verdicts.about(value, ref.value, ref.tolerance, ref.lower_is_better)
             parts.append(f"{ref.text}: {value:.3f}, {verdict}")
     text = "; ".join(parts)
     target = assignment_epochs(run)
@@ -203,53 +202,6 @@ def _overrides(run: Run) -> str:
             value = markdown.display_path(value)
         shown.append(f"`{key}={value}`")
     return ", ".join(shown)
-
-
-def _log_likelihood(run: Run, figures: markdown.Figures) -> list[str]:
-    lines = ["**Importance-weighted log-likelihood** (vae.log_likelihood):", ""]
-    json_path = os.path.join(run.workdir, run_files.LOG_LIKELIHOOD)
-    md_path = os.path.join(run.workdir, run_files.LOG_LIKELIHOOD_TABLE)
-    if not os.path.exists(json_path):
-        return lines + [
-            "Not computed: it needs `vae.log_likelihood` and `scripts/reproduce.py --num_images N` "
-            "(N > 0) after training.",
-            "",
-        ]
-    with open(json_path) as f:
-        result = json.load(f)
-    try:
-        lines.append(
-            f"{result['num_images']} {result['split']} images, checkpoint of epoch "
-            f"{result['epoch']}; ELBO {result['elbo_bpd']:.4f} bpd. IW: K samples from the "
-            "encoder's q(z|x); prior: K samples from p(z). ESS: effective sample size of the "
-            "K importance weights (mean over images)."
-        )
-        lines.append("")
-        body = [
-            [
-                str(r["k"]),
-                f"{r['iw_bpd']:.4f} ± {r['iw_bpd_se']:.4f}",
-                f"{r['iw_ess']:.1f}",
-                f"{r['prior_bpd']:.4f}",
-                f"{r['prior_ess']:.2f}",
-            ]
-            for r in result["rows"]
-        ]
-        lines += markdown.table(
-            ["K", "IW bpd (± s.e.)", "IW ESS", "prior MC bpd", "prior ESS"], body
-        )
-    except (KeyError, TypeError):  # another format than expected: show the evaluator's own table
-        if os.path.exists(md_path):
-            with open(md_path) as f:
-                lines.append(f.read().strip())
-    lines.append("")
-    link = figures.link(run_files.PROPOSAL_VARIANCE, "prior vs posterior proposal")
-    if link:
-        lines += [link, ""]
-    return lines
-
-
-# ----------------------------------------------------------------------------- the report
 
 
 def plateau_note(run: Run, headline: Headline) -> str | None:
@@ -368,7 +320,7 @@ def _section(
             link = figures.link(file, caption)
             pictures += [f"{caption}:", "", link or "(not written yet)", ""]
     if "log_likelihood" in exp.show:
-        pictures += _log_likelihood(run, figures)
+        pictures += log_likelihood.section(run, figures)
     return lines + pictures
 
 

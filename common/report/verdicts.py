@@ -30,13 +30,19 @@ def against(
     return f"met, better by {abs(diff):{fmt}}" if better else f"missed by {abs(diff):{fmt}}"
 
 
-def about(value: float, reference: float, tolerance: float, fmt: str = ".3g") -> str:
+def about(
+    value: float, reference: float, tolerance: float, lower_is_better: bool = False, fmt=".3g"
+) -> str:
     """Our `value` against "about `reference`", which stands for the numbers that round to it
-    (`tolerance`: half its last stated digit): met when it is one of them, else missed by how
-    far it is from `reference`."""
-    if abs(value - reference) <= tolerance:
+    (`tolerance`: half its last stated digit): met when it is one of them; with
+    `lower_is_better`, a value below them is met and better; otherwise missed by how far it is
+    from `reference`."""
+    diff = value - reference
+    if abs(diff) <= tolerance:
         return "met"
-    return f"missed by {abs(value - reference):{fmt}}"
+    if lower_is_better and diff < 0:
+        return f"met, better by {-diff:{fmt}}"
+    return f"missed by {abs(diff):{fmt}}"
 
 
 def standard_error(values: list[float]) -> float:
