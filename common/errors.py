@@ -49,6 +49,11 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+# How a full disk reads in an error's text where it is no OSError (tensorstore, orbax's writer,
+# words ENOSPC in a ValueError about its internal files).
+NO_SPACE_WORDS = ("No space left on device", "Disk quota exceeded")
+
+
 @contextlib.contextmanager
 def writing(path: str) -> Iterator[None]:
     """Gives an OSError raised while writing `path` that file's name, when it has none (a write

@@ -86,3 +86,22 @@ def test_late_reads_of_a_failed_restore_are_dropped_and_nothing_else(monkeypatch
     for error in (RuntimeError("Event loop is closed"), RuntimeError("other"), ValueError("x")):
         sys.unraisablehook(types.SimpleNamespace(exc_type=type(error), exc_value=error))
     assert [str(u.exc_value) for u in seen] == ["other", "x"]
+
+
+def test_orbax_reports_of_a_save_out_of_space_are_dropped_and_nothing_else():
+    # An asynchronous save that meets a full disk: orbax's threads (and asyncio at exit) log a
+    # dozen tracebacks; the run's own one-line DiskFull says it instead. Other records pass.
+    import logging
+
+    keep = checkpoint._SaveOutOfSpace().filter
+    orbax_file = os.path.join(os.sep, "x", "orbax", "checkpoint", "future.py")
+
+    def record(name, path, message):
+        return logging.LogRecord(name, logging.ERROR, path, 1, message, None, None)
+
+    assert not keep(record("absl", orbax_file, "raised: [Errno 28] No space left on device"))
+    assert not keep(
+        record("asyncio", "base_events.py", "RESOURCE_EXHAUSTED: No space left on device")
+    )
+    assert keep(record("absl", orbax_file, "Save failed: permission denied"))
+    assert keep(record("absl", "/x/common/cli.py", "No space left on device"))  # not orbax's

@@ -10,10 +10,12 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import errno
+import logging as logging_std
 import os
 import shutil
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -23,7 +25,7 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 from common import parallel
-from common.errors import CheckpointError
+from common.errors import NO_SPACE_WORDS, CheckpointError
 from common.train import run_files
 
 KEEP_NEWEST = 2  # besides the milestones and the best: one damaged write costs one epoch
@@ -194,6 +196,26 @@ def _drop_orphaned_reads(unraisable: Any) -> None:
 
 _previous_unraisablehook = sys.unraisablehook
 sys.unraisablehook = _drop_orphaned_reads
+
+
+class _SaveOutOfSpace(logging_std.Filter):
+    """Drops orbax's own reports of an asynchronous save that ran out of space (a dozen
+    tracebacks from its threads, and asyncio's "Future exception was never retrieved" for its
+    writes at exit): the disk can fill after `save` checked it, while the save writes. The run
+    then ends with DiskFull's one line (common.train.workdir), which says what to do; any other
+    record passes."""
+
+    def filter(self, record: logging_std.LogRecord) -> bool:
+        if record.name != "asyncio" and f"{os.sep}orbax{os.sep}" not in record.pathname:
+            return True
+        text = record.getMessage()
+        if record.exc_info:
+            text += "".join(traceback.format_exception(*record.exc_info))
+        return not any(words in text for words in NO_SPACE_WORDS)
+
+
+for _logger in (logging.get_absl_logger(), logging_std.getLogger("asyncio")):
+    _logger.addFilter(_SaveOutOfSpace())
 
 
 def set_aside(workdir: str, epoch: int | str) -> str:

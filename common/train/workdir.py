@@ -22,7 +22,7 @@ import ml_collections
 from absl import logging
 
 from common import files, parallel, priors
-from common.errors import CheckpointError, ConfigError, DiskFull, WorkdirBusy
+from common.errors import NO_SPACE_WORDS, CheckpointError, ConfigError, DiskFull, WorkdirBusy
 from common.train import checkpoint, run_files
 
 # Fields added to the configs after runs were saved without them, with the value that reproduces
@@ -197,8 +197,6 @@ def _describe(holder: dict[str, Any] | None) -> str:
 # ----------------------------------------------------------------------------- a full disk
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
-# How tensorstore (orbax's writer) words ENOSPC in the ValueError it raises.
-_NO_SPACE_WORDS = ("No space left on device", "Disk quota exceeded")
 
 
 def _no_space(error: BaseException | None) -> BaseException | None:
@@ -208,7 +206,7 @@ def _no_space(error: BaseException | None) -> BaseException | None:
     while error is not None and id(error) not in seen:
         seen.add(id(error))
         is_oserror = isinstance(error, OSError) and error.errno in NO_SPACE
-        matches = is_oserror or any(words in str(error) for words in _NO_SPACE_WORDS)
+        matches = is_oserror or any(words in str(error) for words in NO_SPACE_WORDS)
         if matches and not reworded:  # (`raise ... from` a match words the same failure anew)
             found = error
         reworded = matches and error.__cause__ is not None
