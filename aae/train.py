@@ -215,9 +215,19 @@ class AAETrainer(trainer.Trainer):
     def example_metrics(self, params, images_u8: ImagesU8, key: jax.Array) -> dict[str, PerImage]:
         """{"recon_loss"}: each image's mean squared error on [-1, 1] pixels (z = the mean)."""
         del key
+        return self._metrics_and_means(params, images_u8)[0]
+
+    def example_metrics_and_codes(self, params, images_u8: ImagesU8, key: jax.Array):
+        """example_metrics and sample_codes: one encoder pass for a deterministic encoder (its
+        codes are the ones reconstructed); a stochastic one's codes are drawn apart."""
+        if self.config.stochastic_encoder:
+            return super().example_metrics_and_codes(params, images_u8, key)
+        return self._metrics_and_means(params, images_u8)
+
+    def _metrics_and_means(self, params, images_u8: ImagesU8) -> tuple[dict, Codes]:
         x = self.preprocess(images_u8)
-        recon_x, _ = self.model.apply({"params": params}, x)
-        return {"recon_loss": jnp.mean((x - recon_x) ** 2, axis=(1, 2, 3))}
+        recon_x, z = self.model.apply({"params": params}, x)
+        return {"recon_loss": jnp.mean((x - recon_x) ** 2, axis=(1, 2, 3))}, z
 
     def encode(self, params, images_u8: ImagesU8) -> Codes:
         x = self.preprocess(images_u8)

@@ -90,6 +90,9 @@ LONG_FIRST = (
     "test_common_train_trainer.py",
     "test_common_experiments_reproduce.py",
     "test_common_cli.py",
+    "test_aae_semi.py",
+    "test_faults.py",
+    "test_aae_train.py",
 )
 
 

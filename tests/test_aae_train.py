@@ -277,8 +277,7 @@ def test_label_guided_codes_land_in_their_own_component(rendered_dir):
         for epoch in range(1, 31):  # 30 steps each
             state, _ = epoch_fn(state, images, epoch, run, labels)
         statistics = validation.Validation(
-            trainer.example_metrics,
-            trainer.sample_codes,
+            trainer.example_metrics_and_codes,
             data.val_images,
             data.val_labels,
             trainer.prior,

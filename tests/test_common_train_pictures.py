@@ -57,3 +57,26 @@ def test_curves_start_at_epoch_1_in_words_with_the_untrained_epoch_in_a_note(mon
     shows.write_curves()
     ylabels = [p[0] for p in drawn["args"][1]]
     assert len(ylabels) == 3 and "accuracy" in ylabels[2] and "MSE" in ylabels[0]
+
+
+def test_curves_are_drawn_at_sample_epochs_and_otherwise_at_most_every_curves_every_s(
+    monkeypatch,
+):
+    import types
+
+    clock = [100.0]
+    monkeypatch.setattr(pictures.time, "monotonic", lambda: clock[0])
+    shows = pictures.Pictures.__new__(pictures.Pictures)  # only epoch_end's choice is tested
+    shows.config = types.SimpleNamespace(sample_epochs=(0, 5), num_samples=1)
+    shows.writer, shows._curves_drawn = _Writer([]), -np.inf
+    drawn = []
+    shows.later = lambda write, epoch, *rest: drawn.append(epoch)
+    shows.sample_grids = shows.decode = shows.encode = lambda *a: np.zeros((1, 28, 28, 1))
+    shows.sample_key, shows.digits = None, np.zeros((1, 28, 28, 1))
+    for epoch in range(1, 5):  # short epochs: the first, then none within CURVES_EVERY_S
+        shows.epoch_end(None, epoch)
+        clock[0] += 1.0
+    shows.epoch_end(None, 5)  # a sample epoch: always
+    clock[0] += pictures.CURVES_EVERY_S
+    shows.epoch_end(None, 6)  # long enough since: again
+    assert drawn == [1, 5, 6]

@@ -57,9 +57,15 @@ class VAE(nn.Module):
     def per_example_losses(self, images: Pixels4, key: jax.Array) -> losses.ElboTerms:
         """Each image's objective with one z ~ q(z|x) drawn from `key`: the one place training,
         evaluation and vae.log_likelihood's ELBO compute it."""
+        return self.per_example_losses_and_codes(images, key)[0]
+
+    def per_example_losses_and_codes(
+        self, images: Pixels4, key: jax.Array
+    ) -> tuple[losses.ElboTerms, Codes]:
+        """per_example_losses and the z it drew (validation's codes, without a second pass)."""
         mean, log_std = self.encoder(images)
         z = losses.sample_reparameterize(key, mean, jnp.exp(log_std))
-        return losses.elbo_terms(self.decoder(z), images, mean, log_std)
+        return losses.elbo_terms(self.decoder(z), images, mean, log_std), z
 
     def encode(self, images: Pixels4) -> tuple[Codes, Codes]:
         return self.encoder(images)

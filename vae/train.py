@@ -87,9 +87,15 @@ class VAETrainer(trainer.Trainer):
 
     def example_metrics(self, params, images_u8: ImagesU8, key: jax.Array) -> dict[str, PerImage]:
         """bpd, l_rec, l_reg and elbo (nats) of each image."""
+        return self.example_metrics_and_codes(params, images_u8, key)[0]
+
+    def example_metrics_and_codes(self, params, images_u8: ImagesU8, key: jax.Array):
+        """example_metrics and the z ~ q(z|x) their ELBO drew: one encoder pass."""
         x = self.preprocess(images_u8)
-        terms = self.model.apply({"params": params}, x, key, method=models.VAE.per_example_losses)
-        return {**terms._asdict(), "elbo": -(terms.l_rec + terms.l_reg)}
+        terms, z = self.model.apply(
+            {"params": params}, x, key, method=models.VAE.per_example_losses_and_codes
+        )
+        return {**terms._asdict(), "elbo": -(terms.l_rec + terms.l_reg)}, z
 
     def encode(self, params, images_u8: ImagesU8) -> Codes:
         mean, _ = self.model.apply(

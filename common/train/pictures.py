@@ -6,7 +6,9 @@ after every epoch, `run_end` once). Every grid also goes to TensorBoard.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import time
 from concurrent import futures
 from typing import Any, ClassVar, NamedTuple, Protocol
 
@@ -20,6 +22,7 @@ from common.train.metric_writer import MetricWriter
 
 INTERPOLATION_STEPS = 10  # columns of the interpolation grid
 PRIOR_DRAWS = 20_000  # the latent scatter's picture of the prior's density
+CURVES_EVERY_S = 30.0  # between sample epochs, the curves are redrawn at most this often
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +107,7 @@ class Pictures:
         # and compressing PNGs takes longer than computing what they show.
         self._worker = futures.ThreadPoolExecutor(1, thread_name_prefix="pictures")
         self._pending: futures.Future | None = None
+        self._curves_drawn = -math.inf  # time.monotonic() of the last curves
 
     def later(self, write, *args) -> None:
         """Runs `write(*args)` on the pictures' thread once the one before is done (its error,
@@ -131,15 +135,20 @@ class Pictures:
 
     def epoch_end(self, params: Any, epoch: int) -> None:
         """At the sample epochs: sample grids of the fixed prior draws and the digits over their
-        reconstructions; every epoch: the curves."""
+        reconstructions, and the curves; between them the curves when CURVES_EVERY_S have passed
+        since they were last drawn (every epoch of a long one; drawing them is about 0.1 s of a
+        core, which short epochs would pay each time)."""
         grids, pairs = {}, None
-        if epoch in self.config.sample_epochs:  # computed here, written on the pictures' thread
+        sample_epoch = epoch in self.config.sample_epochs
+        if sample_epoch:  # computed here, written on the pictures' thread
             grids = jax.device_get(
                 self.sample_grids(params, self.sample_key, self.config.num_samples)
             )
             decoded = np.asarray(self.decode(params, self.encode(params, self.digits)))
             pairs = np.concatenate([self.digits / 255.0, decoded])
-        self.later(self._write_epoch, epoch, grids, pairs, self.writer.history())
+        if sample_epoch or time.monotonic() - self._curves_drawn >= CURVES_EVERY_S:
+            self._curves_drawn = time.monotonic()
+            self.later(self._write_epoch, epoch, grids, pairs, self.writer.history())
 
     def _write_epoch(self, epoch: int, grids: dict, pairs: np.ndarray | None, rows: list) -> None:
         for tag, grid in grids.items():

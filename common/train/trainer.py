@@ -118,6 +118,15 @@ class Trainer(abc.ABC):
     def example_metrics(self, params: Any, images: ImagesU8, key: jax.Array) -> dict:
         """{name: PerImage}: what validation and the test take the means of."""
 
+    def example_metrics_and_codes(
+        self, params: Any, images: ImagesU8, key: jax.Array
+    ) -> tuple[dict, Codes]:
+        """example_metrics and `sample_codes` of the same images: what validation computes each
+        epoch. Override to share the encoder's pass (this runs it twice)."""
+        metrics_key, codes_key = jax.random.split(key)
+        codes = self.sample_codes(params, images, codes_key)
+        return self.example_metrics(params, images, metrics_key), codes
+
     def labelled_metrics(self, params: Any, data: input_pipeline.Dataset, split: str) -> dict:
         """{name: float} of the model on split "val" (every epoch) or "test" (at the end) that
         need the labels (a classifier's error); `data` holds every split. None by default."""
@@ -201,8 +210,7 @@ class Trainer(abc.ABC):
 
             # ------------------------------------------------------------------ compiled functions
             validate = validation.Validation(
-                self.example_metrics,
-                self.sample_codes,
+                self.example_metrics_and_codes,
                 data.val_images,
                 # Label-guided: how many codes fall in their own label's region of the prior.
                 None if labels is None else data.val_labels,

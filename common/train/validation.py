@@ -1,5 +1,5 @@
 """Exact means of a per-image function over a fixed image set, compiled, the images on the devices;
-and the per-epoch validation: those means and the codes' distance from the prior in one call.
+and the per-epoch validation: those means and the codes' distance from the prior in one pass.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from common.shapes import Codes, ImagesU8, PerImage
 
 # (params, images, key) -> {name: per-image values}: a trainer's `example_metrics`.
 ExampleFn = Callable[[Any, ImagesU8, jax.Array], dict[str, PerImage]]
-# (params, images, key) -> codes drawn from q(z|x): a trainer's `sample_codes`.
-SampleCodesFn = Callable[[Any, ImagesU8, jax.Array], Codes]
+# (params, images, key) -> (per-image values, codes drawn from q(z|x)): a trainer's
+# `example_metrics_and_codes`.
+ExampleCodesFn = Callable[[Any, ImagesU8, jax.Array], tuple[dict[str, PerImage], Codes]]
 
 
 class Evaluator:
@@ -54,36 +55,38 @@ class Evaluator:
         return {k: float(v) for k, v in jax.device_get(self.means(params, epoch)).items()}
 
 
-@functools.partial(jax.jit, static_argnames=("example_fn", "batch_sharding"))
-def evaluate_means(params, images, idx, mask, key, *, example_fn, batch_sharding):
+@functools.partial(jax.jit, static_argnames=("example_fn", "batch_sharding", "with_codes"))
+def evaluate_means(params, images, idx, mask, key, *, example_fn, batch_sharding, with_codes=False):
     """{name: float32 mean over `images`} of example_fn, batches from eval_batches' idx and mask;
-    batch i draws fold_in(key, i)."""
+    batch i draws fold_in(key, i). `with_codes`: example_fn gives (values, codes), and the codes
+    of every image, in order, come back too: (means, Codes [num_batches * batch, z])."""
 
     def body(sums, xs):
         i, batch_idx, batch_mask = xs
         batch = jax.lax.with_sharding_constraint(images[batch_idx], batch_sharding)
-        values = example_fn(params, batch, jax.random.fold_in(key, i))
+        out = example_fn(params, batch, jax.random.fold_in(key, i))
+        values, codes = out if with_codes else (out, None)
         w = batch_mask.astype(jnp.float32)
-        return {k: sums[k] + jnp.sum(values[k] * w) for k in sums}, None
+        return {k: sums[k] + jnp.sum(values[k] * w) for k in sums}, codes
 
     shapes = jax.eval_shape(example_fn, params, images[idx[0]], key)
-    zeros = {k: jnp.zeros((), jnp.float32) for k in shapes}
-    sums, _ = jax.lax.scan(body, zeros, (jnp.arange(idx.shape[0]), idx, mask))
+    zeros = {k: jnp.zeros((), jnp.float32) for k in (shapes[0] if with_codes else shapes)}
+    sums, codes = jax.lax.scan(body, zeros, (jnp.arange(idx.shape[0]), idx, mask))
     count = jnp.sum(mask)
-    return {k: s / count for k, s in sums.items()}
+    means = {k: s / count for k, s in sums.items()}
+    return (means, codes.reshape(-1, codes.shape[-1])) if with_codes else means
 
 
 class Validation:
     """The per-epoch validation numbers in one compiled call and one transfer: the means of
-    `example_fn` over `images_u8` (at least 2), and `code_*`: `latents`' statistics of the first
-    `num_codes` images' codes against as many prior draws. Codes' noise and prior draws are the
-    same every epoch (fold_in numbers no epoch reaches), so epochs differ only by the model.
+    `example_fn`'s metrics over `images_u8` (at least 2), and `code_*`: `latents`' statistics of
+    the first `num_codes` images' codes (from the same pass: a trainer's
+    `example_metrics_and_codes`) against as many prior draws, the same draws every epoch.
     `labels` (a label-guided prior's, else None) add "code_own_region"."""
 
     def __init__(
         self,
-        example_fn: ExampleFn,
-        sample_codes: SampleCodesFn,
+        example_fn: ExampleCodesFn,
         images_u8: np.ndarray,
         labels: np.ndarray | None,
         prior: priors.Prior,
@@ -93,37 +96,40 @@ class Validation:
         num_codes: int,
     ):
         self.evaluator = Evaluator(example_fn, images_u8, batch_size, key, mesh)
-        code_images = images_u8[:num_codes]
-        self.code_images = parallel.replicate(code_images, mesh)
-        self.code_labels = None if labels is None else parallel.replicate(labels[:num_codes], mesh)
-        self.code_key = jax.random.fold_in(key, 2**31 - 2)
-        self.prior_z = prior.sample(jax.random.fold_in(key, 2**31 - 1), len(code_images))
-        self.statistics = functools.partial(code_statistics_of, sample_codes, prior)
+        self.num_codes = min(num_codes, len(images_u8))
+        self.code_labels = (
+            None if labels is None else parallel.replicate(labels[: self.num_codes], mesh)
+        )
+        self.prior, self.prior_z = (
+            prior,
+            prior.sample(jax.random.fold_in(key, 2**31 - 1), self.num_codes),
+        )
         self._validate = jax.jit(self._both)
 
-    def _both(self, params, epoch, code_images, code_labels, code_key, prior_z):
-        codes = self.statistics(params, code_images, code_labels, code_key, prior_z)
-        return {**self.evaluator.means(params, epoch), **{k: v for k, v in codes.items()}}
+    def _both(self, params, epoch, code_labels, prior_z):
+        e = self.evaluator
+        means, codes = evaluate_means(
+            params,
+            e.images,
+            e.idx,
+            e.mask,
+            jax.random.fold_in(e.key, epoch),
+            example_fn=e.example_fn,
+            batch_sharding=e.batch_sharding,
+            with_codes=True,
+        )
+        z = codes[: self.num_codes]
+        gaussian = self.prior.name == priors.Gaussian.name
+        stats = latents.code_statistics(z, prior_z, moments=gaussian)
+        if code_labels is not None:
+            stats["code_own_region"] = latents.own_region_share(self.prior, z, code_labels)
+        return {**means, **stats}
 
     def compile(self, params: Any) -> None:
         """Compiles the call ahead of the first epoch (the run's breakdown counts it apart)."""
-        args = (self.code_images, self.code_labels, self.code_key, self.prior_z)
+        args = (self.code_labels, self.prior_z)
         self._validate = self._validate.lower(params, np.int32(0), *args).compile()
 
     def __call__(self, params: Any, epoch: int) -> dict[str, float]:
-        out = self._validate(
-            params, np.int32(epoch), self.code_images, self.code_labels, self.code_key, self.prior_z
-        )
+        out = self._validate(params, np.int32(epoch), self.code_labels, self.prior_z)
         return {k: float(v) for k, v in jax.device_get(out).items()}
-
-
-def code_statistics_of(
-    sample_codes: SampleCodesFn, prior: priors.Prior, params, images_u8, labels, key, prior_z
-) -> dict[str, jax.Array]:
-    """`latents.code_statistics` of the codes of `images_u8` drawn with `key` (the moments only
-    for N(0, I)); with `labels`, the share of codes in their own label's region."""
-    z = sample_codes(params, images_u8, key)
-    out = latents.code_statistics(z, prior_z, moments=prior.name == priors.Gaussian.name)
-    if labels is not None:
-        out["code_own_region"] = latents.own_region_share(prior, z, labels)
-    return out
