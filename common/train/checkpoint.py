@@ -162,6 +162,7 @@ def restore_best(
 def describe_error(e: BaseException) -> str:
     """A failed restore's exception in one line: its type and first line."""
     first = (str(e).strip().splitlines() or [""])[0]
+    first = first.split(" See full TensorStore details")[0]  # then a repr of its whole spec
     return f"{type(e).__name__}: {first[:200]}"
 
 
@@ -185,12 +186,14 @@ def restore_newest(
 
 
 def _drop_orphaned_reads(unraisable: Any) -> None:
-    """sys.unraisablehook: drops what tensorstore's reads still in flight after a failed restore
-    raise when they complete on the event loop orbax has closed (dozens of "Event loop is
-    closed" tracebacks, from its own threads, up to seconds later); passes on everything else.
-    Installed for the process: those reads may finish long after the restore returned."""
+    """sys.unraisablehook: drops what the reads still in flight after a failed restore raise
+    when they end, from tensorstore's threads, up to seconds later: dozens of "Event loop is
+    closed" on the event loop orbax has closed, or orbax's coroutines closed with their read
+    error; passes on everything else. Installed for the process: those reads may finish long
+    after the restore returned."""
     error = unraisable.exc_value
-    if not (isinstance(error, RuntimeError) and str(error) == "Event loop is closed"):
+    closed_loop = isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+    if not (closed_loop or _in_orbax(getattr(unraisable, "exc_traceback", None))):
         _previous_unraisablehook(unraisable)
 
 
@@ -198,15 +201,24 @@ _previous_unraisablehook = sys.unraisablehook
 sys.unraisablehook = _drop_orphaned_reads
 
 
-class _SaveOutOfSpace(logging_std.Filter):
-    """Drops orbax's own reports of an asynchronous save that ran out of space (a dozen
-    tracebacks from its threads, and asyncio's "Future exception was never retrieved" for its
-    writes at exit): the disk can fill after `save` checked it, while the save writes. The run
-    then ends with DiskFull's one line (common.train.workdir), which says what to do; any other
-    record passes."""
+def _in_orbax(tb: Any) -> bool:
+    return tb is not None and any(
+        f"{os.sep}orbax{os.sep}" in frame.filename for frame in traceback.extract_tb(tb)
+    )
+
+
+class _OrbaxNoise(logging_std.Filter):
+    """Drops two kinds of log records nothing can be done about: orbax's own reports of an
+    asynchronous save that ran out of space (a dozen tracebacks from its threads: the disk can
+    fill after `save` checked it, while the save writes; the run then ends with DiskFull's one
+    line, which says what to do), and asyncio's "exception was never retrieved" for orbax's
+    reads or writes left behind by a failed restore or save (at exit). Any other record
+    passes."""
 
     def filter(self, record: logging_std.LogRecord) -> bool:
-        if record.name != "asyncio" and f"{os.sep}orbax{os.sep}" not in record.pathname:
+        if record.name == "asyncio":
+            return not (record.exc_info and _in_orbax(record.exc_info[2]))
+        if f"{os.sep}orbax{os.sep}" not in record.pathname:
             return True
         text = record.getMessage()
         if record.exc_info:
@@ -215,7 +227,7 @@ class _SaveOutOfSpace(logging_std.Filter):
 
 
 for _logger in (logging.get_absl_logger(), logging_std.getLogger("asyncio")):
-    _logger.addFilter(_SaveOutOfSpace())
+    _logger.addFilter(_OrbaxNoise())
 
 
 def set_aside(workdir: str, epoch: int | str) -> str:
