@@ -185,6 +185,13 @@ def restore_newest(
     )
 
 
+def _in_orbax(tb: Any) -> bool:
+    """Whether a traceback passes through orbax's code."""
+    return tb is not None and any(
+        f"{os.sep}orbax{os.sep}" in frame.filename for frame in traceback.extract_tb(tb)
+    )
+
+
 def _drop_orphaned_reads(unraisable: Any) -> None:
     """sys.unraisablehook: drops what the reads still in flight after a failed restore raise
     when they end, from tensorstore's threads, up to seconds later: dozens of "Event loop is
@@ -199,12 +206,6 @@ def _drop_orphaned_reads(unraisable: Any) -> None:
 
 _previous_unraisablehook = sys.unraisablehook
 sys.unraisablehook = _drop_orphaned_reads
-
-
-def _in_orbax(tb: Any) -> bool:
-    return tb is not None and any(
-        f"{os.sep}orbax{os.sep}" in frame.filename for frame in traceback.extract_tb(tb)
-    )
 
 
 class _OrbaxNoise(logging_std.Filter):

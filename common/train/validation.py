@@ -95,15 +95,14 @@ class Validation:
         mesh: Mesh,
         num_codes: int,
     ):
+        # The images and batches on the devices (its example_fn gives codes too: see _both).
         self.evaluator = Evaluator(example_fn, images_u8, batch_size, key, mesh)
         self.num_codes = min(num_codes, len(images_u8))
         self.code_labels = (
             None if labels is None else parallel.replicate(labels[: self.num_codes], mesh)
         )
-        self.prior, self.prior_z = (
-            prior,
-            prior.sample(jax.random.fold_in(key, 2**31 - 1), self.num_codes),
-        )
+        self.prior = prior
+        self.prior_z = prior.sample(jax.random.fold_in(key, 2**31 - 1), self.num_codes)
         self._validate = jax.jit(self._both)
 
     def _both(self, params, epoch, code_labels, prior_z):
