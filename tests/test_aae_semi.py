@@ -389,7 +389,7 @@ def test_the_unlabelled_images_lower_the_error_of_the_same_100_labels(trained_pa
 
 @pytest.mark.slow  # the run of the test above, and a classifier of 300 steps
 def test_the_style_grid_draws_each_column_as_its_class(trained_pair):
-    from common.train.validation import classifier
+    from common.evaluation import classifier
 
     trained, data = trained_pair
     trainer, params = trained["semi_supervised"]
