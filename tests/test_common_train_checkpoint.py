@@ -120,4 +120,6 @@ def test_orbax_noise_of_a_full_disk_or_a_failed_restore_is_dropped_and_nothing_e
     never = "Future exception was never retrieved"
     orbax_error = _raised_in(os.path.join(os.sep, "x", "orbax", "serialization.py"))
     assert not keep(record("asyncio", "base_events.py", never, orbax_error))
+    out_of_space = ValueError("RESOURCE_EXHAUSTED: ... No space left on device")  # no frames
+    assert not keep(record("asyncio", "base_events.py", never, out_of_space))
     assert keep(record("asyncio", "base_events.py", never, _raised_in("/x/mine.py")))

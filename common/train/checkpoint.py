@@ -217,11 +217,12 @@ class _OrbaxNoise(logging_std.Filter):
     passes."""
 
     def filter(self, record: logging_std.LogRecord) -> bool:
-        if record.name == "asyncio":
-            return not (record.exc_info and _in_orbax(record.exc_info[2]))
-        if f"{os.sep}orbax{os.sep}" not in record.pathname:
+        from_asyncio = record.name == "asyncio"
+        if from_asyncio and record.exc_info and _in_orbax(record.exc_info[2]):
+            return False  # orbax's read or write left behind
+        if not from_asyncio and f"{os.sep}orbax{os.sep}" not in record.pathname:
             return True
-        text = record.getMessage()
+        text = record.getMessage()  # a save out of space: tensorstore's errors carry no frames
         if record.exc_info:
             text += "".join(traceback.format_exception(*record.exc_info))
         return not any(words in text for words in NO_SPACE_WORDS)
