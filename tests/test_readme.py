@@ -371,3 +371,18 @@ def test_the_two_line_model_runs_as_written(vae_run):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "vae 2 (3, 2) (3, 28, 28, 1)" in done.stdout, done.stdout
+
+
+def test_every_relative_link_and_picture_of_the_pages_exists():
+    # README's figure and every page it links must be in the repository, not only promised.
+    missing = []
+    for page in PAGES:
+        folder = os.path.dirname(os.path.join(ROOT, page))
+        with open(os.path.join(ROOT, page)) as f:
+            targets = re.findall(r"\]\(([^)\s]+)\)", f.read())
+        for target in targets:
+            if "://" in target or target.startswith("#"):
+                continue
+            if not os.path.exists(os.path.join(folder, target.split("#")[0])):
+                missing.append(f"{page}: {target}")
+    assert not missing, missing
