@@ -38,8 +38,9 @@ class Evaluator:
         self.example_fn = example_fn
         self.batch_sharding = parallel.batch_sharded(mesh)
 
-    def means(self, params: Any, epoch: int | jax.Array = 0) -> dict[str, jax.Array]:
-        """Means over the image set, on the devices; z samples keyed by fold_in(key, epoch)."""
+    def means(self, params: Any, epoch: int | jax.Array = 0, with_codes: bool = False):
+        """Means over the image set, on the devices; z samples keyed by fold_in(key, epoch).
+        `with_codes`: (means, every image's codes), as evaluate_means gives them."""
         return evaluate_means(
             params,
             self.images,
@@ -48,6 +49,7 @@ class Evaluator:
             jax.random.fold_in(self.key, epoch),
             example_fn=self.example_fn,
             batch_sharding=self.batch_sharding,
+            with_codes=with_codes,
         )
 
     def __call__(self, params: Any, epoch: int = 0) -> dict[str, float]:
@@ -95,7 +97,7 @@ class Validation:
         mesh: Mesh,
         num_codes: int,
     ):
-        # The images and batches on the devices (its example_fn gives codes too: see _both).
+        # The images and batches on the devices; its example_fn gives codes too (`_both`).
         self.evaluator = Evaluator(example_fn, images_u8, batch_size, key, mesh)
         self.num_codes = min(num_codes, len(images_u8))
         self.code_labels = (
@@ -106,17 +108,7 @@ class Validation:
         self._validate = jax.jit(self._both)
 
     def _both(self, params, epoch, code_labels, prior_z):
-        e = self.evaluator
-        means, codes = evaluate_means(
-            params,
-            e.images,
-            e.idx,
-            e.mask,
-            jax.random.fold_in(e.key, epoch),
-            example_fn=e.example_fn,
-            batch_sharding=e.batch_sharding,
-            with_codes=True,
-        )
+        means, codes = self.evaluator.means(params, epoch, with_codes=True)
         z = codes[: self.num_codes]
         gaussian = self.prior.name == priors.Gaussian.name
         stats = latents.code_statistics(z, prior_z, moments=gaussian)
