@@ -18,6 +18,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import NoReturn
 
 from absl import app, flags, logging
 
@@ -321,9 +322,7 @@ def one_line_errors() -> Iterator[None]:
         print(f"stopped: {e}", file=sys.stderr)
         sys.exit(128 + e.signum)
     except KeyboardInterrupt as e:
-        signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
-        print(f"stopped by signal {signum}; run the same command again", file=sys.stderr)
-        sys.exit(128 + signum)
+        _exit_stopped(e.signum if isinstance(e, Terminated) else signal.SIGINT)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
@@ -331,12 +330,24 @@ def one_line_errors() -> Iterator[None]:
         # A signal inside an extension's initialisation surfaces as an ImportError.
         stop = _signal_behind(e) or (_received[-1] if _received else None)
         if stop is not None:
-            print(f"stopped by signal {stop}; run the same command again", file=sys.stderr)
-            sys.exit(128 + stop)
+            _exit_stopped(stop)
         if not (files.is_write_error(e) and e.filename):
             raise  # a bug keeps its traceback
         print(f"error: cannot write {e.filename}: {e.strerror}", file=sys.stderr)
         sys.exit(1)
+
+
+def _exit_stopped(signum: int) -> NoReturn:
+    """Ends a process a signal stopped outside the training loop: its line, then exit 128 +
+    signum without the interpreter's teardown. A signal raised while XLA compiles (the start-up
+    builds the state and the epoch) leaves jaxlib in a state whose teardown segfaults (jax
+    0.10.2, reproduced without this project); the `with` blocks, the workdir's lock among them,
+    have run by now, and there is nothing else to save."""
+    print(f"stopped by signal {signum}; run the same command again", file=sys.stderr)
+    logging_std.shutdown()  # flushes the log handlers
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(128 + signum)
 
 
 def _signal_behind(error: BaseException) -> int | None:
