@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import jax
 import ml_collections
+from jax.sharding import Mesh
 
 from common import config_rules, parallel
 from common.errors import ConfigError
@@ -121,11 +124,19 @@ class Start(NamedTuple):
     resumed: bool
 
 
-def start(config: ml_collections.ConfigDict, workdir: str, state: Any, fresh: bool) -> Start:
-    """`prepare`, then restores the run into `state` (a fresh train state: structure, dtypes,
-    shardings). Hold the workdir's lock. ConfigError as `prepare`; CheckpointError: none of
-    its checkpoints restores."""
-    resumed = prepare(config, workdir, state, fresh)
+def start(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    make_state: Callable[[], Any],
+    mesh: Mesh,
+    fresh: bool,
+) -> Start:
+    """`prepare` against the shapes of `make_state()` (a fresh train state: structure, dtypes),
+    so a refused config costs no compilation; then that state, replicated over `mesh`, with the
+    run restored into it. Hold the workdir's lock. ConfigError as `prepare`; CheckpointError:
+    none of its checkpoints restores."""
+    resumed = prepare(config, workdir, jax.eval_shape(make_state), fresh)
+    state = parallel.replicate(make_state(), mesh)
     progress = Progress()
     if resumed:  # the newest checkpoint that restores; newer damaged ones set aside
         state, progress, _ = checkpoint.restore_workdir(workdir, state, set_aside_damaged=True)

@@ -198,9 +198,10 @@ class Trainer(abc.ABC):
         with workdir_lib.out_of_space_is_one_line(workdir), contextlib.ExitStack() as held:
             held.enter_context(workdir_lib.lock(workdir))  # a second run here stops at once
             with watch("state"):
-                state = jax.jit(self.create_train_state)(setup.keys.init)  # one compile
-                state = parallel.replicate(state, setup.mesh)
-                state, progress, resumed = resume.start(config, workdir, state, fresh)
+                make_state = functools.partial(jax.jit(self.create_train_state), setup.keys.init)
+                state, progress, resumed = resume.start(
+                    config, workdir, make_state, setup.mesh, fresh
+                )
                 if resumed:
                     logging.info("Resuming %s from epoch %d.", workdir, progress.epoch)
                 params = jax.device_get(state.params)  # one transfer, not two per leaf
