@@ -22,8 +22,11 @@ if not ON_ACCELERATOR:
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 # Many tests compile the same tiny programs, some in subprocesses (which inherit these): a
-# persistent compilation cache shared by the whole session compiles each of them once.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="jax-cache-"))
+# persistent compilation cache shared by the whole session (xdist's workers inherit the
+# controller's) compiles each of them once; the process that made it removes it at the end.
+_OWN_CACHE = "JAX_COMPILATION_CACHE_DIR" not in os.environ
+if _OWN_CACHE:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jax-cache-")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
@@ -35,6 +38,11 @@ import pytest  # noqa: E402
 jax.config.update("jax_numpy_rank_promotion", "raise")  # [B] vs [B, 1] mistakes fail loudly
 if ON_ACCELERATOR:  # TF32 / bf16 passes (GPU, TPU defaults) would hide errors behind 1e-5
     jax.config.update("jax_default_matmul_precision", "highest")
+
+
+def pytest_unconfigure(config):
+    if _OWN_CACHE and not hasattr(config, "workerinput"):  # the controller, or a lone process
+        shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
 
 def write_idx(path: str, array: np.ndarray, magic: int | None = None) -> str:
