@@ -149,6 +149,17 @@ def test_evaluate_images_compiles_one_estimator_per_proposal(vae_z2):
         assert row["iw_bpd"] == pytest.approx(np.mean(log_likelihood.to_bpd(log_px[s])), rel=1e-6)
 
 
+def test_batches_in_flight_together_give_what_one_at_a_time_gives(vae_z2, monkeypatch):
+    model, params, _ = vae_z2
+    images = fake_digits(23, 1)[0][..., None]
+    run = lambda: log_likelihood.evaluate_images(  # noqa: E731
+        model, params, images, jax.random.key(0), ks=(1, 10, 30), batch_size=5
+    )
+    together = run()
+    monkeypatch.setattr(log_likelihood, "IN_FLIGHT", 1)
+    assert run()["rows"] == together["rows"]  # bit for bit
+
+
 def test_prior_proposal_has_a_far_smaller_effective_sample_size(vae_z2):
     model, params, images = vae_z2
     iw_log_px, iw_ess = per_image(model, params, images, 100)
