@@ -217,12 +217,15 @@ def evaluate_images(
     jobs = [(p, i) for p in range(len(PROPOSALS)) for i in range(len(batches))]
 
     def finished():  # (job, result) in order
-        with futures.ThreadPoolExecutor(IN_FLIGHT) as pool:
+        pool = futures.ThreadPoolExecutor(IN_FLIGHT)
+        try:
             # Each proposal's first batch, before the others: each program compiles once.
             firsts = jobs[:: len(batches)]
             yield from zip(firsts, pool.map(estimate, firsts), strict=True)
             rest = [job for job in jobs if job[1] != 0]
             yield from zip(rest, pool.map(estimate, rest), strict=True)
+        finally:  # stopped (Ctrl-C): the queued batches never start, nothing waits for the rest
+            pool.shutdown(wait=False, cancel_futures=True)
 
     out, last_log = {}, time.perf_counter()
     for count, (job, result) in enumerate(finished(), 1):
