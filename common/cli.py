@@ -61,7 +61,10 @@ def run(main: Callable[[list[str]], None]) -> None:
                 signal.pthread_sigmask(signal.SIG_SETMASK, held)
             main(argv)
 
-    app.run(guarded, flags_parser=functools.partial(parse_flags, module=main.__module__))
+    try:
+        app.run(guarded, flags_parser=functools.partial(parse_flags, module=main.__module__))
+    except KeyboardInterrupt as e:  # while absl parsed the flags, before `guarded` began
+        _exit_stopped(e.signum if isinstance(e, Terminated) else signal.SIGINT)
 
 
 def _process_age() -> float:

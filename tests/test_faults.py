@@ -299,6 +299,14 @@ def test_a_seed_a_prng_key_cannot_take_is_a_config_error(tiny_vae_config):
 # ----------------------------------------------------------------------------- signals
 
 
+def _catches_sigterm(pid: int) -> bool:
+    """Whether process `pid` has a handler for SIGTERM (Linux's /proc; Python itself handles
+    SIGINT from its start, so SIGTERM's is the one that says a script's own are set)."""
+    with open(f"/proc/{pid}/status") as f:
+        caught = next(line for line in f if line.startswith("SigCgt:")).split()[1]
+    return bool(int(caught, 16) >> (signal.SIGTERM - 1) & 1)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_during_start_up_is_one_line_and_its_exit_code(tmp_path, mnist_dir, signum):
     # Stopped while the script imports (before any epoch): nothing to save.
@@ -309,7 +317,10 @@ def test_a_signal_during_start_up_is_one_line_and_its_exit_code(tmp_path, mnist_
         f"--config.data.dir={mnist_dir}",
     ]
     process = subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.3)  # importing jax alone takes longer
+    deadline = time.time() + 60
+    while not _catches_sigterm(process.pid):  # cli.run has set its handlers: imports follow
+        assert process.poll() is None and time.time() < deadline
+        time.sleep(0.005)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 128 + signum, stderr[-3000:]
