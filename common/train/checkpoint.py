@@ -185,10 +185,13 @@ def restore_newest(
     )
 
 
+_ORBAX_CODE = f"{os.sep}orbax{os.sep}"  # in the path of every file of orbax's package
+
+
 def _in_orbax(tb: Any) -> bool:
     """Whether a traceback passes through orbax's code."""
     return tb is not None and any(
-        f"{os.sep}orbax{os.sep}" in frame.filename for frame in traceback.extract_tb(tb)
+        _ORBAX_CODE in frame.filename for frame in traceback.extract_tb(tb)
     )
 
 
@@ -220,7 +223,7 @@ class _OrbaxNoise(logging_std.Filter):
         from_asyncio = record.name == "asyncio"
         if from_asyncio and record.exc_info and _in_orbax(record.exc_info[2]):
             return False  # orbax's read or write left behind
-        if not from_asyncio and f"{os.sep}orbax{os.sep}" not in record.pathname:
+        if not from_asyncio and _ORBAX_CODE not in record.pathname:
             return True
         text = record.getMessage()  # a save out of space: tensorstore's errors carry no frames
         if record.exc_info:
