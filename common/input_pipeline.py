@@ -28,6 +28,7 @@ from common.errors import DataError
 from common.shapes import ImagesU8, Labels, Pixels4, TanhImages
 
 DATASETS = ("mnist", "fashion_mnist")
+TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}  # as a document names them
 VAL_FRACTION = 0.1  # 60,000 -> 54,000 train / 6,000 validation
 
 
@@ -43,6 +44,7 @@ class Dataset:
     test_images: ImagesU8 | None
     test_labels: Labels | None
     source: str
+    official: str | None = None  # "mnist": the splits are the official MNIST files' (OFFICIAL)
 
     def describe(self) -> str:
         test = "no test set" if self.test_images is None else f"{len(self.test_images)} test"
@@ -141,6 +143,36 @@ def load_idx_folder(data_dir: str) -> tuple[tuple, tuple | None]:
         )
         return test, None
     return train, test
+
+
+# SHA-256 of the official files, uncompressed, in IDX_FILES' order: what a folder's contents must
+# hash to for its numbers to be the official data set's (a copy's .gz bytes may differ by its
+# compression; tfds's checksums are of the .gz files).
+OFFICIAL = {
+    "mnist": (
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    ),
+}
+
+
+def idx_digest(array: np.ndarray) -> str:
+    """SHA-256 of `array` (uint8-valued; images [N, 28, 28, 1] or labels [N]) written as an
+    uncompressed IDX file."""
+    if array.ndim == 4:
+        array = array[..., 0]
+    header = struct.pack(f">I{array.ndim}I", 0x0800 + array.ndim, *array.shape)
+    return hashlib.sha256(header + np.ascontiguousarray(array, np.uint8).tobytes()).hexdigest()
+
+
+def official_name(train: tuple, test: tuple | None) -> str | None:
+    """The name in OFFICIAL whose four files these (images, labels) splits are, or None."""
+    if test is None or train[1] is None or test[1] is None:
+        return None
+    digests = tuple(idx_digest(a) for split in (train, test) for a in split)
+    return next((name for name, known in OFFICIAL.items() if digests == known), None)
 
 
 # ----------------------------------------------------------------------------- downloads
@@ -313,9 +345,11 @@ def load_dataset(data_config: ml_collections.ConfigDict) -> Dataset:
     if data_config.dir:
         train, test = load_idx_folder(os.path.expanduser(data_config.dir))
         source = f"IDX folder {data_config.dir}"
+        official = official_name(train, test)  # ~0.1 s for MNIST
     else:
         train, test = load_downloaded(data_config.name)
         source = f"tfds {data_config.name}"
+        official = data_config.name  # the registered files, checked against their checksums
     images, labels = train
     perm = np.random.default_rng(data_config.split_seed).permutation(len(images))
     num_val = int(round(VAL_FRACTION * len(images)))
@@ -331,6 +365,7 @@ def load_dataset(data_config: ml_collections.ConfigDict) -> Dataset:
         test_images=None if test is None else test[0],
         test_labels=None if test is None else test[1],
         source=source,
+        official=official,
     )
 
 

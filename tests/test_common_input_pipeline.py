@@ -298,3 +298,25 @@ def test_the_download_and_the_idx_folder_give_the_same_splits(served_mnist, monk
     np.testing.assert_array_equal(downloaded.test_images, folder.test_images)
     np.testing.assert_array_equal(downloaded.test_labels, folder.test_labels)
     assert len(folder.train_images) == 90 and len(folder.test_images) == 40
+    # The download is the registered files (checksums checked); this folder is not MNIST's.
+    assert downloaded.official == "mnist" and folder.official is None
+
+
+def test_a_folder_is_official_when_its_contents_hash_to_the_official_files(tmp_path, monkeypatch):
+    folder = tmp_path / "copy"
+    write_mnist_folder(folder, num_train=100, num_test=40)
+    # idx_digest of what was read back is the SHA-256 of each file uncompressed: the digests the
+    # official data sets publish (a copy's .gz bytes may differ, its contents may not).
+    digests = tuple(
+        hashlib.sha256(gzip.open(folder / name).read()).hexdigest()
+        for name in input_pipeline.IDX_FILES
+    )
+    config = ml_collections.ConfigDict(dict(name="mnist", dir=str(folder), split_seed=42, limit=0))
+    assert input_pipeline.load_dataset(config).official is None
+    monkeypatch.setitem(input_pipeline.OFFICIAL, "mnist", digests)
+    assert input_pipeline.load_dataset(config).official == "mnist"
+    # One image changed, the same .gz names: not the official files.
+    images, _ = fake_digits(40, 1)
+    images[3, 10, 10] ^= 1
+    write_idx(str(folder / "t10k-images-idx3-ubyte.gz"), images)
+    assert input_pipeline.load_dataset(config).official is None

@@ -59,6 +59,7 @@ def _session(scale, pairs, config_num_epochs, data):
         "config_num_epochs": config_num_epochs,
         "data": data,
         "has_test_set": True,
+        "official_data": "mnist",
         "machine": MACHINE,
         "status": "finished",
         "wall_s": 3725.0,
@@ -139,7 +140,10 @@ def test_report_from_fake_workdirs(fake_root, tmp_path):
         in aae_row
     )
     assert "| D1 | M1 |" in vae_row and "| D1 | M1 |" in aae_row
-    assert "- D1: tfds mnist: 54000 train, 6000 val, 10000 test" in text
+    assert (
+        "- D1: tfds mnist: 54000 train, 6000 val, 10000 test (the official MNIST files: "
+        "contents checked)" in text
+    )
     assert "- M1: Test CPU 9000, 4 cores; jax 0.0.1 on gpu: 1 x Fake H100" in text
     assert "**Shortened runs** (epoch scale 0.5, 1.0)" in text
     assert text.count("not run") >= 6  # the six experiments without a workdir

@@ -22,8 +22,9 @@ def numbers(parzen, se, fid, coverage=0.9, rarest=0.05, recognisability=0.95):
     }
 
 
-def result(epoch, main, real_fid=30.0, data="tfds mnist", **variants):
+def result(epoch, main, real_fid=30.0, data="tfds mnist", official_data=None, **variants):
     return {
+        "official_data": official_data,
         "epoch": epoch,
         "model": "aae",
         "num_samples": 100,
@@ -79,12 +80,35 @@ def test_the_report_says_who_is_ahead_and_by_how_much(tmp_path):
     assert "FID (classifier features) 900.00 → 300.00 → 200.00" in text
     assert "comes between epochs 0 and 10 (86%)" in text
     assert "| `a` | Q2.5 | D1 | 20 | decoded prior draws | 150.0 ± 5.0 | 0.167 | 200.00 |" in text
-    assert "| `a`, epoch 20 | 150.0 ± 5.0 |" in text
-    assert "another architecture and training: compare with care" in text
+    # Table 1: 150 ± 5 against the paper's 340 ± 2, on the paper's test images.
+    assert (
+        "| `a`, epoch 20 | 150.0 ± 5.0 | tfds mnist: scored on the 10000 test images "
+        "| missed by 190.0 |" in text
+    )
+    assert "The networks differ" in text
 
 
 def test_other_data_gets_no_verdict_and_no_runs_no_report(tmp_path):
     assert samples.write_sample_report(spec(), str(tmp_path), str(tmp_path)) is None
     store(tmp_path, "a", [result(5, "samples", data="IDX folder x", samples=numbers(1, 1, 1))])
     path = samples.write_sample_report(spec(), str(tmp_path), str(tmp_path / "docs"))
-    assert "Other data than the paper's" in open(path).read()
+    text = open(path).read()
+    assert "Other data than the paper's" in text
+    assert "| `a`, epoch 5 | 1.0 ± 1.0 | IDX folder x: scored on the 10000 test images |  |" in text
+
+
+def test_a_folder_of_the_official_files_gets_the_verdict(tmp_path):
+    # An IDX folder whose contents were checked to be the official MNIST (official_data): the
+    # paper's test images. 339 ± 1 against 340 ± 2: level; 346 ± 1: better by 6.
+    official = dict(data="IDX folder x", official_data="mnist")
+    store(tmp_path, "a", [result(5, "samples", **official, samples=numbers(339.0, 1.0, 1))])
+    path = samples.write_sample_report(spec(), str(tmp_path), str(tmp_path / "docs"))
+    assert "| 339.0 ± 1.0 | IDX folder x: scored on the 10000 test images | level within two" in (
+        open(path).read()
+    )
+    store(tmp_path / "2", "a", [result(5, "samples", **official, samples=numbers(346.0, 1.0, 1))])
+    path = samples.write_sample_report(spec(), str(tmp_path / "2"), str(tmp_path / "docs2"))
+    assert (
+        "| 346.0 ± 1.0 | IDX folder x: scored on the 10000 test images | met, better by 6.0 |"
+        in (open(path).read())
+    )

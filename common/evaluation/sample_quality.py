@@ -327,6 +327,7 @@ def evaluate_workdir(
         "sigmas": [float(s) for s in SIGMAS],
         "sets": sets.description,
         "data": data.source,
+        "official_data": data.official,  # "mnist": the paper's test images (input_pipeline)
         "classifier": clf.describe(),
         "main": main_variant(kind),
         "variants": variants,

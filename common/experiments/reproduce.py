@@ -103,8 +103,11 @@ def make_config(
 
 
 @functools.cache
-def describe_data(name: str, data_dir: str, split_seed: int, limit: int) -> tuple[str, bool]:
-    """(the data's one-line description, whether it has a test set), paths made displayable."""
+def describe_data(
+    name: str, data_dir: str, split_seed: int, limit: int
+) -> tuple[str, bool, str | None]:
+    """(the data's one-line description, whether it has a test set, the official data set its
+    files are: input_pipeline.Dataset.official), paths made displayable."""
     from common import input_pipeline
 
     data = input_pipeline.load_dataset(
@@ -115,7 +118,7 @@ def describe_data(name: str, data_dir: str, split_seed: int, limit: int) -> tupl
         text = text.replace(data_dir, markdown.display_path(os.path.abspath(data_dir)))
     if data.test_images is None:
         text += " (the validation split is all there is to test on)"
-    return text, data.test_images is not None
+    return text, data.test_images is not None, data.official
 
 
 def _write_record(workdir: str, record: dict[str, Any]) -> None:
@@ -164,7 +167,7 @@ def run_experiment(
     if is_complete(workdir, config):
         logging.info("%s: complete (%d epochs); skipped.", name, config.num_epochs)
         return None
-    data, has_test = describe_data(
+    data, has_test, official = describe_data(
         config.data.name, config.data.dir, config.data.split_seed, config.data.limit
     )
     record = runs.read_record(workdir)
@@ -175,6 +178,7 @@ def run_experiment(
         **schedule,
         "data": data,
         "has_test_set": has_test,
+        "official_data": official,
         "machine": helpers.machine_info(),
         "from_epoch": _last_epoch(workdir),
         "status": "running",

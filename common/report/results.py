@@ -12,7 +12,7 @@ import shutil
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 
-from common import files
+from common import files, input_pipeline
 from common.experiments import plans
 from common.experiments.plans import Experiment, Headline, Plan
 from common.report import across_runs, log_likelihood, markdown, paper, verdicts
@@ -341,9 +341,12 @@ def write_report(plan: Plan, root: str, docs_dir: str) -> str:
 
     # Short labels (D1, M1, ...) for data sets and machines, so the summary table stays narrow.
     labels: dict[str, dict[str, str]] = {"data": {}, "machine": {}}
+    official: dict[str, str] = {}  # data -> the official data set its files were checked to be
     for run in [*runs.values(), *full.values()]:
         if run is None:
             continue
+        if run.latest.get("official_data"):
+            official[run.latest.get("data", "")] = run.latest["official_data"]
         for kind, prefix, values in (
             ("data", "D", [run.latest.get("data", "not recorded")]),
             ("machine", "M", machines(run) or [markdown.machine_label(None)]),
@@ -375,7 +378,15 @@ def write_report(plan: Plan, root: str, docs_dir: str) -> str:
     lines += ["## Final numbers", ""]
     lines += _summary_table(experiments, runs, "", headlines, labels, compare=True)
     lines += [""]
-    lines += [f"- {label}: {value}" for value, label in labels["data"].items()]
+    lines += [
+        f"- {label}: {value}"
+        + (
+            f" (the official {input_pipeline.TITLES[official[value]]} files: contents checked)"
+            if value in official
+            else ""
+        )
+        for value, label in labels["data"].items()
+    ]
     lines += [f"- {label}: {value}" for value, label in labels["machine"].items()]
     lines += [
         "",
