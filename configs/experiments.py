@@ -44,7 +44,12 @@ from configs import (
 
 HEADLINES = {
     "vae": Headline(
-        "bpd", "bpd (negative ELBO)", ".3f", ("train_bpd", "val_bpd", "train_l_rec", "train_l_reg")
+        "bpd",
+        "bpd (negative ELBO)",
+        ".3f",
+        ("train_bpd", "val_bpd", "train_l_rec", "train_l_reg"),
+        note="The VAE sees 4-bit pixels (16 values); its test bpd is of the epoch with the best "
+        "validation bpd.",
     ),
     "aae": Headline(
         "recon_loss",
@@ -57,6 +62,8 @@ HEADLINES = {
             "train_disc_loss",
             "train_disc_accuracy",
         ),
+        note="The AAE sees pixels in [-1, 1]; its test reconstruction loss is of the last epoch "
+        "(it has no number to choose an epoch by).",
     ),
     "aae_semi": Headline(
         "error",
@@ -69,6 +76,9 @@ HEADLINES = {
             "train_disc_style_accuracy",
             "train_disc_class_accuracy",
         ),
+        note="The semi-supervised AAE's test error is of the epoch with the best validation "
+        "error (choosing on the test set would bias it); a clustering run's clusters take the "
+        "label of the validation image each is surest of, for the test error too.",
     ),
 }
 

@@ -225,8 +225,8 @@ def test_a_tiny_experiment_end_to_end_and_the_rerun_skips_it(tmp_path, mnist_dir
     )
     path = reproduce.main(plan_of(exp, samples=samples, explore=(exp,)), options)
     text = open(path).read()
-    assert "epoch 1 (assignment: 2)" in text and "epoch 2 (assignment: 4)" in text
-    assert "2 run of the assignment's 4 (epoch scale 0.5); complete" in text
+    assert "epoch 1 (config: 2)" in text and "epoch 2 (config: 4)" in text
+    assert "2 run of the config's 4 (epoch scale 0.5); complete" in text
     assert ": 64 train, 20 val, 50 test" in text  # the data's own description
     for name in ("latent_scatter.png", "samples_epoch_2.png", "reconstructions_epoch_1.png"):
         assert os.path.exists(os.path.join(docs, "figures", "tiny_ae", name)), name

@@ -145,13 +145,15 @@ def test_report_from_fake_workdirs(fake_root, tmp_path):
         "contents checked)" in text
     )
     assert "- M1: Test CPU 9000, 4 cores; jax 0.0.1 on gpu: 1 x Fake H100" in text
+    assert "The VAE sees 4-bit pixels" in text and "The AAE sees pixels in [-1, 1]" in text
+    assert "semi-supervised" not in text.split("## ")[1]  # the notes are of this plan's kinds
     assert "**Shortened runs** (epoch scale 0.5, 1.0)" in text
     assert text.count("not run") >= 6  # the six experiments without a workdir
     assert "1h02m05s wall clock in 1 session" in text
-    assert "- **Epochs**: 50 run of the assignment's 100 (epoch scale 0.5); complete" in text
+    assert "- **Epochs**: 50 run of the config's 100 (epoch scale 0.5); complete" in text
 
     # Grids at the assignment's epochs, labelled with the epochs they stand for.
-    assert "epoch 10 (assignment: 20)" in text and "epoch 25 (assignment: 50)" in text
+    assert "epoch 10 (config: 20)" in text and "epoch 25 (config: 50)" in text
     assert "(not written)" in text  # the AAE's epoch 50 grids are missing
     # The importance-weighted table and the proposal plot.
     assert "| 1000 | 0.5200 ± 0.0010 | 500.0 | 0.9000 | 1.00 |" in text
@@ -175,7 +177,7 @@ def test_report_of_an_unfinished_run_without_a_record(tmp_path):
     rows = [{"epoch": 0, "train_bpd": 4.0, "val_bpd": 4.0}, {"epoch": 1, "train_bpd": 1.7}]
     _fake_workdir(root / "vae", "vae", rows, None, None, [], [0, 10, 80], num_epochs=80)
     text = open(results.write_report(PLAN, str(root), str(tmp_path / "docs"))).read()
-    assert "- **Epochs**: 1 run of the assignment's 80; stopped after epoch 1 of 80" in text
+    assert "- **Epochs**: 1 run of the config's 80; stopped after epoch 1 of 80" in text
     assert "not recorded (trained outside scripts/reproduce.py)" in text
     assert "epoch 10, not reached yet" in text
     assert "(not written yet)" in text  # no bpd_curve.png
@@ -420,6 +422,12 @@ def test_the_paper_plan_puts_tables_2_and_3_beside_ours_with_verdicts(tmp_path):
             config = json.loads((workdir / "config.json").read_text())
             (workdir / "config.json").write_text(json.dumps({**config, "seed": seed or 42}))
     text = "\n".join(paper.section(experiments.PAPER.paper_rows, str(root)))
+    report = open(results.write_report(experiments.PAPER, str(root), str(tmp_path / "docs"))).read()
+    # The paper's plan has no course reference: no such column; its notes are its own.
+    header = next(line for line in report.splitlines() if line.startswith("| # |"))
+    assert "course reference" not in header and "| epochs run / planned |" in header
+    assert "The semi-supervised AAE's test error is of the epoch with the best" in report
+    assert "The VAE sees" not in report and "The AAE sees" not in report
     table = {line.split(" | ")[1]: line for line in text.splitlines() if line.startswith("| Table")}
     # 100 labels: 2.50 ± 0.10 over 3 seeds, under the 3 % target (better by 0.50), and level
     # with the paper's 1.90 ± 0.10? 2 * hypot(0.1 / sqrt(3), 0.1) = 0.23 < 0.60: missed by 0.60.

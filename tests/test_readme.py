@@ -205,7 +205,7 @@ def test_reproduce_commands(sandbox):
     sandbox("python scripts/reproduce.py --epoch_scale 0.1", tiny, "--epoch_scale 0.02")
     sandbox("python scripts/reproduce.py --report_only", "--docs docs")
     text = (sandbox.path / "docs" / "results.md").read_text()
-    assert "## 1. VAE, z 20" in text and "- **Epochs**: 2 run of the assignment's 80" in text
+    assert "## 1. VAE, z 20" in text and "- **Epochs**: 2 run of the config's 80" in text
     assert "`configs/ae_z2.py`: not run yet." in text
     out = sandbox(
         "python scripts/reproduce.py --data_dir MNIST_T10K_FOLDER --num_images 500 --seeds 42,1,2 "

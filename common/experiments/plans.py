@@ -104,6 +104,7 @@ class Headline:
     text: str  # what it is, e.g. "bpd (negative ELBO)"
     fmt: str  # e.g. ".3f"
     table: tuple[str, ...]  # metrics.jsonl keys of the report's per-epoch table
+    note: str = ""  # which model its test number is of, and what the model sees (a sentence)
 
 
 @dataclasses.dataclass(frozen=True)

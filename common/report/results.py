@@ -42,7 +42,7 @@ INTERPOLATION_CAPTION = (
 def _epoch_header(epoch: int, assignment: list[int], reached: bool) -> str:
     text = f"epoch {epoch}"
     if assignment != [epoch]:
-        text += f" (assignment: {', '.join(map(str, assignment))})"
+        text += f" (config: {', '.join(map(str, assignment))})"
     return text if reached else text + ", not reached yet"
 
 
@@ -160,9 +160,14 @@ def _summary_table(
                 machine_labels,
             ]
         )
-    header = ["#", "experiment", "question", "epochs run / assignment's", "number"]
+    header = ["#", "experiment", "question", "epochs run / planned", "number"]
     header += ["train (last epoch)", "validation (last epoch)", "test (final)"]
-    return markdown.table(header + ["course reference", "data", "machine"], body)
+    header += ["course reference", "data", "machine"]
+    if not any(exp.reference for exp in experiments):  # e.g. the paper's plan: its own table
+        column = header.index("course reference")
+        header.pop(column)
+        body = [row[:column] + row[column + 1 :] for row in body]
+    return markdown.table(header, body)
 
 
 def _wall_time(run: Run) -> str:
@@ -237,7 +242,7 @@ def _section(
     figures = markdown.Figures(docs_dir, figures_root, figures_name or exp.name, run.workdir)
     target = assignment_epochs(run)
     scale = latest.get("epoch_scale")
-    epochs = f"{run.last_epoch} run of the assignment's {target}"
+    epochs = f"{run.last_epoch} run of the config's {target}"
     if scale not in (None, 1, 1.0):
         epochs += f" (epoch scale {scale})"
     data = latest.get("data", "not recorded")
@@ -388,13 +393,17 @@ def write_report(plan: Plan, root: str, docs_dir: str) -> str:
         for value, label in labels["data"].items()
     ]
     lines += [f"- {label}: {value}" for value, label in labels["machine"].items()]
+    kinds = dict.fromkeys(exp.get_config().model for exp in experiments)  # in the plan's order
     lines += [
         "",
-        "Train numbers are the means over the last epoch's steps; validation numbers are of the "
-        "model after the last epoch; the VAE's test bpd is of the epoch with the best validation "
-        "bpd, the AAE's test reconstruction loss of the last epoch. The VAE sees 4-bit pixels "
-        "(16 values), the AAE pixels in [-1, 1]. Without a test set (a folder of the t10k "
-        "files only) there is no test number.",
+        " ".join(
+            [
+                "Train numbers are the means over the last epoch's steps; validation numbers are "
+                "of the model after the last epoch.",
+                *(headlines[kind].note for kind in kinds if headlines[kind].note),
+                "Without a test set (a folder of the t10k files only) there is no test number.",
+            ]
+        ),
         "",
     ]
     if plan.samples is not None and any(
