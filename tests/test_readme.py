@@ -74,6 +74,7 @@ TESTS = {
     "test_reproduce_commands": (
         "python scripts/reproduce.py",
         "python scripts/reproduce.py --plan priors",
+        "python scripts/reproduce.py --plan paper",
         "python scripts/reproduce.py --report_only",
         "python scripts/reproduce.py --epoch_scale 0.1",
         "python scripts/reproduce.py --plan priors --data_dir MNIST_T10K_FOLDER --seeds 42,1,2",
@@ -243,6 +244,16 @@ def test_reproduce_commands(sandbox):
     priors = (sandbox.path / "docs" / "priors.md").read_text()
     assert "| `aae_z2_mixture_labels` | mixture of 10 Gaussians" in priors
     assert "| 1 | 42, 7 | " in priors  # epoch 1, the two seeds in the gallery's table
+    # The paper's plan: the baseline (the classification phase alone, no adversary), one epoch.
+    sandbox(
+        "python scripts/reproduce.py --plan paper",
+        "--only aae_semi_100_supervised --data_dir MNIST_FOLDER --epoch_scale 0.05 --docs docs "
+        "--num_samples 0",
+    )
+    paper = (sandbox.path / "docs" / "paper.md").read_text()
+    assert "| Table 2 | 100 labels | 1.90 ± 0.10 | 3 | not run yet |" in paper
+    assert "figures/paper/aae_semi_100_supervised/confusion_matrix.png" in paper
+    assert (sandbox.path / "docs" / "priors.md").read_text() == priors
 
 
 @pytest.mark.slow  # several trainings of the full-size AAE: README's second test command
