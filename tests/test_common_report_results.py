@@ -421,8 +421,9 @@ def test_the_paper_plan_puts_tables_2_and_3_beside_ours_with_verdicts(tmp_path):
             _fake_workdir(workdir, "aae_semi", rows, final, None, (), [0, 2])
             config = json.loads((workdir / "config.json").read_text())
             (workdir / "config.json").write_text(json.dumps({**config, "seed": seed or 42}))
-    text = "\n".join(paper.section(experiments.PAPER.paper_rows, str(root)))
-    report = open(results.write_report(experiments.PAPER, str(root), str(tmp_path / "docs"))).read()
+    docs = tmp_path / "docs"
+    text = "\n".join(paper.section(experiments.PAPER.paper_rows, str(root), str(docs), "figs"))
+    report = open(results.write_report(experiments.PAPER, str(root), str(docs))).read()
     # The paper's plan has no course reference: no such column; its notes are its own.
     header = next(line for line in report.splitlines() if line.startswith("| # |"))
     assert "course reference" not in header and "| epochs run / planned |" in header
@@ -437,3 +438,10 @@ def test_the_paper_plan_puts_tables_2_and_3_beside_ours_with_verdicts(tmp_path):
     assert "level within two standard errors" in table["16 clusters"]  # 9.55 ± 2.05
     assert "not run yet" in table["1,000 labels"] and "none set" in table["30 clusters"]
     assert "give 20.00 % test error; the unlabelled images take 17.50 points off it" in text
+    # The error curves: each row's mean over its seeds at the epochs from 1, beside the paper's.
+    assert "![Validation error per epoch beside the paper's tables](figs/error_curves.png)" in text
+    assert (docs / "figs" / "error_curves.png").stat().st_size > 10_000
+    runs = paper._errors(str(root), "aae_semi_100")[1]
+    assert paper.mean_curve(runs) == ([1, 2], [5.0, 10.0 / 3])
+    shorter = dataclasses.replace(runs[0], rows=runs[0].rows[:2])
+    assert paper.mean_curve([*runs, shorter]) == ([1], [5.0])  # the epochs every run reached

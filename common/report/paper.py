@@ -5,15 +5,19 @@ alone."""
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections.abc import Sequence
 
+from common import plotting
 from common.experiments import plans
 from common.experiments.plans import PaperRow
 from common.report import markdown, verdicts
 from common.report.runs import Run, load_run, seed_runs
 
 METRIC = "test_error"  # %, of the best validation epoch
+CURVE = "val_error"  # %, per epoch
+FIGURE = "error_curves.png"  # under the plan's figures folder
 
 
 def _errors(root: str, name: str) -> tuple[list[float], list[Run]]:
@@ -29,8 +33,69 @@ def _mean_sd(values: Sequence[float]) -> str:
     return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
-def section(rows: Sequence[PaperRow], root: str) -> list[str]:
-    """The markdown section: one table row per paper row (ours not run yet: said so)."""
+def mean_curve(runs: Sequence[Run]) -> tuple[list[int], list[float]]:
+    """(epochs, mean of CURVE over the runs) at the epochs from 1 that every run has reached."""
+    by_run = [{r["epoch"]: r[CURVE] for r in run.rows if CURVE in r} for run in runs]
+    epochs = sorted(set.intersection(*(set(b) for b in by_run)) - {0}) if by_run else []
+    return epochs, [statistics.fmean(b[e] for b in by_run) for e in epochs]
+
+
+def write_figure(rows: Sequence[PaperRow], root: str, path: str) -> bool:
+    """Our validation error per epoch beside the paper's test error (dashed, the same colour),
+    a panel per table, log scale; False (nothing written) when no run has an epoch."""
+    tables = list(dict.fromkeys(row.table for row in rows))
+    panels = []
+    for table in tables:
+        curves = []
+        for row in (r for r in rows if r.table == table):
+            _, runs = _errors(root, row.experiment)
+            if not runs:  # unfinished runs: their epochs so far
+                runs = [r for r in (load_run(plans.run_dir(root, row.experiment)),) if r]
+            epochs, values = mean_curve(runs)
+            if epochs:
+                curves.append((row, len(runs), epochs, values))
+        if curves:
+            panels.append((table, curves))
+    if not panels:
+        return False
+    from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
+
+    fig = plotting.new_figure(6.4 * len(panels), 4.2)
+    for ax, (table, curves) in zip(
+        fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True
+    ):
+        for i, (row, num_runs, epochs, values) in enumerate(curves):
+            seeds = f"mean of {num_runs} seeds" if num_runs > 1 else "1 seed"
+            ax.plot(epochs, values, color=f"C{i}", marker="o", markersize=3)
+            ax.plot([], [], color=f"C{i}", label=f"{row.setting}: ours, validation ({seeds})")
+            ax.axhline(row.paper.value, color=f"C{i}", linestyle="--", linewidth=1)
+            ax.plot(
+                [], [], color=f"C{i}", linestyle="--", label=f"paper, test: {row.paper.value:g}"
+            )
+            if row.target is not None:
+                ax.axhline(row.target, color=f"C{i}", linestyle=":", linewidth=1)
+                ax.plot([], [], color=f"C{i}", linestyle=":", label=f"target here: {row.target:g}")
+        ax.set_yscale("log")
+        low, high = ax.get_ylim()
+        ax.yaxis.set_major_locator(
+            FixedLocator([t for t in (0.5, 1, 2, 3, 5, 10, 20, 50, 100) if low <= t <= high])
+        )
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_major_formatter("{x:g}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(f"the AAE paper's {table} beside ours")
+        ax.set_xlabel("epoch (the paper's runs: thousands)")
+        ax.set_ylabel("error (%)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7.5)
+    fig.tight_layout()
+    plotting.save_figure(fig, path)
+    return True
+
+
+def section(rows: Sequence[PaperRow], root: str, docs_dir: str, figures: str) -> list[str]:
+    """The markdown section: one table row per paper row (ours not run yet: said so), and the
+    error curves' figure (DOCS/FIGURES/FIGURE)."""
     if not rows:
         return []
     body, gains = [], []
@@ -81,4 +146,12 @@ def section(rows: Sequence[PaperRow], root: str) -> list[str]:
         "",
         *gains,
     ]
+    if write_figure(rows, root, os.path.join(docs_dir, figures, FIGURE)):
+        lines += [
+            "",
+            "Validation error per epoch beside the paper's test error (dashed, the same colour): "
+            "where our runs stand on the paper's way, which took thousands of epochs.",
+            "",
+            f"![Validation error per epoch beside the paper's tables]({figures}/{FIGURE})",
+        ]
     return [*lines, ""]

@@ -423,7 +423,7 @@ def write_report(plan: Plan, root: str, docs_dir: str) -> str:
             "file in a browser; a code host shows its source).",
             "",
         ]
-    lines += paper.section(plan.paper_rows, root)
+    lines += paper.section(plan.paper_rows, root, docs_dir, plan.figures)
     lines += across_runs.seed_section(root, experiments, runs, headlines)
     lines += across_runs.sweep_section(root, plan.sweeps, headlines)
     lines += across_runs.code_section(experiments, runs, plan.comparisons)
