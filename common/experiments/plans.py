@@ -145,7 +145,9 @@ class SampleQuality:
     experiments: tuple[Experiment, ...]  # in the report's order
     over_epochs: tuple[tuple[str, str], ...]  # (question, experiment): samples over epochs
     pairs: tuple[Comparison, ...]  # compared at their last common sample epoch
-    paper: tuple[PaperNumber, ...]  # Makhzani et al. 2015, Table 1: Parzen nats on MNIST
+    # Makhzani et al. 2015, Table 1: Parzen nats on MNIST, the paper's own model (the AAE) last:
+    # the verdicts are against it.
+    paper: tuple[PaperNumber, ...]
     beside_paper: tuple[str, ...]  # the experiments shown beside it
     report_file: str = "sample_quality.md"  # in the docs folder
 
