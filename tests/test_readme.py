@@ -78,6 +78,7 @@ TESTS = {
         "python scripts/reproduce.py --report_only",
         "python scripts/reproduce.py --epoch_scale 0.1",
         "python scripts/reproduce.py --plan priors --data_dir MNIST_T10K_FOLDER --seeds 42,1,2",
+        "python scripts/reproduce.py --plan paper --data_dir MNIST_FOLDER --seeds 42",
         "python scripts/reproduce.py --data_dir MNIST_T10K_FOLDER --num_images 500 --seeds 42,1,2 "
         "--sweeps --full_scale_data FASHION_MNIST_FOLDER",
     ),
@@ -254,6 +255,13 @@ def test_reproduce_commands(sandbox):
     assert "| Table 2 | 100 labels | 1.90 ± 0.10 | 3 | not run yet |" in paper
     assert "figures/paper/aae_semi_100_supervised/confusion_matrix.png" in paper
     assert (sandbox.path / "docs" / "priors.md").read_text() == priors
+    # README's published command of that plan: the finished run skipped, the report rewritten.
+    out = sandbox(
+        "python scripts/reproduce.py --plan paper --data_dir MNIST_FOLDER --seeds 42",
+        "--only aae_semi_100_supervised --epoch_scale 0.05 --docs docs",
+    )
+    assert "aae_semi_100_supervised: complete (1 epochs); skipped." in out
+    assert (sandbox.path / "docs" / "paper.md").read_text() == paper
 
 
 @pytest.mark.slow  # several trainings of the full-size AAE: README's second test command
