@@ -38,3 +38,8 @@ def surest(probs: np.ndarray, num: int) -> np.ndarray:
     """int [K, min(num, N)]: per cluster k, the images with the largest q(y = k|x), surest first."""
     num = min(num, probs.shape[0])
     return np.argsort(-probs, axis=0, kind="stable")[:num].T
+
+
+def cluster_sizes(probs: np.ndarray) -> np.ndarray:
+    """int64 [K]: how many images have cluster k as their most probable (0: a cluster unused)."""
+    return np.bincount(np.argmax(probs, axis=-1), minlength=probs.shape[-1])

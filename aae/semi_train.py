@@ -414,10 +414,14 @@ class SemiAAETrainer(trainer.Trainer):
         )
         if assignment is not None:
             surest = semi_metrics.surest(probs, CLUSTER_COLUMNS)  # [K, columns]
+            sizes = semi_metrics.cluster_sizes(probs)  # an unused cluster's row says so
             out[run_files.CLUSTER_GRID] = (
                 semi_pictures.labelled_rows(
                     shown.images[surest] / 255.0,
-                    [f"{c}: label {label}" for c, label in enumerate(assignment)],
+                    [
+                        f"{c}: label {label}, {size} images" if size else f"{c}: unused"
+                        for c, (label, size) in enumerate(zip(assignment, sizes, strict=True))
+                    ],
                     f"each cluster's surest {shown.split} images",
                 ),
                 None,

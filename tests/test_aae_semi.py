@@ -108,6 +108,8 @@ def test_the_cluster_assignment_and_error_on_a_hand_made_case():
     matrix = semi_metrics.confusion_matrix(labels, predicted)
     assert matrix.sum() == 6 and matrix[3, 3] == 1 and matrix[3, 5] == 1 and matrix[3, 7] == 1
     np.testing.assert_array_equal(semi_metrics.surest(probs, 2), [[0, 1], [2, 3], [5, 4]])
+    np.testing.assert_array_equal(semi_metrics.cluster_sizes(probs), [2, 2, 2])
+    np.testing.assert_array_equal(semi_metrics.cluster_sizes(probs[:, [0, 0, 1]]), [4, 0, 2])
 
 
 def test_the_test_split_is_scored_with_the_validation_splits_clusters(mnist_dir):
