@@ -9,8 +9,8 @@ networks and thousands of epochs; target here: at most 3 % (`test_error`, of the
 validation epoch). Baseline: configs/aae_semi_100_supervised.py, the same encoder on the same
 100 labels alone.
 
-Time: 20 epochs of 540 steps, about 52 s an epoch and 19 minutes in all on a 2-core Intel Xeon
-(seed 42: 18m55s; 5.16 % test error, the best validation epoch the 10th).
+Time: 20 epochs of 540 steps, about 52 s an epoch and 19 minutes in all on a 2-core Intel Xeon.
+Results of every semi-supervised and clustering config: docs/paper.md.
 
 Why these settings: every phase has its own Adam, so a phase's pull on the shared encoder is
 its learning rate; a 2-dimensional style leaves the digit to y (with 10 the decoder read it from
