@@ -60,7 +60,7 @@ def write_figure(rows: Sequence[PaperRow], root: str, path: str) -> bool:
         return False
     from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
 
-    fig = plotting.new_figure(6.4 * len(panels), 4.2)
+    fig = plotting.new_figure(6.4 * len(panels), 5.2)
     for ax, (table, curves) in zip(
         fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True
     ):
@@ -87,7 +87,8 @@ def write_figure(rows: Sequence[PaperRow], root: str, path: str) -> bool:
         ax.set_xlabel("epoch (the paper's runs: thousands)")
         ax.set_ylabel("error (%)")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7.5)
+        # Below the axes, a column per row of the table (ours, the paper's, the target).
+        ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=len(curves))
     fig.tight_layout()
     plotting.save_figure(fig, path)
     return True

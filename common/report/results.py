@@ -416,7 +416,8 @@ def write_report(plan: Plan, root: str, docs_dir: str) -> str:
             f"[{plan.samples.report_file}]({plan.samples.report_file}).",
             "",
         ]
-    if os.path.exists(os.path.join(docs_dir, plans.EXPLORER_DIR, "index.html")):
+    # The page of this plan's z 2 runs (another plan's page in the same docs folder is not).
+    if plan.explore and os.path.exists(os.path.join(docs_dir, plans.EXPLORER_DIR, "index.html")):
         lines += [
             "The z 2 runs side by side on one latent plane, decoded at the pointer: "
             f"[{plans.EXPLORER_DIR}/index.html]({plans.EXPLORER_DIR}/index.html) (open the "
