@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from common import plotting
 from common.experiments import plans
@@ -40,15 +40,18 @@ def mean_curve(runs: Sequence[Run]) -> tuple[list[int], list[float]]:
     return epochs, [statistics.fmean(b[e] for b in by_run) for e in epochs]
 
 
-def write_figure(rows: Sequence[PaperRow], root: str, path: str) -> bool:
+def write_figure(
+    rows: Sequence[PaperRow], finished: Mapping[str, list[Run]], root: str, path: str
+) -> bool:
     """Our validation error per epoch beside the paper's test error (dashed, the same colour),
-    a panel per table, log scale; False (nothing written) when no run has an epoch."""
+    a panel per table, log scale; `finished`: each experiment's finished runs (`_errors`'), an
+    unfinished one's run read from the root. False (nothing written) when no run has an epoch."""
     tables = list(dict.fromkeys(row.table for row in rows))
     panels = []
     for table in tables:
         curves = []
         for row in (r for r in rows if r.table == table):
-            _, runs = _errors(root, row.experiment)
+            runs = finished[row.experiment]
             if not runs:  # unfinished runs: their epochs so far
                 runs = [r for r in (load_run(plans.run_dir(root, row.experiment)),) if r]
             epochs, values = mean_curve(runs)
@@ -99,9 +102,10 @@ def section(rows: Sequence[PaperRow], root: str, docs_dir: str, figures: str) ->
     error curves' figure (DOCS/FIGURES/FIGURE)."""
     if not rows:
         return []
-    body, gains = [], []
+    body, gains, finished = [], [], {}
     for row in rows:
         errors, runs = _errors(root, row.experiment)
+        finished[row.experiment] = runs
         paper = f"{row.paper.value:.2f} ± {row.paper.error:.2f}"
         target = "none set" if row.target is None else f"{row.target:g}"
         if not errors:
@@ -147,7 +151,7 @@ def section(rows: Sequence[PaperRow], root: str, docs_dir: str, figures: str) ->
         "",
         *gains,
     ]
-    if write_figure(rows, root, os.path.join(docs_dir, figures, FIGURE)):
+    if write_figure(rows, finished, root, os.path.join(docs_dir, figures, FIGURE)):
         lines += [
             "",
             "Validation error per epoch beside the paper's test error (dashed, the same colour): "
