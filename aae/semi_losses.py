@@ -24,3 +24,14 @@ def classification_error(logits: jax.Array, labels: jax.Array) -> jax.Array:
     """Whether the most probable class is wrong, in percent: logits [B, K], labels int [B] ->
     [B] float32, 0 or 100 (its mean is the error in %)."""
     return 100.0 * (jnp.argmax(logits, -1) != labels).astype(jnp.float32)
+
+
+def class_balance(probs: jax.Array) -> jax.Array:
+    """KL(mean of q(y|x) over the batch || uniform) in nats: probs [B, K] -> scalar float32, 0
+    when the batch uses every class equally, log K when all of it goes to one class. The class
+    discriminator sees one image's y at a time: once y is one-hot on a few classes it is right
+    about them and has never seen the path to the unused ones, so it gives the encoder no way
+    there; this term does (an addition to the paper's phases, weighted by
+    config.class_balance_weight)."""
+    mean = jnp.mean(probs.astype(jnp.float32), axis=0)
+    return jnp.sum(mean * (jnp.log(jnp.maximum(mean, 1e-12)) + jnp.log(mean.shape[-1])))

@@ -75,19 +75,32 @@ def discriminator_phase(
     return step(state, "disc", loss_fn, tx)
 
 
-def generator_phase(state: AAEState, x_in: TanhImages, *, model: Model, tx):
+def generator_phase(
+    state: AAEState, x_in: TanhImages, *, model: Model, tx, balance_weight: float = 0.0
+):
     """The encoder as generator: its z and softmax y of x_in should pass for prior draws (the
-    two cross-entropies against "real", summed): {"gen_style_loss", "gen_class_loss"}."""
+    two cross-entropies against "real", summed), plus balance_weight times
+    semi_losses.class_balance of the batch's y (0: the paper's phase): {"gen_style_loss",
+    "gen_class_loss", "gen_class_balance"}."""
 
     def loss_fn(params):
         logits, z = model.apply({"params": params}, x_in, method=Model.encode)
+        probs = jax.nn.softmax(logits)
         style = losses.generator_loss(
             model.apply({"params": params}, z, method=Model.discriminate_style)
         )
         klass = losses.generator_loss(
-            model.apply({"params": params}, jax.nn.softmax(logits), method=Model.discriminate_class)
+            model.apply({"params": params}, probs, method=Model.discriminate_class)
         )
-        return style + klass, {"gen_style_loss": style, "gen_class_loss": klass}
+        balance = semi_losses.class_balance(probs)
+        loss = style + klass
+        if balance_weight:  # a Python float: without it, the paper's phase op for op
+            loss = loss + balance_weight * balance
+        return loss, {
+            "gen_style_loss": style,
+            "gen_class_loss": klass,
+            "gen_class_balance": balance,
+        }
 
     return step(state, "gen", loss_fn, tx)
 

@@ -62,6 +62,7 @@ class ClusterMetrics(clu_metrics.Collection):
     disc_class_accuracy: clu_metrics.Average.from_output("disc_class_accuracy")
     gen_style_loss: clu_metrics.Average.from_output("gen_style_loss")
     gen_class_loss: clu_metrics.Average.from_output("gen_class_loss")
+    gen_class_balance: clu_metrics.Average.from_output("gen_class_balance")
 
 
 @flax.struct.dataclass
@@ -73,6 +74,7 @@ class SemiMetrics(clu_metrics.Collection):  # clu reads a class's own fields: al
     disc_class_accuracy: clu_metrics.Average.from_output("disc_class_accuracy")
     gen_style_loss: clu_metrics.Average.from_output("gen_style_loss")
     gen_class_loss: clu_metrics.Average.from_output("gen_class_loss")
+    gen_class_balance: clu_metrics.Average.from_output("gen_class_balance")
     class_loss: clu_metrics.Average.from_output("class_loss")
     class_error: clu_metrics.Average.from_output("class_error")
 
@@ -163,6 +165,7 @@ class SemiAAETrainer(trainer.Trainer):
         "num_labels": config_rules.integer(0),
         "labelled_batch_size": config_rules.integer(1),
         "input_noise_std": config_rules.real(0.0),
+        "class_balance_weight": config_rules.real(0.0),
         "disc_hidden": config_rules.integer(1),
         "optimizers.*.name": config_rules.one_of(OPTIMIZERS),
         "optimizers.*.learning_rate": config_rules.POSITIVE,
@@ -295,7 +298,9 @@ class SemiAAETrainer(trainer.Trainer):
             )
             out.update(aux)
         if "gen" in self.phases:
-            state, aux = semi_phases.generator_phase(state, x_in, model=model, tx=txs["gen"])
+            state, aux = semi_phases.generator_phase(
+                state, x_in, model=model, tx=txs["gen"], balance_weight=c.class_balance_weight
+            )
             out.update(aux)
         if "classify" in self.phases:
             idx = jax.random.randint(pick_key, (c.labelled_batch_size,), 0, context.labels.shape[0])

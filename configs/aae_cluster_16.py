@@ -23,5 +23,5 @@ def get_config():
     config = aae_semi_100.get_config()
     config.task = "clustering"
     config.num_classes = 16
-    config.optimizers.gen = aae_semi_100.optimizer("adam", 1e-3, b1=0.5, warmup_steps=300)
-    return config
+    config.optimizers.gen.update(learning_rate=1e-3, warmup_steps=300)
+    return aae_semi_100.set_epochs(config, 20)

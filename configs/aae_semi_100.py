@@ -24,13 +24,12 @@ every learning rate drops tenfold for the last third of the epochs (`decay_steps
 import ml_collections
 
 STEPS_PER_EPOCH = 54_000 // 100  # full MNIST's training split in batches of 100
-NUM_EPOCHS = 20
-DECAY = (2 * NUM_EPOCHS // 3 * STEPS_PER_EPOCH,)  # steps at which the learning rates drop
+NUM_EPOCHS = 30
 
 
-def optimizer(name, learning_rate, b1=0.9, b2=0.999, momentum=0.0, warmup_steps=0, decay=DECAY):
+def optimizer(name, learning_rate, b1=0.9, b2=0.999, momentum=0.0, warmup_steps=0):
     """An optimizer's settings: the learning rate rises linearly from 0 over warmup_steps, and
-    is multiplied by decay_factor at each step of decay_steps."""
+    is multiplied by decay_factor at each step of decay_steps (set by `set_epochs`)."""
     return ml_collections.ConfigDict(
         dict(
             name=name,  # "adam" or "sgd"
@@ -39,10 +38,21 @@ def optimizer(name, learning_rate, b1=0.9, b2=0.999, momentum=0.0, warmup_steps=
             b2=b2,  # adam
             momentum=momentum,  # sgd; 0: none
             warmup_steps=warmup_steps,
-            decay_steps=decay,
+            decay_steps=(),
             decay_factor=0.1,
         )
     )
+
+
+def set_epochs(config: ml_collections.ConfigDict, num_epochs: int) -> ml_collections.ConfigDict:
+    """The schedule of num_epochs: every learning rate drops tenfold for the last third of the
+    epochs; checkpoints at the thirds, samples at the start, near the middle and at the end."""
+    config.num_epochs = num_epochs
+    for opt in config.optimizers.values():
+        opt.decay_steps = (2 * num_epochs // 3 * STEPS_PER_EPOCH,)
+    config.checkpoint_epochs = (0, -(-num_epochs // 3), -(-2 * num_epochs // 3), num_epochs)
+    config.sample_epochs = (0, -(-num_epochs // 5) * 2, num_epochs)
+    return config
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -65,6 +75,8 @@ def get_config() -> ml_collections.ConfigDict:
     # Gaussian noise on the encoder's input in training, on [-1, 1] pixels: on 4,500 rendered
     # digits with 30 labels, 0.5 gave 57 % validation error where 0.3 gave 66 % (15 epochs).
     config.input_noise_std = 0.5
+    # Weight of aae/semi_losses.py's class_balance in the generator phase: 0 is the paper's.
+    config.class_balance_weight = 0.0
     config.conv_impl = "auto"  # see common/nets.py
 
     # Optimisation: one optimizer per phase. The autoencoder warms up over its first 100 steps
@@ -75,7 +87,6 @@ def get_config() -> ml_collections.ConfigDict:
     config.optimizers.gen = optimizer("adam", 4e-4, b1=0.5)  # the encoder against both
     config.optimizers.classify = optimizer("adam", 2e-3)  # about 5x gen: see above
     config.batch_size = 100  # unlabelled images per step
-    config.num_epochs = NUM_EPOCHS
 
     # Data (pixels scaled to [-1, 1]).
     config.data = ml_collections.ConfigDict()
@@ -86,8 +97,6 @@ def get_config() -> ml_collections.ConfigDict:
 
     # Evaluation, pictures, checkpoints.
     config.eval_batch_size = 500
-    config.checkpoint_epochs = (0, 7, 14, NUM_EPOCHS)
     config.checkpoint_every = 1
-    config.sample_epochs = (0, 8, NUM_EPOCHS)
     config.num_samples = 64
-    return config
+    return set_epochs(config, NUM_EPOCHS)  # num_epochs and the schedules of its epochs

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import rendered_digits, shrink, write_idx
 
-from aae import semi_metrics, semi_models, semi_phases, semi_train
+from aae import semi_losses, semi_metrics, semi_models, semi_phases, semi_train
 from common import input_pipeline
 from common.errors import ConfigError, DataError
 from common.train import kinds, metric_writer, run_files
@@ -110,6 +110,21 @@ def test_the_cluster_assignment_and_error_on_a_hand_made_case():
     np.testing.assert_array_equal(semi_metrics.surest(probs, 2), [[0, 1], [2, 3], [5, 4]])
     np.testing.assert_array_equal(semi_metrics.cluster_sizes(probs), [2, 2, 2])
     np.testing.assert_array_equal(semi_metrics.cluster_sizes(probs[:, [0, 0, 1]]), [4, 0, 2])
+
+
+def test_the_class_balance_is_the_batch_means_kl_to_uniform_and_leads_to_unused_classes():
+    k = 4
+    uniform_use = jnp.eye(k)  # each class once: the batch's mean is uniform
+    assert float(semi_losses.class_balance(uniform_use)) == pytest.approx(0.0, abs=1e-6)
+    one_class = jnp.tile(jnp.eye(k)[:1], (8, 1))
+    assert float(semi_losses.class_balance(one_class)) == pytest.approx(np.log(k), rel=1e-6)
+    two_of_four = jnp.array([[0.5, 0.5, 0.0, 0.0]])  # KL((1/2, 1/2, 0, 0) || uniform) = log 2
+    assert float(semi_losses.class_balance(two_of_four)) == pytest.approx(np.log(2), rel=1e-6)
+    # Its gradient raises the logits of the classes the batch does not use, lowers the used.
+    logits = jnp.array([[4.0, 0.0, 0.0, 0.0], [4.0, 0.0, 0.0, 0.0], [0.0, 4.0, 0.0, 0.0]])
+    grad = jax.grad(lambda v: semi_losses.class_balance(jax.nn.softmax(v)))(logits)
+    step = -grad.sum(axis=0)  # gradient descent on the summed logits
+    assert step[0] < 0 and step[2] > 0 and step[3] > 0
 
 
 def test_the_test_split_is_scored_with_the_validation_splits_clusters(mnist_dir):
