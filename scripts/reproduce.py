@@ -1,5 +1,6 @@
 """Runs every experiment of a plan (configs/experiments.py) from its config, then writes its
-report: "assignment" (the default; docs/results.md) or "priors" (docs/priors.md).
+report: "assignment" (the default; docs/results.md), "priors" (docs/priors.md) or "paper"
+(docs/paper.md).
 
     python scripts/reproduce.py                      # all of them, full length, tfds MNIST
     python scripts/reproduce.py --epoch_scale 0.1    # every schedule a tenth as long
@@ -7,6 +8,7 @@ report: "assignment" (the default; docs/results.md) or "priors" (docs/priors.md)
     python scripts/reproduce.py --report_only        # rewrite the report from the workdirs
     python scripts/reproduce.py --seeds 42,1,2 --full_scale_data FASHION_MNIST_FOLDER
     python scripts/reproduce.py --plan priors        # the AAE's other priors, docs/priors.md
+    python scripts/reproduce.py --plan paper         # its Tables 2 and 3, docs/paper.md
 
 It also writes docs/sample_quality.md (every run's samples scored at its sample epochs) and the
 z 2 runs' latent plane explorer, docs/explorer/index.html. Each experiment trains into
