@@ -196,17 +196,21 @@ def test_the_phase_functions_move_their_own_networks(mnist_dir, key):
             tx=txs["disc"],
         )
         gen, _ = semi_phases.generator_phase(state, x, model=model, tx=txs["gen"])
+        balanced, _ = semi_phases.generator_phase(
+            state, x, model=model, tx=txs["gen"], balance_weight=1.0
+        )
         classify, _ = semi_phases.classification_phase(
             state, x, labels, model=model, tx=txs["classify"]
         )
-        return recon, disc, gen, classify
+        return recon, disc, gen, balanced, classify
 
-    recon, disc, gen, classify = each_phase(state)
+    recon, disc, gen, balanced, classify = each_phase(state)
     networks = ("encoder", "decoder", "style_discriminator", "class_discriminator")
     moved = lambda *names: {n: n in names for n in networks}  # noqa: E731
     assert changed(state, recon) == moved("encoder", "decoder")
     assert changed(state, disc) == moved("style_discriminator", "class_discriminator")
     assert changed(state, gen) == moved("encoder")
+    assert changed(state, balanced) == moved("encoder") and changed(gen, balanced)["encoder"]
     assert changed(state, classify) == moved("encoder")
 
 
@@ -289,6 +293,25 @@ def test_the_configs(tmp_path):
         assert config.model == "aae_semi" and config.data.name == "mnist" and not config.data.dir
         trainer = kinds.trainer_class(config.model)(config)
         assert set(trainer.txs) == set(semi_phases.TASKS[config.task])
+        # Every learning rate drops tenfold at two thirds of the epochs, as docs/experiments.md
+        # says; the schedules it names.
+        drop = 2 * config.num_epochs // 3 * aae_semi_100.STEPS_PER_EPOCH
+        for opt in config.optimizers.values():
+            rate = semi_phases.learning_rate(opt)
+            assert float(rate(drop)) == pytest.approx(opt.learning_rate * 0.1)
+            assert float(rate(drop - 1)) == pytest.approx(opt.learning_rate)
+    assert {name: c.num_epochs for name, c in configs.items()} == {
+        "aae_semi_100": 30,
+        "aae_semi_1000": 30,
+        "aae_semi_all": 20,
+        "aae_semi_100_supervised": 30,
+        "aae_cluster_16": 20,
+        "aae_cluster_30": 20,
+    }
+    # The clustering configs' style and balance term (docs/experiments.md); none with labels.
+    assert {name: (c.z_dim, c.class_balance_weight) for name, c in configs.items()} == {
+        name: (8, 1.0) if name.startswith("aae_cluster") else (2, 0.0) for name in configs
+    }
     # Clustering never trains on a label: no labelled images reach its steps.
     fake = input_pipeline.Dataset(
         *(np.zeros((4, 28, 28, 1), np.uint8), np.zeros(4, np.int32)) * 3, source="zeros"
