@@ -78,7 +78,9 @@ HEADLINES = {
         ),
         note="The semi-supervised AAE's test error is of the epoch with the best validation "
         "error (choosing on the test set would bias it); a clustering run's clusters take the "
-        "label of the validation image each is surest of, for the test error too.",
+        "label of the validation image each is surest of, for the test error too. Its train "
+        "error is of the labelled mini-batches (none for clustering).",
+        train_metric="class_error",
     ),
 }
 

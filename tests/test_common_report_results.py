@@ -409,7 +409,7 @@ def test_the_paper_plan_puts_tables_2_and_3_beside_ours_with_verdicts(tmp_path):
     from common.report import paper
 
     root = tmp_path / "runs"
-    rows = [{"epoch": e, "val_error": 10.0 / (e + 1)} for e in range(3)]
+    rows = [{"epoch": e, "val_error": 10.0 / (e + 1), "train_class_error": 0.25} for e in range(3)]
     for name, errors in (
         ("aae_semi_100", (2.4, 2.6, 2.5)),  # seeds 42 (the config's), 1, 2
         ("aae_semi_100_supervised", (20.0,)),
@@ -420,13 +420,20 @@ def test_the_paper_plan_puts_tables_2_and_3_beside_ours_with_verdicts(tmp_path):
             final = {"test_error": error, "best_epoch": 2}
             _fake_workdir(workdir, "aae_semi", rows, final, None, (), [0, 2])
             config = json.loads((workdir / "config.json").read_text())
-            (workdir / "config.json").write_text(json.dumps({**config, "seed": seed or 42}))
+            balance = 1.0 if name == "aae_cluster_16" else 0.0
+            config.update(seed=seed or 42, class_balance_weight=balance)
+            (workdir / "config.json").write_text(json.dumps(config))
     docs = tmp_path / "docs"
     text = "\n".join(paper.section(experiments.PAPER.paper_rows, str(root), str(docs), "figs"))
     report = open(results.write_report(experiments.PAPER, str(root), str(docs))).read()
     # The paper's plan has no course reference: no such column; its notes are its own.
     header = next(line for line in report.splitlines() if line.startswith("| # |"))
     assert "course reference" not in header and "| epochs run / planned |" in header
+    # The train column: the labelled mini-batches' error (the note says so), then validation's.
+    final_row = next(line for line in report.splitlines() if "| `aae_semi_100` |" in line)
+    cells = "| classification error (%) | 0.25 | 3.33 | 2.40 (best validation epoch 2) |"
+    assert cells in final_row
+    assert "Its train error is of the labelled mini-batches" in report
     assert "The semi-supervised AAE's test error is of the epoch with the best" in report
     assert "The VAE sees" not in report and "The AAE sees" not in report
     (docs / "explorer").mkdir()
@@ -442,6 +449,8 @@ def test_the_paper_plan_puts_tables_2_and_3_beside_ours_with_verdicts(tmp_path):
     assert "level within two standard errors" in table["16 clusters"]  # 9.55 ± 2.05
     assert "not run yet" in table["1,000 labels"] and "none set" in table["30 clusters"]
     assert "give 20.00 % test error; the unlabelled images take 17.50 points off it" in text
+    # The runs that part from the paper's scheme are named: here the 16 clusters' alone.
+    assert "Not the paper's scheme: the runs of 16 clusters add this project's" in text
     # The error curves: each row's mean over its seeds at the epochs from 1, beside the paper's.
     assert "![Validation error per epoch beside the paper's tables](figs/error_curves.png)" in text
     assert (docs / "figs" / "error_curves.png").stat().st_size > 10_000

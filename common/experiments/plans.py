@@ -105,6 +105,7 @@ class Headline:
     fmt: str  # e.g. ".3f"
     table: tuple[str, ...]  # metrics.jsonl keys of the report's per-epoch table
     note: str = ""  # which model its test number is of, and what the model sees (a sentence)
+    train_metric: str = ""  # the train column's metric where its name differs; "" = metric
 
 
 @dataclasses.dataclass(frozen=True)

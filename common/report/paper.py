@@ -97,6 +97,24 @@ def write_figure(
     return True
 
 
+def _additions(rows: Sequence[PaperRow], finished: dict[str, list[Run]]) -> list[str]:
+    """A sentence naming the settings whose runs add this project's class-balance term to the
+    paper's phases (their configs' class_balance_weight), or nothing."""
+    added = [
+        row.setting
+        for row in rows
+        if any(r.config.get("class_balance_weight") for r in finished.get(row.experiment, ()))
+    ]
+    if not added:
+        return []
+    return [
+        "",
+        f"Not the paper's scheme: the runs of {', '.join(added)} add this project's class-balance "
+        "term to the generator phase (`class_balance_weight`: the batch's KL(mean q(y|x) || "
+        "uniform); docs/experiments.md says why).",
+    ]
+
+
 def section(rows: Sequence[PaperRow], root: str, docs_dir: str, figures: str) -> list[str]:
     """The markdown section: one table row per paper row (ours not run yet: said so), and the
     error curves' figure (DOCS/FIGURES/FIGURE)."""
@@ -148,6 +166,7 @@ def section(rows: Sequence[PaperRow], root: str, docs_dir: str, figures: str) ->
         "the paper's ± (taken as its error) within two of them combined. The paper trains "
         "fully connected networks of 1,000 units for thousands of epochs; these runs are the "
         "course's convolutional trunks for the epochs stated.",
+        *_additions(rows, finished),
         "",
         *gains,
     ]

@@ -80,7 +80,8 @@ def _epoch_table(run: Run, headline: Headline) -> list[str]:
 
 def _final_numbers(run: Run, headline: Headline) -> tuple[str, str, str]:
     """(train, validation at the last epoch, test of the final row), formatted."""
-    train_key, val_key, test_key = (f"{s}_{headline.metric}" for s in ("train", "val", "test"))
+    val_key, test_key = (f"{s}_{headline.metric}" for s in ("val", "test"))
+    train_key = f"train_{headline.train_metric or headline.metric}"
     spec = headline.fmt
     last = run.rows[-1] if run.rows else {}
     train = markdown.fmt(last.get(train_key), spec)
