@@ -36,4 +36,4 @@ def get_config():
     config.optimizers.gen.update(learning_rate=1e-3, warmup_steps=300)
     config.z_dim = 8  # the style the decoder needs, so that y is left the digit
     config.class_balance_weight = 1.0  # every cluster in use (see the docstring)
-    return aae_semi_100.set_epochs(config, 20)
+    return config
