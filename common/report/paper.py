@@ -97,7 +97,7 @@ def write_figure(
     return True
 
 
-def _additions(rows: Sequence[PaperRow], finished: dict[str, list[Run]]) -> list[str]:
+def _additions(rows: Sequence[PaperRow], finished: Mapping[str, list[Run]]) -> list[str]:
     """A sentence naming the settings whose runs add this project's class-balance term to the
     paper's phases (their configs' class_balance_weight), or nothing."""
     added = [
