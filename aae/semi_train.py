@@ -378,6 +378,14 @@ class SemiAAETrainer(trainer.Trainer):
         x = self.model.apply({"params": params}, codes, method=Model.decode)
         return (x + 1.0) / 2.0
 
+    def class_names(self, params, data: input_pipeline.Dataset) -> tuple[str, ...]:
+        """"y = k" for each class; clustering: "cluster c: label l", its label from the
+        validation split (`assignment`)."""
+        assignment = self.assignment(params, data)
+        if assignment is None:
+            return tuple(f"y = {k}" for k in range(self.config.num_classes))
+        return tuple(f"cluster {c}: label {label}" for c, label in enumerate(assignment))
+
     def sample_grids(self, params, key: jax.Array, num: int) -> dict[str, shapes.UnitImages]:
         """{"samples": decoded draws of z ~ N(0, I) with a uniform one-hot y}."""
         style_key, class_key = jax.random.split(key)

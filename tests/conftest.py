@@ -186,6 +186,20 @@ def make_tiny_aae_config(data_dir: str):
     return config
 
 
+def make_tiny_semi_config(data_dir: str, task: str = "semi_supervised"):
+    """configs/aae_semi_100.py shrunk (see shrink), 20 labels (16 clusters for "clustering"), no
+    learning-rate schedule."""
+    from configs import aae_semi_100
+
+    config = shrink(aae_semi_100.get_config(), data_dir)
+    config.update(task=task, disc_hidden=16, labelled_batch_size=16, num_labels=20)
+    if task == "clustering":
+        config.num_classes = 16
+    for opt in config.optimizers.values():
+        opt.update(warmup_steps=0, decay_steps=())  # a warm-up's first step would move nothing
+    return config
+
+
 @pytest.fixture
 def tiny_vae_config(mnist_dir):
     return make_tiny_vae_config(mnist_dir)
@@ -222,11 +236,16 @@ def once_per_session(tmp_path_factory, name: str, make) -> tuple[str, Any]:
 def _trained(kind: str, tmp_path_factory, mnist_dir) -> TrainedRun:
     import importlib
 
-    make_config = {"vae": make_tiny_vae_config, "aae": make_tiny_aae_config}[kind]
+    make_config = {
+        "vae": make_tiny_vae_config,
+        "aae": make_tiny_aae_config,
+        "aae_semi": make_tiny_semi_config,
+    }[kind]
+    module = {"aae_semi": "aae.semi_train"}.get(kind, f"{kind}.train")
 
     def train(folder):
         config = make_config(mnist_dir)
-        final = importlib.import_module(f"{kind}.train").train_and_evaluate(config, str(folder))
+        final = importlib.import_module(module).train_and_evaluate(config, str(folder))
         return {"data_dir": mnist_dir, "final": final}
 
     workdir, made = once_per_session(tmp_path_factory, f"{kind}_run", train)
@@ -245,6 +264,12 @@ def vae_run(tmp_path_factory, mnist_dir) -> TrainedRun:
 def aae_run(tmp_path_factory, mnist_dir) -> TrainedRun:
     """One tiny AAE run of 2 epochs (make_tiny_aae_config); see vae_run."""
     return _trained("aae", tmp_path_factory, mnist_dir)
+
+
+@pytest.fixture(scope="session")
+def semi_run(tmp_path_factory, mnist_dir) -> TrainedRun:
+    """One tiny semi-supervised AAE run of 2 epochs (make_tiny_semi_config); see vae_run."""
+    return _trained("aae_semi", tmp_path_factory, mnist_dir)
 
 
 def copy_run(run: TrainedRun, folder) -> str:

@@ -10,7 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import rendered_digits, shrink, write_idx
+from conftest import make_tiny_semi_config as make_config
+from conftest import rendered_digits, write_idx
 
 from aae import semi_losses, semi_metrics, semi_models, semi_phases, semi_train
 from common import input_pipeline
@@ -18,17 +19,6 @@ from common.errors import ConfigError, DataError
 from common.train import kinds, metric_writer, run_files
 from common.train.run_setup import setup_run
 from configs import aae_semi_100
-
-
-def make_config(data_dir: str, task: str = "semi_supervised"):
-    """configs/aae_semi_100.py shrunk (conftest.shrink), 20 labels, no learning-rate schedule."""
-    config = shrink(aae_semi_100.get_config(), data_dir)
-    config.update(task=task, disc_hidden=16, labelled_batch_size=16, num_labels=20)
-    if task == "clustering":
-        config.num_classes = 16
-    for opt in config.optimizers.values():
-        opt.update(warmup_steps=0, decay_steps=())  # a warm-up's first step would move nothing
-    return config
 
 
 def changed(a, b) -> dict[str, bool]:
@@ -316,14 +306,6 @@ def test_the_configs(tmp_path):
 # ----------------------------------------------------------------------------- whole runs
 
 
-@pytest.fixture(scope="module")
-def semi_run(tmp_path_factory, mnist_dir):
-    """A tiny semi-supervised run of 2 epochs: (config, workdir, final row)."""
-    config = make_config(mnist_dir)
-    workdir = str(tmp_path_factory.mktemp("semi") / "run")
-    return config, workdir, semi_train.train_and_evaluate(config, workdir)
-
-
 def test_a_run_writes_its_numbers_and_pictures(semi_run):
     config, workdir, final = semi_run
     for name in (
@@ -373,6 +355,12 @@ def test_a_clustering_run_labels_its_clusters_from_the_validation_split(mnist_di
     assert "train_class_loss" not in rows[1]  # no classification phase
     assert 1 <= rows[1]["val_clusters_used"] <= 16 and 0.0 <= final["test_error"] <= 100.0
     assert os.path.exists(os.path.join(tmp_path / "run", run_files.CLUSTER_GRID))
+    # Each cluster is named with the label it takes (the explorer's class picker shows them).
+    trainer, state, _ = kinds.restore(str(tmp_path / "run"))
+    data = input_pipeline.load_dataset(config.data)
+    labels = trainer.assignment(state.params, data)
+    names = trainer.class_names(state.params, data)
+    assert names == tuple(f"cluster {c}: label {label}" for c, label in enumerate(labels))
 
 
 # ----------------------------------------------------------------------------- slow

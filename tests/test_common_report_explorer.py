@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -60,10 +61,11 @@ def test_a_run_without_a_2d_latent_is_one_line(vae_run, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def page(vae_run, aae_run, tmp_path_factory):
-    """The page of the tiny VAE and AAE runs, side by side: (folder, [Model])."""
+def page(vae_run, aae_run, semi_run, tmp_path_factory):
+    """The page of the tiny VAE, AAE and semi-supervised AAE runs, side by side: (folder,
+    [Model])."""
     out = tmp_path_factory.mktemp("explorer")
-    models = [explorer.load(run.workdir) for run in (vae_run, aae_run)]
+    models = [explorer.load(run.workdir) for run in (vae_run, aae_run, semi_run)]
     explorer.write_page(models, str(out), n=16)
     return str(out), models
 
@@ -72,20 +74,24 @@ def test_the_page_is_small_and_names_its_files(page):
     out, models = page
     names = set(os.listdir(out))
     assert set(explorer.PAGE_FILES) | {explorer.DATA_FILE} <= names
-    assert all(f"{m.name}_tiles.png" in names for m in models)
+    assert all(f"{m.name}_tiles.png" in names for m in models[:2])
+    assert models[2].classes == tuple(f"y = {k}" for k in range(10))  # its decoder reads y
+    assert {f"{models[2].name}_tiles_{k}.png" for k in range(10)} <= names  # a sprite per class
     assert len([n for n in names if n.startswith("digits_")]) == 1  # the same data: one file
     size = sum(os.path.getsize(os.path.join(out, n)) for n in names)
     assert size < 3e6 * len(models)
 
 
-def test_the_docs_state_the_grid_the_strip_and_the_size(vae_run, tmp_path):
+def test_the_docs_state_the_grid_the_strip_and_the_size(vae_run, semi_run, tmp_path):
     readme = open(os.path.join(os.path.dirname(__file__), "..", "docs", "experiments.md")).read()
     assert f"the nearest tile of a {explorer.GRID} x {explorer.GRID} grid" in readme
     assert f"decodes {explorer.STRIP} points along it" in readme
     assert "under 3 MB per model" in readme
-    model = explorer.load(vae_run.workdir)
-    explorer.write_page([model], str(tmp_path))  # the default grid
-    assert sum(os.path.getsize(tmp_path / name) for name in os.listdir(tmp_path)) < 3e6
+    assert f"the {explorer.class_grid(10)} x {explorer.class_grid(10)} grid" in readme
+    for run in (vae_run, semi_run):  # the default grids: one sprite, or one a class
+        out = tmp_path / os.path.basename(run.workdir)
+        explorer.write_page([explorer.load(run.workdir)], str(out))
+        assert sum(os.path.getsize(out / name) for name in os.listdir(out)) < 3e6
 
 
 def browser():
@@ -124,17 +130,26 @@ def open_page(chromium, url_or_html):
     return page, errors
 
 
-def tile_pixels(out, name, row, col):
-    with Image.open(os.path.join(out, f"{name}_tiles.png")) as image:
+def tile_pixels(out, model, row, col, class_index=0):
+    with Image.open(os.path.join(out, explorer.tile_files(model)[class_index])) as image:
         pixels = np.asarray(image)
     return pixels[row * 28 : (row + 1) * 28, col * 28 : (col + 1) * 28]
+
+
+def decoded(model, z, class_index=0):
+    """The model's mean image at z (with the one-hot class for a class model), as 0..255."""
+    code = jnp.asarray(z, jnp.float32)[None]
+    if model.classes:
+        code = jnp.concatenate([code, jax.nn.one_hot(jnp.array([class_index]), 10)], axis=-1)
+    return np.asarray(model.trainer.decode(model.params, code))[0, ..., 0] * 255
 
 
 def test_the_page_shows_the_decoders_image_at_the_pointer(chromium, page, tmp_path):
     out, models = page
     tab, errors = open_page(chromium, "file://" + os.path.join(out, "index.html"))
     data = tab.evaluate("() => window.EXPLORER_DATA")
-    n, lo, hi = data["grid"]["n"], data["grid"]["lo"], data["grid"]["hi"]
+    lo, hi, n = data["grid"]["lo"], data["grid"]["hi"], 16
+    assert [m["n"] for m in data["models"]] == [n] * len(models)
     plane = tab.locator("canvas.plane").first
     # The planes' axes: ticks at round values of z, spread over the square.
     ticks = tab.evaluate("() => window.explorer.ticks")
@@ -149,10 +164,9 @@ def test_the_page_shows_the_decoders_image_at_the_pointer(chromium, page, tmp_pa
         centre = explorer.grid_latents(lo, hi, n)[row * n + col]
         np.testing.assert_allclose(z, centre, atol=(hi - lo) / n * 0.05)
         for model, s in zip(models, shown, strict=True):  # linked: every model, the same tile
-            assert (s["row"], s["col"]) == (row, col)
-            decoded = model.trainer.decode(model.params, jnp.asarray(centre[None]))
-            expected = np.asarray(decoded)[0, ..., 0] * 255
-            np.testing.assert_allclose(tile_pixels(out, model.name, row, col), expected, atol=0.51)
+            assert (s["row"], s["col"], s["cls"]) == (row, col, 0)
+            expected = decoded(model, centre)
+            np.testing.assert_allclose(tile_pixels(out, model, row, col), expected, atol=0.51)
             # The nearest encoded digit is the nearest of the model's codes.
             nearest = np.argmin(np.sum((model.codes - np.asarray(z)) ** 2, axis=1))
             assert s["nearest"] == nearest and s["label"] == model.labels[nearest]
@@ -162,19 +176,36 @@ def test_the_page_shows_the_decoders_image_at_the_pointer(chromium, page, tmp_pa
             -row * 168,
         ]
 
-    # The page's codes are the models' codes of its images.
+    # The page's codes are the models' codes of its images (z: a class model's first columns).
     for model, entry in zip(models, data["models"], strict=True):
         images = jnp.asarray(model.images[..., None])
-        codes = np.asarray(model.trainer.encode(model.params, images))
+        codes = np.asarray(model.trainer.encode(model.params, images))[:, :2]
         np.testing.assert_allclose(entry["codes"], codes, atol=6e-5)
+
+    # The class model's picker: class 7 shows its own sprite, the decoder's image with y = 7.
+    semi, picker = models[2], tab.locator("select")
+    assert picker.count() == 1 and picker.locator("option").count() == 10
+    picker.select_option("7")
+    s = tab.evaluate("() => window.explorer.shown")[2]
+    assert s["cls"] == 7
+    z = explorer.grid_latents(lo, hi, n)[s["row"] * n + s["col"]]
+    np.testing.assert_allclose(
+        tile_pixels(out, semi, s["row"], s["col"], 7), decoded(semi, z, 7), atol=0.51
+    )
+    image = tab.evaluate("() => document.querySelectorAll('.decoded')[2].style.backgroundImage")
+    assert explorer.tile_files(semi)[7] in image
 
     # Two clicks pin a line and decode STRIP points along it; the arrows move the point.
     plane.click(position={"x": 10, "y": 10})
     plane.click(position={"x": 300, "y": 300})
-    strip = tab.evaluate("() => window.explorer.strip")
-    assert len(strip) == explorer.STRIP
-    assert (strip[0]["row"], strip[0]["col"]) == (0, 0) and strip[-1]["row"] == n - 1
+    strips = tab.evaluate("() => window.explorer.strip")
+    assert len(strips) == len(models)
+    for strip in strips:
+        assert len(strip) == explorer.STRIP
+        assert (strip[0]["row"], strip[0]["col"]) == (0, 0) and strip[-1]["row"] == n - 1
     assert tab.locator(".strip .sprite").count() == explorer.STRIP * len(models)
+    last = tab.locator(".strip").nth(2).locator(".sprite").last  # the class model's: class 7
+    assert explorer.tile_files(semi)[7] in last.evaluate("e => e.style.backgroundImage")
     before = tab.evaluate("() => window.explorer.shown")[0]
     plane.focus()
     tab.keyboard.press("ArrowLeft")

@@ -1,9 +1,11 @@
 """A static page to walk the latent plane of z 2 runs: the decoded image at the pointer, linked
 across models (`common/report/explorer_page/` holds its HTML, script and style).
 
-Per model, on one grid shared by all (so a linked pointer means the same z): a sprite of decoded
-mean images over plane_square, the first NUM_CODES test codes with their labels and images, and
-PRIOR_POINTS prior draws. data.js is a script, not fetched, so the page opens from file://.
+Per model, over one square shared by all (so a linked pointer means the same z): a sprite of
+decoded mean images on a grid over plane_square, the first NUM_CODES test codes with their labels
+and images, and PRIOR_POINTS prior draws. A model whose decoder reads a class y beside z (the
+semi-supervised AAE: z is its style) has a sprite per class, on a coarser grid (class_grid), and
+the page a class picker. data.js is a script, not fetched, so the page opens from file://.
 """
 
 from __future__ import annotations
@@ -27,12 +29,15 @@ from common.errors import CheckpointError, ConfigError
 from common.train import kinds, run_files
 from common.train import workdir as workdir_lib
 
-GRID = 64  # tiles per side of the plane
+GRID = 64  # tiles per side of a model's sprite (a class model's: class_grid)
 NUM_CODES = 1000  # encoded digits shown per model
 PRIOR_POINTS = 1500  # prior draws shown per model
 STRIP = 12  # decoded points along a pinned line
 MARGIN = 0.05  # the square's margin around the codes and draws, a share of its side
 MAX_REACH = 2.0  # the square reaches at most this times the farthest prior draw (plane_square)
+# A class model's tiles over all its sprites: a plain model's, so that its page is no bigger
+# (10 classes get 20 x 20 tiles each, 30 get 11 x 11).
+CLASS_TILES = GRID * GRID
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "explorer_page")
 PAGE_FILES = ("index.html", "explorer.js", "explorer.css")
 DATA_FILE = "data.js"
@@ -46,10 +51,16 @@ class Model:
     title: str
     trainer: Any
     params: Any
-    codes: np.ndarray  # [N, 2] float32, the means of q(z|x) / the encoder's codes
+    codes: np.ndarray  # [N, 2] float32, the means of q(z|x) / the encoder's codes (z alone)
     labels: np.ndarray  # [N] int, -1 where the data has none
     images: np.ndarray  # [N, 28, 28] uint8, the encoded digits
     prior: np.ndarray  # [PRIOR_POINTS, 2] float32
+    classes: tuple[str, ...] = ()  # the class y's names where the decoder reads one beside z
+
+    @property
+    def grid(self) -> int:
+        """Tiles per side of each of its sprites."""
+        return class_grid(len(self.classes)) if self.classes else GRID
 
 
 def load(
@@ -79,7 +90,8 @@ def load(
     )
     images = images[:NUM_CODES]
     labels = np.full(len(images), -1) if labels is None else labels[:NUM_CODES]
-    codes = np.asarray(jax.jit(trainer.encode)(state.params, jnp.asarray(images)))
+    # A code's first z_dim columns are z (a class model's are (z, y)): the plane shows z.
+    codes = np.asarray(jax.jit(trainer.encode)(state.params, jnp.asarray(images)))[:, :2]
     prior = np.asarray(trainer.prior.sample(jax.random.key(seed), PRIOR_POINTS))
     name = name or os.path.basename(os.path.normpath(workdir))
     return Model(
@@ -91,6 +103,7 @@ def load(
         labels=np.asarray(labels, np.int64),
         images=images[..., 0],
         prior=prior,
+        classes=tuple(trainer.class_names(state.params, data)),
     )
 
 
@@ -117,6 +130,11 @@ def grid_latents(lo: float, hi: float, n: int) -> np.ndarray:
     return np.stack([z1.ravel(), z2.ravel()], axis=-1).astype(np.float32)
 
 
+def class_grid(num_classes: int) -> int:
+    """Tiles per side of each class's sprite: CLASS_TILES over the classes."""
+    return math.isqrt(CLASS_TILES // num_classes)
+
+
 def sprite(images: np.ndarray, per_row: int) -> np.ndarray:
     """[N, 28, 28] uint8 tiles -> one [rows * 28, per_row * 28] picture, missing tiles black."""
     num, h, w = images.shape
@@ -126,10 +144,16 @@ def sprite(images: np.ndarray, per_row: int) -> np.ndarray:
     return out.reshape(rows, per_row, h, w).transpose(0, 2, 1, 3).reshape(rows * h, per_row * w)
 
 
-def decoded_tiles(model: Model, lo: float, hi: float, n: int) -> np.ndarray:
-    """The decoder's mean images at grid_latents: [n * n, 28, 28] uint8 (round(255 x))."""
+def decoded_tiles(
+    model: Model, lo: float, hi: float, n: int, class_index: int | None = None
+) -> np.ndarray:
+    """The decoder's mean images at grid_latents, with the one-hot class y of `class_index`
+    after z for a class model: [n * n, 28, 28] uint8 (round(255 x))."""
     decode = jax.jit(model.trainer.decode)
     z = grid_latents(lo, hi, n)
+    if class_index is not None:
+        y = np.eye(len(model.classes), dtype=np.float32)[class_index]
+        z = np.concatenate([z, np.broadcast_to(y, (len(z), len(y)))], axis=-1)
     out = [
         np.asarray(decode(model.params, jnp.asarray(z[i : i + 1024])))
         for i in range(0, len(z), 1024)
@@ -142,8 +166,16 @@ def _save_png(pixels: np.ndarray, path: str) -> None:
         Image.fromarray(pixels).save(f, format="PNG", optimize=True)
 
 
-def write_page(models: Sequence[Model], out_dir: str, n: int = GRID) -> str:
-    """Writes (or replaces) the page of `models` in `out_dir`; the path of its index.html."""
+def tile_files(model: Model) -> list[str]:
+    """The file names of the model's sprites: one, or one per class."""
+    if not model.classes:
+        return [f"{model.name}_tiles.png"]
+    return [f"{model.name}_tiles_{k}.png" for k in range(len(model.classes))]
+
+
+def write_page(models: Sequence[Model], out_dir: str, n: int | None = None) -> str:
+    """Writes (or replaces) the page of `models` in `out_dir`; the path of its index.html. `n`:
+    tiles per side of every sprite (a test's small page); None: each model's own grid."""
     lo, hi = plane_square(models)
     os.makedirs(out_dir, exist_ok=True)
     per_row = math.ceil(math.sqrt(NUM_CODES))
@@ -151,14 +183,19 @@ def write_page(models: Sequence[Model], out_dir: str, n: int = GRID) -> str:
     for model in models:
         # Models of the same data show the same digits: one file, named by its content.
         digest = hashlib.sha256(model.images.tobytes()).hexdigest()[:12]
-        tiles, digits = f"{model.name}_tiles.png", f"digits_{digest}.png"
-        _save_png(sprite(decoded_tiles(model, lo, hi, n), n), os.path.join(out_dir, tiles))
+        tiles, digits = tile_files(model), f"digits_{digest}.png"
+        side = n or model.grid
+        for k, name in enumerate(tiles):
+            pixels = decoded_tiles(model, lo, hi, side, k if model.classes else None)
+            _save_png(sprite(pixels, side), os.path.join(out_dir, name))
         _save_png(sprite(model.images, per_row), os.path.join(out_dir, digits))
         entries.append(
             {
                 "name": model.name,
                 "title": model.title,
+                "n": side,
                 "tiles": tiles,
+                "classes": list(model.classes),
                 "digits": digits,
                 "digits_per_row": per_row,
                 "codes": np.round(model.codes, 4).tolist(),
@@ -166,7 +203,7 @@ def write_page(models: Sequence[Model], out_dir: str, n: int = GRID) -> str:
                 "prior": np.round(model.prior, 3).tolist(),
             }
         )
-    data = {"grid": {"n": n, "lo": lo, "hi": hi, "tile": 28}, "strip": STRIP, "models": entries}
+    data = {"grid": {"lo": lo, "hi": hi, "tile": 28}, "strip": STRIP, "models": entries}
     data_js = "window.EXPLORER_DATA = " + json.dumps(data, separators=(",", ":")) + ";\n"
     files.write_text(os.path.join(out_dir, DATA_FILE), data_js)
     for name in PAGE_FILES:

@@ -148,6 +148,12 @@ class Trainer(abc.ABC):
     def decode(self, params: Any, z: Codes) -> UnitImages:
         """The mean image of each code (as `encode` gives them)."""
 
+    def class_names(self, params: Any, data: input_pipeline.Dataset) -> tuple[str, ...]:
+        """The names of the classes y a code holds after z, as a one-hot `decode` reads (the
+        semi-supervised AAE's); () for codes of z alone (the default)."""
+        del params, data
+        return ()
+
     @abc.abstractmethod
     def sample_grids(self, params: Any, key: jax.Array, num: int) -> dict[str, UnitImages]:
         """{"samples": num samples drawn with `key`, "samples{variant}": ...}, each written as
