@@ -379,7 +379,7 @@ class SemiAAETrainer(trainer.Trainer):
         return (x + 1.0) / 2.0
 
     def class_names(self, params, data: input_pipeline.Dataset) -> tuple[str, ...]:
-        """"y = k" for each class; clustering: "cluster c: label l", its label from the
+        """ "y = k" for each class; clustering: "cluster c: label l", its label from the
         validation split (`assignment`)."""
         assignment = self.assignment(params, data)
         if assignment is None:
