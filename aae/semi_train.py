@@ -378,6 +378,10 @@ class SemiAAETrainer(trainer.Trainer):
         x = self.model.apply({"params": params}, codes, method=Model.decode)
         return (x + 1.0) / 2.0
 
+    @property
+    def matches_prior(self) -> bool:
+        return "gen" in semi_phases.TASKS[self.config.task]  # the baseline has no adversary
+
     def class_names(self, params, data: input_pipeline.Dataset) -> tuple[str, ...]:
         """ "y = k" for each class; clustering: "cluster c: label l", its label from the
         validation split (`assignment`)."""

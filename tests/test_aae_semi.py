@@ -363,6 +363,16 @@ def test_a_clustering_run_labels_its_clusters_from_the_validation_split(mnist_di
     assert names == tuple(f"cluster {c}: label {label}" for c, label in enumerate(labels))
 
 
+def test_the_baseline_reports_no_distance_of_its_codes_from_a_prior(semi_run, mnist_dir, tmp_path):
+    # No adversary trains the baseline's z: validation leaves the codes' statistics out.
+    config = make_config(mnist_dir, "supervised")
+    config.num_epochs = 1
+    semi_train.train_and_evaluate(config, str(tmp_path / "run"))
+    baseline = metric_writer.read_metrics(str(tmp_path / "run"))[1]
+    assert "val_error" in baseline and not any(k.startswith("val_code_") for k in baseline)
+    assert "val_code_mmd" in metric_writer.read_metrics(semi_run.workdir)[1]
+
+
 # ----------------------------------------------------------------------------- slow
 
 

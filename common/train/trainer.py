@@ -148,6 +148,12 @@ class Trainer(abc.ABC):
     def decode(self, params: Any, z: Codes) -> UnitImages:
         """The mean image of each code (as `encode` gives them)."""
 
+    @property
+    def matches_prior(self) -> bool:
+        """Whether training matches the codes with the prior (the semi-supervised AAE's
+        baseline does not: validation leaves out the codes' distance from it)."""
+        return True
+
     def class_names(self, params: Any, data: input_pipeline.Dataset) -> tuple[str, ...]:
         """The names of the classes y a code holds after z, as a one-hot `decode` reads (the
         semi-supervised AAE's); () for codes of z alone (the default)."""
@@ -225,7 +231,7 @@ class Trainer(abc.ABC):
                 config.eval_batch_size,
                 setup.keys.eval,
                 setup.mesh,
-                num_codes=CODE_IMAGES,
+                num_codes=CODE_IMAGES if self.matches_prior else 0,
             )
             with watch("compile"):  # ahead of time, so the epochs' seconds are training alone
                 train_epoch = (

@@ -79,12 +79,17 @@ def evaluate_means(params, images, idx, mask, key, *, example_fn, batch_sharding
     return (means, codes.reshape(-1, codes.shape[-1])) if with_codes else means
 
 
+def _values_only(example_fn: ExampleCodesFn, params, images, key):
+    return example_fn(params, images, key)[0]
+
+
 class Validation:
     """The per-epoch validation numbers in one compiled call and one transfer: the means of
     `example_fn`'s metrics over `images_u8` (at least 2), and `code_*`: `latents`' statistics of
     the first `num_codes` images' codes (from the same pass: a trainer's
-    `example_metrics_and_codes`) against as many prior draws, the same draws every epoch.
-    `labels` (a label-guided prior's, else None) add "code_own_region"."""
+    `example_metrics_and_codes`) against as many prior draws, the same draws every epoch (none
+    with `num_codes` 0: a model that matches no prior). `labels` (a label-guided prior's, else
+    None) add "code_own_region"."""
 
     def __init__(
         self,
@@ -97,7 +102,10 @@ class Validation:
         mesh: Mesh,
         num_codes: int,
     ):
-        # The images and batches on the devices; its example_fn gives codes too (`_both`).
+        # The images and batches on the devices; its example_fn gives codes too (`_both`), which
+        # without num_codes are dropped (XLA leaves out what nothing reads).
+        if not num_codes:
+            example_fn = functools.partial(_values_only, example_fn)
         self.evaluator = Evaluator(example_fn, images_u8, batch_size, key, mesh)
         self.num_codes = min(num_codes, len(images_u8))
         self.code_labels = (
@@ -108,6 +116,8 @@ class Validation:
         self._validate = jax.jit(self._both)
 
     def _both(self, params, epoch, code_labels, prior_z):
+        if not self.num_codes:
+            return self.evaluator.means(params, epoch)
         means, codes = self.evaluator.means(params, epoch, with_codes=True)
         z = codes[: self.num_codes]
         gaussian = self.prior.name == priors.Gaussian.name
