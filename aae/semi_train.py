@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import logging
 from clu import metrics as clu_metrics
 
 from aae import semi_metrics, semi_models, semi_phases, semi_pictures
@@ -229,6 +230,18 @@ class SemiAAETrainer(trainer.Trainer):
             raise DataError(
                 f"{data.describe()}: config.task={c.task!r} {uses} the labels "
                 "(the train-labels-idx1-ubyte file), and the data has none"
+            )
+        steps = c.num_epochs * (len(data.train_images) // c.batch_size)
+        late = sorted({s for p in self.phases for s in c.optimizers[p].decay_steps if s >= steps})
+        if late:  # the configs count full MNIST's steps; a smaller data set takes fewer
+            logging.warning(
+                "The learning-rate drop at step %s comes after this run's %d steps (%d epochs "
+                "of %d images): the rates never drop; set config.optimizers.*.decay_steps for "
+                "this data",
+                ", ".join(map(str, late)),
+                steps,
+                c.num_epochs,
+                len(data.train_images),
             )
         if "classify" not in self.phases:
             return None

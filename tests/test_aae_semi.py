@@ -240,6 +240,23 @@ def test_a_task_without_its_optimizer_is_a_config_error(mnist_dir):
     semi_train.SemiAAETrainer(config)
 
 
+def test_a_learning_rate_drop_after_the_last_step_is_one_warning(mnist_dir, caplog):
+    # The configs count full MNIST's steps: on less data the drop would silently never come.
+    config = make_config(mnist_dir)  # 180 training images in batches of 16: 11 steps an epoch
+    trainer = semi_train.SemiAAETrainer(config)
+    data = input_pipeline.load_dataset(config.data)
+    keys = setup_run(config, len(data.train_images)).keys
+    config.optimizers.recon.decay_steps = (21,)  # the second epoch's last step: no warning
+    trainer.train_context(data, keys)
+    assert not caplog.records
+    config.optimizers.recon.decay_steps = config.optimizers.gen.decay_steps = (22,)
+    trainer.train_context(data, keys)
+    (record,) = caplog.records  # one line, both optimizers' step once
+    assert record.getMessage().startswith(
+        "The learning-rate drop at step 22 comes after this run's 22 steps (2 epochs"
+    )
+
+
 @pytest.mark.parametrize("task", ["semi_supervised", "clustering"])
 def test_data_without_labels_is_a_data_error_before_anything_is_written(tmp_path, task):
     folder = tmp_path / "unlabelled"

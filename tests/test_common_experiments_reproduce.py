@@ -21,6 +21,7 @@ from configs import experiments
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENTS = experiments.BY_NAME
+SEMI_100 = next(e for e in experiments.PAPER.experiments if e.name == "aae_semi_100")
 
 
 def plan_of(experiment, **fields):
@@ -116,6 +117,19 @@ def test_make_config_at_full_scale_changes_only_what_is_asked():
     assert config.z_dim == 2 and config.lambda_ == 0.995  # the config file's own fields stay
     with pytest.raises(ConfigError, match="epoch_scale"):
         reproduce.make_config(EXPERIMENTS["vae"], epoch_scale=0.0)
+
+
+def test_make_config_shrinks_a_learning_rate_drop_with_the_epochs():
+    # configs/aae_semi_100.py drops its rates after 13 of 20 epochs, a step count: at a scale
+    # of 0.05 the one epoch left drops them at the same share of its steps.
+    full, _ = reproduce.make_config(SEMI_100)
+    config, info = reproduce.make_config(SEMI_100, epoch_scale=0.05)
+    assert config.num_epochs == 1
+    for name, opt in config.optimizers.items():
+        (step,) = full.optimizers[name].decay_steps
+        assert tuple(opt.decay_steps) == (round(step * 0.05),)
+        assert info["overrides"][f"optimizers.{name}.decay_steps"] == [round(step * 0.05)]
+    assert reproduce.make_config(SEMI_100)[1]["overrides"] == {}
 
 
 def test_an_unknown_experiment_name_is_a_clear_error():

@@ -62,9 +62,10 @@ def make_config(
     seed: int | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> tuple[ml_collections.ConfigDict, dict[str, Any]]:
-    """The experiment's config, its epochs (and sample and checkpoint epochs) times
-    `epoch_scale`; `data_dir`, `limit`, `seed` replace the config's unless None; `overrides`
-    ({dotted field: value}, a sweep's variant) are set last. ConfigError: epoch_scale <= 0.
+    """The experiment's config, its epochs (and sample and checkpoint epochs, and the steps of
+    its optimizers' decay_steps) times `epoch_scale`; `data_dir`, `limit`, `seed` replace the
+    config's unless None; `overrides` ({dotted field: value}, a sweep's variant) are set last.
+    ConfigError: epoch_scale <= 0.
 
     Returns:
       (config, {"overrides": {field: value} of each field that differs from the file,
@@ -83,6 +84,14 @@ def make_config(
         "data.dir": config.data.dir if data_dir is None else data_dir,
         "data.limit": config.data.limit if limit is None else limit,
         "seed": config.seed if seed is None else seed,
+        # A schedule in steps (the semi-supervised AAE's learning-rate drop) shrinks alike.
+        **{
+            f"optimizers.{name}.decay_steps": tuple(
+                max(1, round(step * epoch_scale)) for step in opt.decay_steps
+            )
+            for name, opt in config.get("optimizers", {}).items()
+            if opt.get("decay_steps")
+        },
         **(overrides or {}),
     }
     overrides = {}
