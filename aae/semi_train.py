@@ -396,8 +396,8 @@ class SemiAAETrainer(trainer.Trainer):
         return "gen" in semi_phases.TASKS[self.config.task]  # the baseline has no adversary
 
     def class_names(self, params, data: input_pipeline.Dataset) -> tuple[str, ...]:
-        """ "y = k" for each class; clustering: "cluster c: label l", its label from the
-        validation split (`assignment`)."""
+        """Each class's name, "y = k"; a cluster's, "cluster c: label l" with the label it
+        takes from the validation split (`assignment`)."""
         assignment = self.assignment(params, data)
         if assignment is None:
             return tuple(f"y = {k}" for k in range(self.config.num_classes))

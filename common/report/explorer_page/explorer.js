@@ -5,8 +5,9 @@
 // prior: [[z1, z2]]}]}. Tile (row, col) of a model's sprite (n x n tiles of `tile` pixels) is
 // its decoder's mean image at z = (lo + (col + 0.5) s, hi - (row + 0.5) s), s = (hi - lo) / n:
 // z1 grows to the right, z2 upwards. A model with classes (its decoder reads a class y beside z)
-// has a sprite per class and a picker; the others have one sprite and no classes. Images are CSS backgrounds, never drawn on a canvas, so the page works from file://
-// (Chromium taints a canvas that draws a file:// image; data comes by <script>, not fetch).
+// has a sprite per class and a picker; the others have one sprite and no classes. Images are
+// CSS backgrounds, never drawn on a canvas, so the page works from file:// (Chromium taints a
+// canvas that draws a file:// image; data comes by <script>, not fetch).
 // window.explorer holds what the page shows, for tests and the curious.
 (function () {
   "use strict";
