@@ -136,6 +136,15 @@ def tile_pixels(out, model, row, col, class_index=0):
     return pixels[row * 28 : (row + 1) * 28, col * 28 : (col + 1) * 28]
 
 
+def nearest_code(model, z, class_index=0):
+    """The index of the code nearest z; a class model's, among the digits it puts in the class
+    (all where it puts none there, or for class None)."""
+    distance = np.sum((model.codes - np.asarray(z)) ** 2, axis=1)
+    if model.classes and np.any(model.predicted == class_index):
+        distance = np.where(model.predicted == class_index, distance, np.inf)
+    return int(np.argmin(distance))
+
+
 def decoded(model, z, class_index=0):
     """The model's mean image at z (with the one-hot class for a class model), as 0..255."""
     code = jnp.asarray(z, jnp.float32)[None]
@@ -167,8 +176,8 @@ def test_the_page_shows_the_decoders_image_at_the_pointer(chromium, page, tmp_pa
             assert (s["row"], s["col"], s["cls"]) == (row, col, 0)
             expected = decoded(model, centre)
             np.testing.assert_allclose(tile_pixels(out, model, row, col), expected, atol=0.51)
-            # The nearest encoded digit is the nearest of the model's codes.
-            nearest = np.argmin(np.sum((model.codes - np.asarray(z)) ** 2, axis=1))
+            # The nearest encoded digit is the nearest of the model's codes (of the class shown).
+            nearest = nearest_code(model, z)
             assert s["nearest"] == nearest and s["label"] == model.labels[nearest]
         position = tab.evaluate("() => document.querySelector('.decoded').style.backgroundPosition")
         assert [float(v) for v in re.findall(r"-?[\d.]+(?=px)", position)] == [
@@ -179,21 +188,28 @@ def test_the_page_shows_the_decoders_image_at_the_pointer(chromium, page, tmp_pa
     # The page's codes are the models' codes of its images (z: a class model's first columns).
     for model, entry in zip(models, data["models"], strict=True):
         images = jnp.asarray(model.images[..., None])
-        codes = np.asarray(model.trainer.encode(model.params, images))[:, :2]
-        np.testing.assert_allclose(entry["codes"], codes, atol=6e-5)
+        codes = np.asarray(model.trainer.encode(model.params, images))
+        np.testing.assert_allclose(entry["codes"], codes[:, :2], atol=6e-5)
+        if model.classes:  # and each digit's most probable class, q(y|x) after z
+            np.testing.assert_array_equal(entry["predicted"], np.argmax(codes[:, 2:], axis=-1))
 
-    # The class model's picker: class 7 shows its own sprite, the decoder's image with y = 7.
+    # The class model's picker: a class (the one it gives most digits but 0) shows its own
+    # sprite and the decoder's image with that y.
     semi, picker = models[2], tab.locator("select")
+    k = int(np.argmax(np.bincount(semi.predicted, minlength=10)[1:])) + 1
+    assert np.any(semi.predicted == k)
     assert picker.count() == 1 and picker.locator("option").count() == 10
-    picker.select_option("7")
+    picker.select_option(str(k))
     s = tab.evaluate("() => window.explorer.shown")[2]
-    assert s["cls"] == 7
+    assert s["cls"] == k and s["nearest"] == nearest_code(
+        semi, tab.evaluate("() => window.explorer.z"), k
+    )
     z = explorer.grid_latents(lo, hi, n)[s["row"] * n + s["col"]]
     np.testing.assert_allclose(
-        tile_pixels(out, semi, s["row"], s["col"], 7), decoded(semi, z, 7), atol=0.51
+        tile_pixels(out, semi, s["row"], s["col"], k), decoded(semi, z, k), atol=0.51
     )
     image = tab.evaluate("() => document.querySelectorAll('.decoded')[2].style.backgroundImage")
-    assert explorer.tile_files(semi)[7] in image
+    assert explorer.tile_files(semi)[k] in image
 
     # Two clicks pin a line and decode STRIP points along it; the arrows move the point.
     plane.click(position={"x": 10, "y": 10})
@@ -204,8 +220,8 @@ def test_the_page_shows_the_decoders_image_at_the_pointer(chromium, page, tmp_pa
         assert len(strip) == explorer.STRIP
         assert (strip[0]["row"], strip[0]["col"]) == (0, 0) and strip[-1]["row"] == n - 1
     assert tab.locator(".strip .sprite").count() == explorer.STRIP * len(models)
-    last = tab.locator(".strip").nth(2).locator(".sprite").last  # the class model's: class 7
-    assert explorer.tile_files(semi)[7] in last.evaluate("e => e.style.backgroundImage")
+    last = tab.locator(".strip").nth(2).locator(".sprite").last  # the class model's: class k
+    assert explorer.tile_files(semi)[k] in last.evaluate("e => e.style.backgroundImage")
     before = tab.evaluate("() => window.explorer.shown")[0]
     plane.focus()
     tab.keyboard.press("ArrowLeft")
@@ -213,6 +229,32 @@ def test_the_page_shows_the_decoders_image_at_the_pointer(chromium, page, tmp_pa
     after = tab.evaluate("() => window.explorer.shown")[0]
     assert (after["row"], after["col"]) == (before["row"] - 1, before["col"] - 1)
     tab.screenshot(path=os.environ.get("EXPLORER_SCREENSHOT") or str(tmp_path / "e.png"))
+    assert errors == []
+
+
+def test_a_class_models_nearest_digit_is_one_it_puts_in_the_picked_class(chromium, page, tmp_path):
+    # The tiny run puts every digit in one class: here they take the classes i % 10.
+    semi = dataclasses.replace(page[1][2], predicted=np.arange(len(page[1][2].codes)) % 10)
+    explorer.write_page([semi], str(tmp_path), n=4)
+    tab, errors = open_page(chromium, "file://" + str(tmp_path / "index.html"))
+    lo, hi = (tab.evaluate(f"() => window.EXPLORER_DATA.grid.{b}") for b in ("lo", "hi"))
+    tab.locator("select").select_option("3")
+    # The pointer on the digit of another class farthest from any of class 3: the nearest
+    # digit of all is not of class 3, the nearest shown is (the nearest of class 3).
+    others = np.flatnonzero(semi.predicted != 3)
+    threes = semi.codes[semi.predicted == 3]
+    gaps = [np.min(np.sum((threes - semi.codes[j]) ** 2, axis=1)) for j in others]
+    far = semi.codes[others[int(np.argmax(gaps))]]
+    position = {
+        "x": float((far[0] - lo) / (hi - lo) * 320),
+        "y": float((hi - far[1]) / (hi - lo) * 320),
+    }
+    tab.locator("canvas.plane").hover(position=position)
+    z = tab.evaluate("() => window.explorer.z")
+    (shown,) = tab.evaluate("() => window.explorer.shown")
+    assert semi.predicted[nearest_code(semi, z, None)] != 3
+    assert shown["nearest"] == nearest_code(semi, z, 3) and semi.predicted[shown["nearest"]] == 3
+    assert "of this class" in tab.locator(".info span").inner_text()
     assert errors == []
 
 

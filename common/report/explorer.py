@@ -56,6 +56,7 @@ class Model:
     images: np.ndarray  # [N, 28, 28] uint8, the encoded digits
     prior: np.ndarray  # [PRIOR_POINTS, 2] float32
     classes: tuple[str, ...] = ()  # the class y's names where the decoder reads one beside z
+    predicted: np.ndarray | None = None  # [N] int, each digit's most probable class (with classes)
 
     @property
     def grid(self) -> int:
@@ -90,8 +91,9 @@ def load(
     )
     images = images[:NUM_CODES]
     labels = np.full(len(images), -1) if labels is None else labels[:NUM_CODES]
-    # A code's first z_dim columns are z (a class model's are (z, y)): the plane shows z.
-    codes = np.asarray(jax.jit(trainer.encode)(state.params, jnp.asarray(images)))[:, :2]
+    # A code's first z_dim columns are z (a class model's are (z, q(y|x))): the plane shows z.
+    codes = np.asarray(jax.jit(trainer.encode)(state.params, jnp.asarray(images)))
+    classes = tuple(trainer.class_names(state.params, data))
     prior = np.asarray(trainer.prior.sample(jax.random.key(seed), PRIOR_POINTS))
     name = name or os.path.basename(os.path.normpath(workdir))
     return Model(
@@ -99,11 +101,12 @@ def load(
         title=title or f"{name} ({trainer.kind}, {trainer.prior.name} prior, epoch {epoch})",
         trainer=trainer,
         params=state.params,
-        codes=codes,
+        codes=codes[:, :2],
         labels=np.asarray(labels, np.int64),
         images=images[..., 0],
         prior=prior,
-        classes=tuple(trainer.class_names(state.params, data)),
+        classes=classes,
+        predicted=np.argmax(codes[:, 2:], axis=-1) if classes else None,
     )
 
 
@@ -196,6 +199,7 @@ def write_page(models: Sequence[Model], out_dir: str, n: int | None = None) -> s
                 "n": side,
                 "tiles": tiles,
                 "classes": list(model.classes),
+                "predicted": [] if model.predicted is None else model.predicted.tolist(),
                 "digits": digits,
                 "digits_per_row": per_row,
                 "codes": np.round(model.codes, 4).tolist(),

@@ -1,11 +1,12 @@
 // The latent plane explorer (written by common/report/explorer.py with data.js beside it).
 //
 // data.js sets window.EXPLORER_DATA = {grid: {lo, hi, tile}, strip, models: [{name, title, n,
-// tiles: [sprite], classes: [name], digits, digits_per_row, codes: [[z1, z2]], labels,
-// prior: [[z1, z2]]}]}. Tile (row, col) of a model's sprite (n x n tiles of `tile` pixels) is
+// tiles: [sprite], classes: [name], predicted: [class], digits, digits_per_row,
+// codes: [[z1, z2]], labels, prior: [[z1, z2]]}]}. Tile (row, col) of a model's sprite (n x n tiles of `tile` pixels) is
 // its decoder's mean image at z = (lo + (col + 0.5) s, hi - (row + 0.5) s), s = (hi - lo) / n:
 // z1 grows to the right, z2 upwards. A model with classes (its decoder reads a class y beside z)
-// has a sprite per class and a picker; the others have one sprite and no classes. Images are
+// has a sprite per class, a picker, and each digit's most probable class (`predicted`); the
+// others have one sprite and no classes. Images are
 // CSS backgrounds, never drawn on a canvas, so the page works from file:// (Chromium taints a
 // canvas that draws a file:// image; data comes by <script>, not fetch).
 // window.explorer holds what the page shows, for tests and the curious.
@@ -42,9 +43,13 @@
     el.dataset.col = col;
   }
 
-  function nearest(model, z) {
+  // The nearest code to z; with a class `cls`, the nearest of the digits the model puts in it
+  // (its style nearest z), or of all where it puts none.
+  function nearest(model, z, cls) {
+    const of = model.predicted.some((k) => k === cls) ? cls : null;
     let best = -1, bestD = Infinity;
     model.codes.forEach((c, i) => {
+      if (of !== null && model.predicted[i] !== of) return;
       const d = (c[0] - z[0]) ** 2 + (c[1] - z[1]) ** 2;
       if (d < bestD) { bestD = d; best = i; }
     });
@@ -165,11 +170,12 @@
       showTile(p.decoded, p.model.tiles[p.cls], p.model.n, t.row, t.col, DECODED);
       p.info.textContent = `z = (${state.z[0].toFixed(3)}, ${state.z[1].toFixed(3)}); ` +
         `tile ${t.row}, ${t.col}`;
-      const i = nearest(p.model, state.z);
+      const i = nearest(p.model, state.z, p.cls);
       const per = p.model.digits_per_row;
       showTile(p.digit, p.model.digits, per, Math.floor(i / per), i % per, DIGIT);
       const label = p.model.labels[i];
-      p.nearText.textContent = `nearest encoded digit: #${i}` +
+      const ofClass = p.model.predicted[i] === p.cls ? " of this class" : "";
+      p.nearText.textContent = `nearest encoded digit${ofClass}: #${i}` +
         (label >= 0 ? `, label ${label}` : "");
       draw(p);
       return { model: p.model.name, row: t.row, col: t.col, cls: p.cls, nearest: i, label };
