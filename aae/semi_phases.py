@@ -135,6 +135,15 @@ def learning_rate(opt: ml_collections.ConfigDict) -> float | optax.Schedule:
     return schedule
 
 
+def late_decay_steps(config: ml_collections.ConfigDict, num_steps: int) -> list[int]:
+    """The learning-rate drops of config.task's optimizers at or after step `num_steps` (an
+    optimizer's count is the step: each phase updates once a step), so that a run of
+    `num_steps` never takes them; sorted, each once."""
+    return sorted(
+        {s for p in TASKS[config.task] for s in config.optimizers[p].decay_steps if s >= num_steps}
+    )
+
+
 def make_optimizers(config: ml_collections.ConfigDict) -> dict[str, optax.GradientTransformation]:
     """One optax transformation per phase of config.task, from config.optimizers."""
     txs = {}

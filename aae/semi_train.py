@@ -223,7 +223,8 @@ class SemiAAETrainer(trainer.Trainer):
         """The labelled images each classification step draws its mini-batch from, the same in
         every epoch and resumed session (key folded from the shuffle key); None for clustering.
         DataError: the data has no labels (clustering scores with them). ConfigError: more
-        labels than training images."""
+        labels than training images. Logs one warning for learning-rate drops the run never
+        reaches (late_decay_steps)."""
         c = self.config
         if data.train_labels is None or data.val_labels is None:
             uses = "scores its clusters with" if c.task == "clustering" else "trains on"
@@ -231,15 +232,14 @@ class SemiAAETrainer(trainer.Trainer):
                 f"{data.describe()}: config.task={c.task!r} {uses} the labels "
                 "(the train-labels-idx1-ubyte file), and the data has none"
             )
-        steps = c.num_epochs * (len(data.train_images) // c.batch_size)
-        late = sorted({s for p in self.phases for s in c.optimizers[p].decay_steps if s >= steps})
+        num_steps = c.num_epochs * (len(data.train_images) // c.batch_size)
+        late = semi_phases.late_decay_steps(c, num_steps)
         if late:  # the configs count full MNIST's steps; a smaller data set takes fewer
             logging.warning(
-                "The learning-rate drop at step %s comes after this run's %d steps (%d epochs "
-                "of %d images): the rates never drop; set config.optimizers.*.decay_steps for "
-                "this data",
+                "The learning-rate drops at step %s never happen: this run has %d steps (%d "
+                "epochs of %d images); set config.optimizers.*.decay_steps for this data",
                 ", ".join(map(str, late)),
-                steps,
+                num_steps,
                 c.num_epochs,
                 len(data.train_images),
             )

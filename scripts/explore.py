@@ -1,4 +1,5 @@
-"""A page to walk the latent plane of a z 2 run (VAE, AE or AAE, any prior), opened in a browser.
+"""A page to walk the latent plane of a z 2 run (VAE, AE or AAE, any prior; a semi-supervised or
+clustering AAE of style z 2), opened in a browser.
 
     python scripts/explore.py --workdir runs/vae_z2 [--epoch 80] [--out DIR]
 

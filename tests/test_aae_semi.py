@@ -16,6 +16,7 @@ from conftest import rendered_digits, write_idx
 from aae import semi_losses, semi_metrics, semi_models, semi_phases, semi_train
 from common import input_pipeline
 from common.errors import ConfigError, DataError
+from common.report import explorer
 from common.train import kinds, metric_writer, run_files
 from common.train.run_setup import setup_run
 from configs import aae_semi_100
@@ -253,8 +254,12 @@ def test_a_learning_rate_drop_after_the_last_step_is_one_warning(mnist_dir, capl
     trainer.train_context(data, keys)
     (record,) = caplog.records  # one line, both optimizers' step once
     assert record.getMessage().startswith(
-        "The learning-rate drop at step 22 comes after this run's 22 steps (2 epochs"
+        "The learning-rate drops at step 22 never happen: this run has 22 steps (2 epochs"
     )
+    config.optimizers.gen.decay_steps = (5, 30)  # only the late ones, and each once
+    assert semi_phases.late_decay_steps(config, 22) == [22, 30]
+    config.task = "supervised"  # its one optimizer's drops alone
+    assert semi_phases.late_decay_steps(config, 22) == []
 
 
 @pytest.mark.parametrize("task", ["semi_supervised", "clustering"])
@@ -388,6 +393,8 @@ def test_the_baseline_reports_no_distance_of_its_codes_from_a_prior(semi_run, mn
     baseline = metric_writer.read_metrics(str(tmp_path / "run"))[1]
     assert "val_error" in baseline and not any(k.startswith("val_code_") for k in baseline)
     assert "val_code_mmd" in metric_writer.read_metrics(semi_run.workdir)[1]
+    with pytest.raises(ConfigError, match="the supervised baseline.: its plane has nothing"):
+        explorer.load(str(tmp_path / "run"))  # nor does the explorer walk its untrained plane
 
 
 # ----------------------------------------------------------------------------- slow

@@ -17,7 +17,7 @@ from common.experiments import plans, reproduce
 from common.report import runs
 from common.train import kinds, run_files
 from common.train import workdir as workdir_lib
-from configs import experiments
+from configs import aae_semi_100, experiments
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENTS = experiments.BY_NAME
@@ -120,16 +120,20 @@ def test_make_config_at_full_scale_changes_only_what_is_asked():
 
 
 def test_make_config_shrinks_a_learning_rate_drop_with_the_epochs():
-    # configs/aae_semi_100.py drops its rates after 13 of 20 epochs, a step count: at a scale
-    # of 0.05 the one epoch left drops them at the same share of its steps.
-    full, _ = reproduce.make_config(SEMI_100)
-    config, info = reproduce.make_config(SEMI_100, epoch_scale=0.05)
-    assert config.num_epochs == 1
-    for name, opt in config.optimizers.items():
-        (step,) = full.optimizers[name].decay_steps
-        assert tuple(opt.decay_steps) == (round(step * 0.05),)
-        assert info["overrides"][f"optimizers.{name}.decay_steps"] == [round(step * 0.05)]
-    assert reproduce.make_config(SEMI_100)[1]["overrides"] == {}
+    # configs/aae_semi_100.py drops its rates after 13 of its 20 epochs (a step count): a scaled
+    # run drops them at the same share of its own epochs, rounded up as they are (0.07: 2).
+    steps_per_epoch = aae_semi_100.STEPS_PER_EPOCH
+    full, info = reproduce.make_config(SEMI_100)
+    assert info["overrides"] == {}
+    (drop,) = full.optimizers.recon.decay_steps
+    assert drop == 13 * steps_per_epoch
+    for scale, epochs in ((0.05, 1), (0.07, 2), (0.5, 10)):
+        config, info = reproduce.make_config(SEMI_100, epoch_scale=scale)
+        assert config.num_epochs == epochs
+        for name, opt in config.optimizers.items():
+            (step,) = opt.decay_steps
+            assert step / (epochs * steps_per_epoch) == pytest.approx(13 / 20, abs=1e-3), name
+            assert info["overrides"][f"optimizers.{name}.decay_steps"] == [step]
 
 
 def test_an_unknown_experiment_name_is_a_clear_error():

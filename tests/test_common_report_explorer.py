@@ -88,6 +88,7 @@ def test_the_docs_state_the_grid_the_strip_and_the_size(vae_run, semi_run, tmp_p
     assert f"decodes {explorer.STRIP} points along it" in readme
     assert "under 3 MB per model" in readme
     assert f"the {explorer.class_grid(10)} x {explorer.class_grid(10)} grid" in readme
+    assert f"{explorer.class_grid(30)} x {explorer.class_grid(30)} for 30" in readme
     for run in (vae_run, semi_run):  # the default grids: one sprite, or one a class
         out = tmp_path / os.path.basename(run.workdir)
         explorer.write_page([explorer.load(run.workdir)], str(out))
@@ -149,7 +150,8 @@ def decoded(model, z, class_index=0):
     """The model's mean image at z (with the one-hot class for a class model), as 0..255."""
     code = jnp.asarray(z, jnp.float32)[None]
     if model.classes:
-        code = jnp.concatenate([code, jax.nn.one_hot(jnp.array([class_index]), 10)], axis=-1)
+        y = jax.nn.one_hot(jnp.array([class_index]), len(model.classes))
+        code = jnp.concatenate([code, y], axis=-1)
     return np.asarray(model.trainer.decode(model.params, code))[0, ..., 0] * 255
 
 
@@ -173,7 +175,7 @@ def test_the_page_shows_the_decoders_image_at_the_pointer(chromium, page, tmp_pa
         centre = explorer.grid_latents(lo, hi, n)[row * n + col]
         np.testing.assert_allclose(z, centre, atol=(hi - lo) / n * 0.05)
         for model, s in zip(models, shown, strict=True):  # linked: every model, the same tile
-            assert (s["row"], s["col"], s["cls"]) == (row, col, 0)
+            assert (s["row"], s["col"], s["cls"]) == (row, col, 0 if model.classes else None)
             expected = decoded(model, centre)
             np.testing.assert_allclose(tile_pixels(out, model, row, col), expected, atol=0.51)
             # The nearest encoded digit is the nearest of the model's codes (of the class shown).
@@ -193,11 +195,10 @@ def test_the_page_shows_the_decoders_image_at_the_pointer(chromium, page, tmp_pa
         if model.classes:  # and each digit's most probable class, q(y|x) after z
             np.testing.assert_array_equal(entry["predicted"], np.argmax(codes[:, 2:], axis=-1))
 
-    # The class model's picker: a class (the one it gives most digits but 0) shows its own
-    # sprite and the decoder's image with that y.
-    semi, picker = models[2], tab.locator("select")
-    k = int(np.argmax(np.bincount(semi.predicted, minlength=10)[1:])) + 1
-    assert np.any(semi.predicted == k)
+    # The class model's picker: class k shows its own sprite and the decoder's image with that
+    # y (its nearest digit: the next test).
+    semi, picker, k = models[2], tab.locator("select"), 7
+    assert [s["cls"] for s in tab.evaluate("() => window.explorer.shown")] == [None, None, 0]
     assert picker.count() == 1 and picker.locator("option").count() == 10
     picker.select_option(str(k))
     s = tab.evaluate("() => window.explorer.shown")[2]
@@ -222,6 +223,10 @@ def test_the_page_shows_the_decoders_image_at_the_pointer(chromium, page, tmp_pa
     assert tab.locator(".strip .sprite").count() == explorer.STRIP * len(models)
     last = tab.locator(".strip").nth(2).locator(".sprite").last  # the class model's: class k
     assert explorer.tile_files(semi)[k] in last.evaluate("e => e.style.backgroundImage")
+    picker.select_option("2")  # another class with the strip shown: the strip follows it
+    last = tab.locator(".strip").nth(2).locator(".sprite").last
+    assert explorer.tile_files(semi)[2] in last.evaluate("e => e.style.backgroundImage")
+    assert tab.locator(".strip .sprite").count() == explorer.STRIP * len(models)
     before = tab.evaluate("() => window.explorer.shown")[0]
     plane.focus()
     tab.keyboard.press("ArrowLeft")
@@ -241,7 +246,8 @@ def test_a_class_models_nearest_digit_is_one_it_puts_in_the_picked_class(chromiu
     tab.locator("select").select_option("3")
     # The pointer on the digit of another class farthest from any of class 3: the nearest
     # digit of all is not of class 3, the nearest shown is (the nearest of class 3).
-    others = np.flatnonzero(semi.predicted != 3)
+    inside = np.all((semi.codes > lo) & (semi.codes < hi), axis=1)  # on the plane
+    others = np.flatnonzero((semi.predicted != 3) & inside)
     threes = semi.codes[semi.predicted == 3]
     gaps = [np.min(np.sum((threes - semi.codes[j]) ** 2, axis=1)) for j in others]
     far = semi.codes[others[int(np.argmax(gaps))]]

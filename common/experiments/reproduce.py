@@ -77,20 +77,23 @@ def make_config(
     num_epochs = config.num_epochs
     samples = scale_schedule(config.sample_epochs, num_epochs, epoch_scale)
     milestones = scale_schedule(config.checkpoint_epochs, num_epochs, epoch_scale)
+    run_epochs = scale_epoch(num_epochs, epoch_scale) if num_epochs else 0
     new = {
-        "num_epochs": scale_epoch(num_epochs, epoch_scale) if num_epochs else 0,
+        "num_epochs": run_epochs,
         "sample_epochs": tuple(sorted({e for _, e in samples})),
         "checkpoint_epochs": tuple(sorted({e for _, e in milestones})),
         "data.dir": config.data.dir if data_dir is None else data_dir,
         "data.limit": config.data.limit if limit is None else limit,
         "seed": config.seed if seed is None else seed,
-        # A schedule in steps (the semi-supervised AAE's learning-rate drop) shrinks alike.
+        # A learning-rate drop given in steps (the semi-supervised AAE's) stays at its share of
+        # the run's epochs (rounded up above); a warm-up, also in steps, is about the first
+        # updates alone and stays.
         **{
             f"optimizers.{name}.decay_steps": tuple(
-                max(1, round(step * epoch_scale)) for step in opt.decay_steps
+                max(1, round(step * run_epochs / num_epochs)) for step in opt.decay_steps
             )
             for name, opt in config.get("optimizers", {}).items()
-            if opt.get("decay_steps")
+            if opt.get("decay_steps") and num_epochs
         },
         **(overrides or {}),
     }

@@ -73,16 +73,21 @@ def load(
     seed: int = 0,
 ) -> Model:
     """Restores a z 2 run and encodes its digits; CheckpointError when there is no run or no
-    checkpoint of `epoch`, ConfigError when its z_dim is not 2."""
+    checkpoint of `epoch`, ConfigError when its z_dim is not 2 or no prior shapes its z."""
     if not os.path.isdir(workdir) or not workdir_lib.has_run(workdir):
         raise CheckpointError(f"{workdir} holds no run (no checkpoints)")
     config = kinds.read_config(workdir)
     if config.z_dim != 2:
         raise ConfigError(
             f"{workdir} has z_dim {config.z_dim}: the explorer walks a 2-D latent plane "
-            "(configs/vae_z2.py, ae_z2.py, aae_z2*.py)"
+            "(configs/vae_z2.py, ae_z2.py, aae_z2*.py, aae_semi_*.py, aae_cluster_30.py)"
         )
     trainer, state, epoch = kinds.restore(workdir, epoch)
+    if not trainer.matches_prior:
+        raise ConfigError(
+            f"{workdir} holds a model whose z no prior shapes and no decoder reads (the "
+            "supervised baseline): its plane has nothing to walk"
+        )
     data = input_pipeline.load_dataset(trainer.config.data)
     images, labels = (
         (data.test_images, data.test_labels)
@@ -93,6 +98,7 @@ def load(
     labels = np.full(len(images), -1) if labels is None else labels[:NUM_CODES]
     # A code's first z_dim columns are z (a class model's are (z, q(y|x))): the plane shows z.
     codes = np.asarray(jax.jit(trainer.encode)(state.params, jnp.asarray(images)))
+    z, y = codes[:, : config.z_dim], codes[:, config.z_dim :]
     classes = tuple(trainer.class_names(state.params, data))
     prior = np.asarray(trainer.prior.sample(jax.random.key(seed), PRIOR_POINTS))
     name = name or os.path.basename(os.path.normpath(workdir))
@@ -101,12 +107,12 @@ def load(
         title=title or f"{name} ({trainer.kind}, {trainer.prior.name} prior, epoch {epoch})",
         trainer=trainer,
         params=state.params,
-        codes=codes[:, :2],
+        codes=z,
         labels=np.asarray(labels, np.int64),
         images=images[..., 0],
         prior=prior,
         classes=classes,
-        predicted=np.argmax(codes[:, 2:], axis=-1) if classes else None,
+        predicted=np.argmax(y, axis=-1) if classes else None,
     )
 
 
@@ -135,7 +141,7 @@ def grid_latents(lo: float, hi: float, n: int) -> np.ndarray:
 
 def class_grid(num_classes: int) -> int:
     """Tiles per side of each class's sprite: CLASS_TILES over the classes."""
-    return math.isqrt(CLASS_TILES // num_classes)
+    return max(1, math.isqrt(CLASS_TILES // num_classes))
 
 
 def sprite(images: np.ndarray, per_row: int) -> np.ndarray:

@@ -2,13 +2,13 @@
 //
 // data.js sets window.EXPLORER_DATA = {grid: {lo, hi, tile}, strip, models: [{name, title, n,
 // tiles: [sprite], classes: [name], predicted: [class], digits, digits_per_row,
-// codes: [[z1, z2]], labels, prior: [[z1, z2]]}]}. Tile (row, col) of a model's sprite (n x n tiles of `tile` pixels) is
-// its decoder's mean image at z = (lo + (col + 0.5) s, hi - (row + 0.5) s), s = (hi - lo) / n:
-// z1 grows to the right, z2 upwards. A model with classes (its decoder reads a class y beside z)
-// has a sprite per class, a picker, and each digit's most probable class (`predicted`); the
-// others have one sprite and no classes. Images are
-// CSS backgrounds, never drawn on a canvas, so the page works from file:// (Chromium taints a
-// canvas that draws a file:// image; data comes by <script>, not fetch).
+// codes: [[z1, z2]], labels, prior: [[z1, z2]]}]}. Tile (row, col) of a model's sprite (n x n
+// tiles of `tile` pixels) is its decoder's mean image at z = (lo + (col + 0.5) s,
+// hi - (row + 0.5) s), s = (hi - lo) / n: z1 grows to the right, z2 upwards. A model with
+// classes (its decoder reads a class y beside z) has a sprite per class, a picker, and each
+// digit's most probable class (`predicted`); the others have one sprite and no classes.
+// Images are CSS backgrounds, never drawn on a canvas, so the page works from file://
+// (Chromium taints a canvas that draws a file:// image; data comes by <script>, not fetch).
 // window.explorer holds what the page shows, for tests and the curious.
 (function () {
   "use strict";
@@ -90,7 +90,9 @@
     const digit = el("div", "sprite digit", near);
     const nearText = el("span", "", near);
     const strip = el("div", "strip", box);
-    return { model, canvas, picker, cls: 0, decoded, info, digit, nearText, strip };
+    // cls: the class shown, null for a model without classes
+    const cls = model.classes.length ? 0 : null;
+    return { model, canvas, picker, cls, decoded, info, digit, nearText, strip };
   });
 
   // Axis ticks at round values of z (about six per axis), as faint grid lines with labels.
@@ -167,14 +169,17 @@
   function update() {
     state.shown = panels.map((p) => {
       const t = tileOf(state.z, p.model.n);
-      showTile(p.decoded, p.model.tiles[p.cls], p.model.n, t.row, t.col, DECODED);
+      showTile(p.decoded, p.model.tiles[p.cls ?? 0], p.model.n, t.row, t.col, DECODED);
       p.info.textContent = `z = (${state.z[0].toFixed(3)}, ${state.z[1].toFixed(3)}); ` +
         `tile ${t.row}, ${t.col}`;
       const i = nearest(p.model, state.z, p.cls);
       const per = p.model.digits_per_row;
       showTile(p.digit, p.model.digits, per, Math.floor(i / per), i % per, DIGIT);
       const label = p.model.labels[i];
-      const ofClass = p.model.predicted[i] === p.cls ? " of this class" : "";
+      let ofClass = "";
+      if (p.cls !== null) {
+        ofClass = p.model.predicted[i] === p.cls ? " of this class" : " (none is of this class)";
+      }
       p.nearText.textContent = `nearest encoded digit${ofClass}: #${i}` +
         (label >= 0 ? `, label ${label}` : "");
       draw(p);
@@ -192,7 +197,7 @@
         const f = k / (D.strip - 1);
         const t = tileOf([a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1])], p.model.n);
         const tile = el("div", "sprite", p.strip);
-        showTile(tile, p.model.tiles[p.cls], p.model.n, t.row, t.col, STRIP_TILE);
+        showTile(tile, p.model.tiles[p.cls ?? 0], p.model.n, t.row, t.col, STRIP_TILE);
         return t;
       });
     });
