@@ -328,6 +328,17 @@ def test_the_configs(tmp_path):
 # ----------------------------------------------------------------------------- whole runs
 
 
+def test_a_trained_run_loads_in_two_lines(semi_run):
+    # README's `load`: the codes are (z, q(y|x)), and decoding them rebuilds the images.
+    from common import load
+
+    model = load(semi_run.workdir)
+    images = np.zeros((3, 28, 28), np.uint8)
+    codes = np.asarray(model.encode(images))
+    assert codes.shape == (3, 2 + 10) and np.allclose(codes[:, 2:].sum(-1), 1.0, atol=1e-5)
+    assert model.reconstruct(images).shape == model.sample(0, 3).shape == (3, 28, 28, 1)
+
+
 def test_a_run_writes_its_numbers_and_pictures(semi_run):
     config, workdir, final = semi_run
     for name in (

@@ -94,7 +94,8 @@ class Model:
         return self.trainer.kind
 
     def encode(self, images: ImagesU8) -> Codes:
-        """The codes of `images`: the mean of q(z|x)."""
+        """The codes of `images`: the mean of q(z|x) [N, z_dim]; the semi-supervised AAE's are
+        (z, q(y|x)) [N, z_dim + num_classes]."""
         return _jitted(self.trainer, "encode")(self.params, _images(images))
 
     def decode(self, z: Codes) -> UnitImages:
