@@ -434,12 +434,16 @@ def test_the_paper_plan_puts_tables_2_and_3_beside_ours_with_verdicts(tmp_path):
     cells = "| classification error (%) | 0.25 | 3.33 | 2.40 (best validation epoch 2) |"
     assert cells in final_row
     assert "Its train error is of the labelled mini-batches" in report
+    # The seeds' spread reads the same train number (0.25 at each of the three seeds).
+    spread_row = report[report.index("## Seed spread") :]
+    assert "| `aae_semi_100` | 42, 1, 2 | classification error (%) | 0.25 ± 0.00 |" in spread_row
     assert "The semi-supervised AAE's test error is of the epoch with the best" in report
     assert "The VAE sees" not in report and "The AAE sees" not in report
+    assert "explorer/index.html" not in report  # no page written yet
     (docs / "explorer").mkdir()
-    (docs / "explorer" / "index.html").write_text("the assignment's page")
+    (docs / "explorer" / "index.html").write_text("every plan's z 2 runs, these among them")
     report = open(results.write_report(experiments.PAPER, str(root), str(docs))).read()
-    assert "explorer/index.html" not in report  # another plan's page, not of these runs
+    assert "[explorer/index.html](explorer/index.html)" in report
     table = {line.split(" | ")[1]: line for line in text.splitlines() if line.startswith("| Table")}
     # 100 labels: 2.50 ± 0.10 over 3 seeds, under the 3 % target (better by 0.50), and level
     # with the paper's 1.90 ± 0.10? 2 * hypot(0.1 / sqrt(3), 0.1) = 0.23 < 0.60: missed by 0.60.

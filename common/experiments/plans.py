@@ -107,6 +107,10 @@ class Headline:
     note: str = ""  # which model its test number is of, and what the model sees (a sentence)
     train_metric: str = ""  # the train column's metric where its name differs; "" = metric
 
+    def key(self, split: str) -> str:
+        """The metrics.jsonl key of the number on `split` ("train", "val", "test")."""
+        return f"{split}_{(split == 'train' and self.train_metric) or self.metric}"
+
 
 @dataclasses.dataclass(frozen=True)
 class Gallery:

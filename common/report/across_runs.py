@@ -23,7 +23,7 @@ CODE_COLUMNS = (
 def learnt(run: Run, headline: Headline) -> bool | None:
     """Whether the validation number (lower is better) fell by more than 1% from epoch 1 to the
     last epoch (at least 3); None when the run is too short or lacks the number."""
-    key = f"val_{headline.metric}"
+    key = headline.key("val")
     first, last = run.row(1), run.rows[-1] if run.rows else None
     if first is None or last is None or last["epoch"] < 3 or key not in first or key not in last:
         return None
@@ -197,17 +197,14 @@ def seed_section(root, experiments, runs, headlines) -> list[str]:
             continue
         headline = headlines[run.kind]
         columns = []
-        for key in (f"train_{headline.metric}", f"val_{headline.metric}"):
+        for key in (headline.key("train"), headline.key("val")):
             columns.append(
                 markdown.mean_std(
                     [r.rows[-1][key] for r in group if key in r.rows[-1]], headline.fmt
                 )
             )
-        tests = [
-            r.final[f"test_{headline.metric}"]
-            for r in group
-            if f"test_{headline.metric}" in r.final
-        ]
+        test_key = headline.key("test")
+        tests = [r.final[test_key] for r in group if test_key in r.final]
         seeds = ", ".join(str(r.config.get("seed")) for r in group)
         times = ", ".join(sessions_wall_clock(r) if r.sessions else "not recorded" for r in group)
         body.append(
@@ -260,7 +257,7 @@ def sweep_section(root: str, sweeps: Sequence[Sweep], headlines) -> list[str]:
                         cells.append("not run")
                         continue
                     headline = headlines[run.kind]
-                    key = f"val_{headline.metric}"
+                    key = headline.key("val")
                     first, last = run.row(1) or {}, run.rows[-1]
                     cells.append(f"{first.get(key, float('nan')):.4f} -> {last[key]:.4f}")
                     ran += 1

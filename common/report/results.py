@@ -80,8 +80,7 @@ def _epoch_table(run: Run, headline: Headline) -> list[str]:
 
 def _final_numbers(run: Run, headline: Headline) -> tuple[str, str, str]:
     """(train, validation at the last epoch, test of the final row), formatted."""
-    val_key, test_key = (f"{s}_{headline.metric}" for s in ("val", "test"))
-    train_key = f"train_{headline.train_metric or headline.metric}"
+    train_key, val_key, test_key = map(headline.key, ("train", "val", "test"))
     spec = headline.fmt
     last = run.rows[-1] if run.rows else {}
     train = markdown.fmt(last.get(train_key), spec)
@@ -215,7 +214,7 @@ def plateau_note(run: Run, headline: Headline) -> str | None:
     the plain autoencoder, the collapse to one output image."""
     if across_runs.learnt(run, headline) is not False:
         return None
-    key = f"val_{headline.metric}"
+    key = headline.key("val")
     first, last = run.row(1), run.rows[-1]
     return (
         f"This run did not learn after its first epoch: the validation {headline.text} was "
