@@ -81,7 +81,7 @@ TESTS = {
         "python scripts/reproduce.py --report_only",
         "python scripts/reproduce.py --epoch_scale 0.1",
         "python scripts/reproduce.py --plan priors --data_dir MNIST_T10K_FOLDER --seeds 42,1,2",
-        "python scripts/reproduce.py --plan paper --data_dir MNIST_FOLDER --seeds 42",
+        "python scripts/reproduce.py --plan paper --data_dir MNIST_FOLDER --seeds 42,1,2",
         "python scripts/reproduce.py --data_dir MNIST_T10K_FOLDER --num_images 500 --seeds 42,1,2 "
         "--sweeps --full_scale_data FASHION_MNIST_FOLDER",
     ),
@@ -260,7 +260,7 @@ def test_reproduce_commands(sandbox):
     assert (sandbox.path / "docs" / "priors.md").read_text() == priors
     # README's published command of that plan: the finished run skipped, the report rewritten.
     out = sandbox(
-        "python scripts/reproduce.py --plan paper --data_dir MNIST_FOLDER --seeds 42",
+        "python scripts/reproduce.py --plan paper --data_dir MNIST_FOLDER --seeds 42,1,2",
         "--only aae_semi_100_supervised --epoch_scale 0.05 --docs docs",
     )
     epochs = math.ceil(0.05 * aae_semi_100_supervised.get_config().num_epochs)

@@ -1,10 +1,13 @@
 // The latent plane explorer (written by common/report/explorer.py with data.js beside it).
 //
-// data.js sets window.EXPLORER_DATA = {grid: {n, lo, hi, tile}, strip, models: [{name, title,
-// tiles, digits, digits_per_row, codes: [[z1, z2]], labels, prior: [[z1, z2]]}]}. Tile (row,
-// col) of a model's `tiles` sprite (n x n tiles of `tile` pixels) is its decoder's mean image at
-// z = (lo + (col + 0.5) s, hi - (row + 0.5) s), s = (hi - lo) / n: z1 grows to the right, z2
-// upwards. Images are CSS backgrounds, never drawn on a canvas, so the page works from file://
+// data.js sets window.EXPLORER_DATA = {grid: {lo, hi, tile}, strip, models: [{name, title, n,
+// tiles: [sprite], classes: [name], predicted: [class], digits, digits_per_row,
+// codes: [[z1, z2]], labels, prior: [[z1, z2]]}]}. Tile (row, col) of a model's sprite (n x n
+// tiles of `tile` pixels) is its decoder's mean image at z = (lo + (col + 0.5) s,
+// hi - (row + 0.5) s), s = (hi - lo) / n: z1 grows to the right, z2 upwards. A model with
+// classes (its decoder reads a class y beside z) has a sprite per class, a picker, and each
+// digit's most probable class (`predicted`); the others have one sprite and no classes.
+// Images are CSS backgrounds, never drawn on a canvas, so the page works from file://
 // (Chromium taints a canvas that draws a file:// image; data comes by <script>, not fetch).
 // window.explorer holds what the page shows, for tests and the curious.
 (function () {
@@ -14,15 +17,17 @@
     "#7f7f7f", "#bcbd22", "#17becf"];
   const PLANE = 320; // the plane's size in CSS pixels
   const DECODED = 168, DIGIT = 56, STRIP_TILE = 42;
-  const n = D.grid.n, lo = D.grid.lo, hi = D.grid.hi, span = hi - lo, step = span / n;
+  const lo = D.grid.lo, hi = D.grid.hi, span = hi - lo;
+  const step = span / Math.max(...D.models.map((m) => m.n)); // an arrow key: the finest tile
   const state = { z: [(lo + hi) / 2, (lo + hi) / 2], pins: [], shown: [], strip: [] };
   window.explorer = state;
 
   const clamp = (v, a, b) => Math.min(Math.max(v, a), b);
-  function tileOf(z) {
+  function tileOf(z, n) {
+    const side = span / n;
     return {
-      row: clamp(Math.floor((hi - z[1]) / step), 0, n - 1),
-      col: clamp(Math.floor((z[0] - lo) / step), 0, n - 1),
+      row: clamp(Math.floor((hi - z[1]) / side), 0, n - 1),
+      col: clamp(Math.floor((z[0] - lo) / side), 0, n - 1),
     };
   }
   // Codes beyond the square (an unregularised autoencoder's) are drawn at its border.
@@ -38,9 +43,13 @@
     el.dataset.col = col;
   }
 
-  function nearest(model, z) {
+  // The nearest code to z; with a class `cls`, the nearest of the digits the model puts in it
+  // (its style nearest z), or of all where it puts none.
+  function nearest(model, z, cls) {
+    const of = model.predicted.some((k) => k === cls) ? cls : null;
     let best = -1, bestD = Infinity;
     model.codes.forEach((c, i) => {
+      if (of !== null && model.predicted[i] !== of) return;
       const d = (c[0] - z[0]) ** 2 + (c[1] - z[1]) ** 2;
       if (d < bestD) { bestD = d; best = i; }
     });
@@ -64,13 +73,26 @@
     canvas.tabIndex = 0;
     canvas.setAttribute("aria-label", `latent plane of ${model.name}: arrow keys move the point`);
     const side = el("div", "side", row);
+    let picker = null;
+    if (model.classes.length) {
+      const label = el("label", "info", side);
+      label.append("class ");
+      picker = el("select", "", label);
+      model.classes.forEach((name, k) => {
+        const option = el("option", "", picker);
+        option.value = k;
+        option.textContent = name;
+      });
+    }
     const decoded = el("div", "sprite decoded", side);
     const info = el("div", "info", side);
     const near = el("div", "info", side);
     const digit = el("div", "sprite digit", near);
     const nearText = el("span", "", near);
     const strip = el("div", "strip", box);
-    return { model, canvas, decoded, info, digit, nearText, strip };
+    // cls: the class shown, null for a model without classes
+    const cls = model.classes.length ? 0 : null;
+    return { model, canvas, picker, cls, decoded, info, digit, nearText, strip };
   });
 
   // Axis ticks at round values of z (about six per axis), as faint grid lines with labels.
@@ -145,38 +167,50 @@
   }
 
   function update() {
-    const t = tileOf(state.z);
     state.shown = panels.map((p) => {
-      showTile(p.decoded, p.model.tiles, n, t.row, t.col, DECODED);
+      const t = tileOf(state.z, p.model.n);
+      showTile(p.decoded, p.model.tiles[p.cls ?? 0], p.model.n, t.row, t.col, DECODED);
       p.info.textContent = `z = (${state.z[0].toFixed(3)}, ${state.z[1].toFixed(3)}); ` +
         `tile ${t.row}, ${t.col}`;
-      const i = nearest(p.model, state.z);
+      const i = nearest(p.model, state.z, p.cls);
       const per = p.model.digits_per_row;
       showTile(p.digit, p.model.digits, per, Math.floor(i / per), i % per, DIGIT);
       const label = p.model.labels[i];
-      p.nearText.textContent = `nearest encoded digit: #${i}` +
+      let ofClass = "";
+      if (p.cls !== null) {
+        ofClass = p.model.predicted[i] === p.cls ? " of this class" : " (none is of this class)";
+      }
+      p.nearText.textContent = `nearest encoded digit${ofClass}: #${i}` +
         (label >= 0 ? `, label ${label}` : "");
       draw(p);
-      return { model: p.model.name, row: t.row, col: t.col, nearest: i, label };
+      return { model: p.model.name, row: t.row, col: t.col, cls: p.cls, nearest: i, label };
     });
   }
 
+  // state.strip: per model, the tiles decoded along the pinned line (none without two pins).
   function drawStrip() {
-    state.strip = [];
-    for (const p of panels) p.strip.replaceChildren();
-    if (state.pins.length !== 2) return;
-    const [a, b] = state.pins;
-    for (let k = 0; k < D.strip; k++) {
-      const f = k / (D.strip - 1);
-      const t = tileOf([a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1])]);
-      state.strip.push(t);
-      for (const p of panels) {
-        showTile(el("div", "sprite", p.strip), p.model.tiles, n, t.row, t.col, STRIP_TILE);
-      }
-    }
+    state.strip = panels.map((p) => {
+      p.strip.replaceChildren();
+      if (state.pins.length !== 2) return [];
+      const [a, b] = state.pins;
+      return Array.from({ length: D.strip }, (_, k) => {
+        const f = k / (D.strip - 1);
+        const t = tileOf([a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1])], p.model.n);
+        const tile = el("div", "sprite", p.strip);
+        showTile(tile, p.model.tiles[p.cls ?? 0], p.model.n, t.row, t.col, STRIP_TILE);
+        return t;
+      });
+    });
   }
 
   for (const p of panels) {
+    if (p.picker) {
+      p.picker.addEventListener("change", () => {
+        p.cls = Number(p.picker.value);
+        drawStrip();
+        update();
+      });
+    }
     p.canvas.addEventListener("mousemove", (e) => {
       state.z = fromPixel(e.offsetX, e.offsetY);
       update();
