@@ -393,7 +393,7 @@ class SemiAAETrainer(trainer.Trainer):
 
     @property
     def matches_prior(self) -> bool:
-        return "gen" in semi_phases.TASKS[self.config.task]  # the baseline has no adversary
+        return "gen" in self.phases  # the baseline has no adversary
 
     def class_names(self, params, data: input_pipeline.Dataset) -> tuple[str, ...]:
         """Each class's name, "y = k"; a cluster's, "cluster c: label l" with the label it
