@@ -21,7 +21,10 @@ def test_check_finite_names_the_epoch_and_the_values():
 
 
 def test_progress_line_and_durations():
-    line = helpers.progress_line(2, 10, {"train_bpd": 1.23456, "seconds": 2.0}, 1000, 4.0, 2)
-    assert line == "epoch 2/10  train_bpd 1.2346  500 img/s  2.0s  ETA 0m16s"
+    line = helpers.progress_line(2, 10, {"train_bpd": 1.23456, "seconds": 2.0}, 1000, [2.0, 2.2])
+    assert line == "epoch 2/10  train_bpd 1.2346  500 img/s  2.0s  ETA 0m17s"
+    # An epoch through which the machine slept: the time left stays that of the typical epoch.
+    line = helpers.progress_line(3, 10, {"seconds": 2.0}, 1000, [2.0, 2.2, 7200.0])
+    assert line.endswith("ETA 0m15s")
     assert helpers.format_duration(3725) == "1h02m05s"
     assert helpers.format_duration(65) == "1m05s"

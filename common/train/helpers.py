@@ -8,6 +8,7 @@ import math
 import os
 import platform
 import signal
+import statistics
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -76,13 +77,15 @@ def progress_line(
     num_epochs: int,
     metrics: dict[str, float],
     images_per_epoch: int,
-    elapsed: float,
-    epochs_done: int,
+    epoch_walls: Sequence[float],
 ) -> str:
-    """One line per epoch: its metrics, images per second, seconds and the time left."""
+    """One line per epoch: its metrics, images per second, seconds and the time left.
+    `epoch_walls`: this session's epochs from line to line, in seconds; the time left is their
+    median times the epochs left, so one epoch through which the machine slept or the process
+    was stopped does not put hours on it."""
     seconds = metrics["seconds"]
     shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "seconds")
-    eta = elapsed / max(epochs_done, 1) * (num_epochs - epoch)
+    eta = statistics.median(epoch_walls) * (num_epochs - epoch) if epoch_walls else 0.0
     return (
         f"epoch {epoch}/{num_epochs}  {shown}  {images_per_epoch / seconds:,.0f} img/s  "
         f"{seconds:.1f}s  ETA {format_duration(eta)}"

@@ -254,9 +254,9 @@ class Trainer(abc.ABC):
                 progress = out.end_epoch(0, state, metrics, progress)
 
             # ------------------------------------------------------------------ the loop
-            start_epoch, start_time = progress.epoch, time.perf_counter()
+            line_time, epoch_walls = time.perf_counter(), []  # for the time left
             with helpers.stop_requests() as stop:
-                for epoch in range(start_epoch + 1, config.num_epochs + 1):
+                for epoch in range(progress.epoch + 1, config.num_epochs + 1):
                     with watch("train"):
                         t0 = time.perf_counter()
                         state, train_metrics = train_epoch(
@@ -273,15 +273,11 @@ class Trainer(abc.ABC):
                     helpers.check_finite(epoch, val_metrics, out.latest_step())
                     metrics = {**train_metrics, **val_metrics, "seconds": seconds}
                     progress = out.end_epoch(epoch, state, metrics, progress)
-                    elapsed = time.perf_counter() - start_time
+                    epoch_walls.append(time.perf_counter() - line_time)
+                    line_time = time.perf_counter()
                     logging.info(
                         helpers.progress_line(
-                            epoch,
-                            config.num_epochs,
-                            metrics,
-                            setup.images_per_epoch,
-                            elapsed,
-                            epoch - start_epoch,
+                            epoch, config.num_epochs, metrics, setup.images_per_epoch, epoch_walls
                         )
                     )
                     # All processes stop together (a signal may reach only some hosts).
