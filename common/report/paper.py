@@ -70,25 +70,23 @@ def write_figure(
         for i, (row, num_runs, epochs, values) in enumerate(curves):
             seeds = f"mean of {num_runs} seeds" if num_runs > 1 else "1 seed"
             ax.plot(epochs, values, color=f"C{i}", marker="o", markersize=3)
-            ax.plot([], [], color=f"C{i}", label=f"{row.setting}: ours, validation ({seeds})")
+            ax.plot([], [], color=f"C{i}", label=f"{row.setting}, ours ({seeds})")
             ax.axhline(row.paper.value, color=f"C{i}", linestyle="--", linewidth=1)
-            ax.plot(
-                [], [], color=f"C{i}", linestyle="--", label=f"paper, test: {row.paper.value:g}"
-            )
+            ax.plot([], [], color=f"C{i}", linestyle="--", label=f"paper: {row.paper.value:g}")
             if row.target is not None:
                 ax.axhline(row.target, color=f"C{i}", linestyle=":", linewidth=1)
-                ax.plot([], [], color=f"C{i}", linestyle=":", label=f"target here: {row.target:g}")
+                ax.plot([], [], color=f"C{i}", linestyle=":", label=f"target: {row.target:g}")
         ax.set_yscale("log")
         low, high = ax.get_ylim()
         ax.yaxis.set_major_locator(
-            FixedLocator([t for t in (0.5, 1, 2, 3, 5, 10, 20, 50, 100) if low <= t <= high])
+            FixedLocator([t for t in (0.5, 1, 2, 3, 5, 10, 20, 30, 50, 100) if low <= t <= high])
         )
         ax.yaxis.set_minor_locator(NullLocator())
         ax.yaxis.set_major_formatter("{x:g}")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"the AAE paper's {table} beside ours")
         ax.set_xlabel("epoch (the paper's runs: thousands)")
-        ax.set_ylabel("error (%)")
+        ax.set_ylabel("error (%): ours validation, paper test")
         ax.grid(alpha=0.3, which="both")
         # Below the axes, a column per row of the table (ours, the paper's, the target).
         ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=len(curves))
