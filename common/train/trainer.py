@@ -273,8 +273,9 @@ class Trainer(abc.ABC):
                     helpers.check_finite(epoch, val_metrics, out.latest_step())
                     metrics = {**train_metrics, **val_metrics, "seconds": seconds}
                     progress = out.end_epoch(epoch, state, metrics, progress)
-                    epoch_walls.append(time.perf_counter() - line_time)
-                    line_time = time.perf_counter()
+                    now = time.perf_counter()
+                    epoch_walls.append(now - line_time)
+                    line_time = now
                     logging.info(
                         helpers.progress_line(
                             epoch, config.num_epochs, metrics, setup.images_per_epoch, epoch_walls
