@@ -4,6 +4,7 @@ artefacts and its resume; slow: it beats its supervised baseline, and its style 
 classes."""
 
 import copy
+import dataclasses
 import os
 
 import jax
@@ -383,17 +384,33 @@ def test_a_resumed_run_draws_what_an_uninterrupted_one_does(semi_run, tmp_path):
 def test_a_clustering_run_labels_its_clusters_from_the_validation_split(mnist_dir, tmp_path):
     config = make_config(mnist_dir, "clustering")
     config.num_epochs = 1
-    final = semi_train.train_and_evaluate(config, str(tmp_path / "run"))
-    rows = metric_writer.read_metrics(str(tmp_path / "run"))
+    run = str(tmp_path / "run")
+    final = semi_train.train_and_evaluate(config, run)
+    rows = metric_writer.read_metrics(run)
     assert "train_class_loss" not in rows[1]  # no classification phase
-    assert 1 <= rows[1]["val_clusters_used"] <= 16 and 0.0 <= final["test_error"] <= 100.0
-    assert os.path.exists(os.path.join(tmp_path / "run", run_files.CLUSTER_GRID))
-    # Each cluster is named with the label it takes (the explorer's class picker shows them).
-    trainer, state, _ = kinds.restore(str(tmp_path / "run"))
+    assert os.path.exists(os.path.join(run, run_files.CLUSTER_GRID))
+    # Recomputed from q(y|x): each cluster takes the label of the validation image it is surest
+    # of; the test images are scored with those labels (at the best validation epoch).
     data = input_pipeline.load_dataset(config.data)
-    labels = trainer.assignment(state.params, data)
-    names = trainer.class_names(state.params, data)
-    assert names == tuple(f"cluster {c}: label {label}" for c, label in enumerate(labels))
+    trainer, state, _ = kinds.restore(run, 1)
+    val_probs = np.asarray(trainer.probabilities_of(state.params, data.val_images))
+    assert rows[1]["val_clusters_used"] == len(np.unique(val_probs.argmax(-1)))
+    trainer, state, _ = kinds.restore(run, final["best_epoch"])
+    val_probs = np.asarray(trainer.probabilities_of(state.params, data.val_images))
+    test_probs = np.asarray(trainer.probabilities_of(state.params, data.test_images))
+    labels = data.val_labels[val_probs.argmax(0)]
+    assert final["test_error"] == pytest.approx(
+        100.0 * np.mean(labels[test_probs.argmax(-1)] != data.test_labels)
+    )
+    # Shift the validation labels by one: the clusters' labels, and so the test predictions,
+    # shift with them (labelled from the test split, they would not).
+    shifted = dataclasses.replace(data, val_labels=(data.val_labels + 1) % 10)
+    got = trainer.labelled_metrics(state.params, shifted, "test")["error"]
+    want = 100.0 * np.mean((labels[test_probs.argmax(-1)] + 1) % 10 != data.test_labels)
+    assert got == pytest.approx(want) and abs(got - final["test_error"]) > 1.0
+    # Each cluster is named with the label it takes (the explorer's class picker shows them).
+    names = trainer.class_names(state.params, shifted)
+    assert names == tuple(f"cluster {c}: label {(k + 1) % 10}" for c, k in enumerate(labels))
 
 
 def test_the_baseline_reports_no_distance_of_its_codes_from_a_prior(semi_run, mnist_dir, tmp_path):
