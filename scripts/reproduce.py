@@ -10,9 +10,10 @@ report: "assignment" (the default; docs/results.md), "priors" (docs/priors.md) o
     python scripts/reproduce.py --plan priors        # the AAE's other priors, docs/priors.md
     python scripts/reproduce.py --plan paper         # its Tables 2 and 3, docs/paper.md
 
-It also writes docs/sample_quality.md (every run's samples scored at its sample epochs) and the
-z 2 runs' latent plane explorer, docs/explorer/index.html. Each experiment trains into
-ROOT/NAME; the same command again resumes unfinished runs and skips finished ones."""
+The assignment's and the priors' plans also write docs/sample_quality.md (every run's samples
+scored at its sample epochs); every plan writes the z 2 runs' latent plane explorer,
+docs/explorer/index.html. Each experiment trains into ROOT/NAME; the same command again resumes
+unfinished runs and skips finished ones."""
 
 from absl import flags
 
@@ -38,9 +39,10 @@ flags.DEFINE_bool("report_only", False, "Write the report from the workdirs; tra
 flags.DEFINE_list(
     "seeds",
     [],
-    "Also train the headline experiments (vae, aae; with --plan priors the label-guided ones) "
-    "at these seeds, into ROOT/NAME-seedS; "
-    "the report gives each headline number's mean and spread.",
+    "Also train the plan's headline experiments at these seeds, into ROOT/NAME-seedS; the "
+    "report gives each headline number's mean and spread. Headline: assignment: vae, aae; "
+    "priors: aae_z2_mixture_labels, aae_z2_swiss_roll_labels; paper: aae_semi_100, "
+    "aae_semi_1000, aae_semi_all, aae_cluster_16, aae_cluster_30.",
 )
 flags.register_validator(
     "seeds",
@@ -69,7 +71,8 @@ flags.DEFINE_integer(
     "num_samples",
     10_000,
     "Samples per model for the sample-quality numbers (Parzen, FID, coverage) of every run at "
-    "its sample epochs, into docs/sample_quality.md; 0 skips them.",
+    "its sample epochs, into docs/sample_quality.md (the assignment's and the priors' plans; "
+    "the paper's scores none); 0 skips them.",
 )
 FLAGS = flags.FLAGS
 

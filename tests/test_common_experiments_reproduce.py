@@ -349,3 +349,14 @@ def test_the_seeds_train_the_headline_experiments_of_each_plan(tmp_path):
         "aae_z2_mixture_labels",
         "aae_z2_swiss_roll_labels",
     ]
+    # --seeds's help names them, plan by plan.
+    out = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "scripts", "reproduce.py"), "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    text = " ".join(out.stdout.split())
+    listed = "; ".join(f"{n}: {', '.join(e.name for e in h)}" for n, h in headlines.items())
+    assert f"Headline: {listed}." in text
