@@ -30,22 +30,47 @@ flags.register_validator(
 )
 flags.DEFINE_string("data_dir", None, "epochs mode: the IDX folder both trainers train on.")
 flags.DEFINE_integer("epochs", 3, "epochs mode: epochs per run (the first is not counted).")
-flags.DEFINE_list("cases", ["step", "epoch"], "step (one jitted step), epoch (a scan).")
+flags.DEFINE_list("cases", ["step", "epoch"], "steps mode: step (one jitted step), epoch (a scan).")
 flags.register_validator(
     "cases", lambda cases: set(cases) <= {"step", "epoch"}, "--cases: step and/or epoch"
 )
 flags.DEFINE_integer("rounds", 3, "Interleaved rounds; the summary is the median over rounds.")
-flags.DEFINE_integer("steps", 20, "Timed steps per round (step case and the reference).")
-flags.DEFINE_integer("epoch_steps", 20, "Steps in the epoch case's compiled scan.")
-flags.DEFINE_integer("batch", None, "Batch size; default: the config's (128 vae, 64 aae).")
-flags.DEFINE_list("conv_impl", ["auto"], "Convolution forms to time (auto, cpu, xla).")
-flags.DEFINE_string("torch_reference", None, "Path of torch_reference.py to interleave with.")
-flags.DEFINE_string("torch_python", None, "Python that has torch (default: this one).")
+flags.DEFINE_integer(
+    "steps", 20, "steps, convs modes: timed steps per round (step case and the reference)."
+)
+flags.DEFINE_integer("epoch_steps", 20, "steps mode: steps in the epoch case's compiled scan.")
+flags.DEFINE_integer(
+    "batch", None, "steps, convs modes: batch size; default: the config's (128 vae, 64 aae)."
+)
+flags.DEFINE_list(
+    "conv_impl", ["auto"], "steps, convs modes: convolution forms to time (auto, cpu, xla)."
+)
+flags.DEFINE_string(
+    "torch_reference", None, "epochs, steps modes: path of torch_reference.py to run beside ours."
+)
+flags.DEFINE_string(
+    "torch_python", None, "epochs, steps modes: a Python that has torch (default: this one)."
+)
 for _name in ("rounds", "steps", "epoch_steps", "epochs", "batch"):
     flags.register_validator(
         _name, lambda value: value is None or value >= 1, f"--{_name} must be at least 1"
     )
 FLAGS = flags.FLAGS
+# The flags each mode reads beside --mode, --models and --rounds (a test keeps each flag's help
+# saying its modes): one given to a mode that does not read it is an error, not ignored.
+MODE_FLAGS = {
+    "epochs": {"data_dir", "epochs", "torch_reference", "torch_python"},
+    "steps": {
+        "cases",
+        "steps",
+        "epoch_steps",
+        "batch",
+        "conv_impl",
+        "torch_reference",
+        "torch_python",
+    },
+    "convs": {"steps", "batch", "conv_impl"},
+}
 
 
 def make_trainer(model: str, conv_impl: str):
@@ -69,6 +94,20 @@ def main(argv):
     from common.tools import benchmark
     from common.train import helpers
 
+    with cli.one_line_errors():
+        unread = sorted(
+            {
+                name
+                for names in MODE_FLAGS.values()
+                for name in names - MODE_FLAGS[FLAGS.mode]
+                if FLAGS[name].present
+            }
+        )
+        if unread:
+            raise UserError(
+                f"--mode {FLAGS.mode} does not read {', '.join(f'--{n}' for n in unread)} "
+                "(each flag's help says which modes read it)"
+            )
     print(json.dumps({"machine": helpers.machine_info()}), flush=True)
     models = FLAGS.models
     with cli.one_line_errors():

@@ -1,6 +1,7 @@
 """The scripts' command lines: bad input ends in one line `error: ...` (exit 1; 2 for a usage
 error), with no traceback and nothing written."""
 
+import json
 import os
 import re
 import subprocess
@@ -119,6 +120,8 @@ def test_the_compilation_cache_is_written_then_read_without_a_warning(tmp_path):
         (["sample.py", "--workdir=BROKEN"], "config.json is not a config this project wrote", 1),
         (["benchmark.py", "--mode=steps", "--rounds=0"], "--rounds must be at least 1", 2),
         (["benchmark.py", "--data_dir=WD/none", "--torch_reference=x.py"], "does not exist", 1),
+        (["benchmark.py", "--batch=32", "--data_dir=WD"], "--mode epochs does not read --batch", 1),
+        (["benchmark.py", "--mode=convs", "--epochs=2"], "--mode convs does not read --epochs", 1),
         (["reproduce.py", "--epoch_scale=inf", "--root=WD/r", "--docs=WD/d"], "a number > 0", 1),
         (["reproduce.py", "--root=WD/config.json", "--docs=WD/d"], "is a file, not a folder", 1),
     ],
@@ -180,3 +183,20 @@ def test_config_takes_a_name_and_any_config_trains_with_its_own_kind(tmp_path, m
     assert_one_line_error(run_cli(args), "lambda_=2.0 must be in [0, 1]", 1)
     args = [sys.executable, "scripts/train_vae.py", "--config", "vea", f"--workdir={tmp_path}"]
     assert_one_line_error(run_cli(args, timeout=60), "(a name: one of aae, aae_cluster_16,", 2)
+
+
+def test_each_benchmark_flag_says_which_modes_read_it():
+    # What scripts/benchmark.py refuses to ignore (MODE_FLAGS) is what each flag's help says.
+    code = (
+        "import json; from scripts import benchmark as b;"
+        "print(json.dumps({n: [m for m in b.MODE_FLAGS if n in b.MODE_FLAGS[m]]"
+        " for n in set().union(*b.MODE_FLAGS.values())}));"
+        "print(json.dumps({n: b.FLAGS[n].help for n in set().union(*b.MODE_FLAGS.values())}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    modes, helps = map(json.loads, done.stdout.splitlines())
+    for name, read_by in modes.items():
+        word = "mode" if len(read_by) == 1 else "modes"
+        assert helps[name].startswith(f"{', '.join(read_by)} {word}: "), (name, helps[name])
