@@ -155,6 +155,34 @@ def test_setup_commands_are_what_ci_runs():
         assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_the_installed_commands_are_readmes_and_each_runs_its_script():
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        project = tomllib.load(f)
+    commands = project["project"]["scripts"]
+    text = " ".join(open(os.path.join(ROOT, "README.md")).read().split())
+    listed = re.search(
+        r"Installed, the scripts are also the commands (.+?); each has `--help`", text
+    )
+    assert listed is not None
+    assert re.findall(r"`([\w-]+)`", listed.group(1)) == list(commands)
+    # Each is the `run` of a script of scripts/ (installed as vae_aae_scripts).
+    dirs = project["tool"]["setuptools"]["package-dir"]
+    for target in commands.values():
+        module, function = target.split(":")
+        package, name = module.split(".")
+        source = open(os.path.join(ROOT, dirs[package], f"{name}.py")).read()
+        assert f"def {function}():" in source, target
+    # Installed (pip install -e ".[test]", as README says), the first answers --help.
+    bin_dir = os.path.dirname(sys.executable)
+    if not os.path.exists(os.path.join(bin_dir, "vae-aae-train")):
+        pytest.skip("the commands are not installed in this environment")
+    assert all(os.path.exists(os.path.join(bin_dir, c)) for c in commands)
+    done = subprocess.run(
+        [os.path.join(bin_dir, "vae-aae-train"), "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "--config" in done.stdout, done.stderr[-2000:]
+
+
 # Two tests, so that the two workers run them side by side. The session's tiny runs (conftest)
 # compiled what these tiny commands compile: the commands find it in the compilation cache they
 # share, as a user's second run does.
