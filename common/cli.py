@@ -65,6 +65,10 @@ def run(main: Callable[[list[str]], None]) -> None:
         app.run(guarded, flags_parser=functools.partial(parse_flags, module=main.__module__))
     except KeyboardInterrupt as e:  # while absl parsed the flags, before `guarded` began
         _exit_stopped(e.signum if isinstance(e, Terminated) else signal.SIGINT)
+    except BrokenPipeError:  # stdout's reader left (`--help | head`): quiet, as a shell tool
+        # Python flushes stdout again at exit: point it at /dev/null so that flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(128 + signal.SIGPIPE)
 
 
 def _process_age() -> float:

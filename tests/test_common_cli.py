@@ -4,6 +4,7 @@ error), with no traceback and nothing written."""
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -200,3 +201,21 @@ def test_each_benchmark_flag_says_which_modes_read_it():
     for name, read_by in modes.items():
         word = "mode" if len(read_by) == 1 else "modes"
         assert helps[name].startswith(f"{', '.join(read_by)} {word}: "), (name, helps[name])
+
+
+def test_help_into_a_closed_pipe_is_quiet():
+    # `vae-aae-train --help | head -1`: the reader leaves before the help is written.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "scripts/train_vae.py", "--help"],
+            cwd=ROOT,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 128 + signal.SIGPIPE and done.stderr == "", done.stderr[-2000:]
