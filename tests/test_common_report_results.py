@@ -462,3 +462,21 @@ def test_the_paper_plan_puts_tables_2_and_3_beside_ours_with_verdicts(tmp_path):
     assert paper.mean_curve(runs) == ([1, 2], [5.0, 10.0 / 3])
     shorter = dataclasses.replace(runs[0], rows=runs[0].rows[:2])
     assert paper.mean_curve([*runs, shorter]) == ([1], [5.0])  # the epochs every run reached
+
+
+@pytest.mark.parametrize("has_test_set, split", [(True, "test"), (False, "validation")])
+def test_the_captions_name_the_split_the_pictures_show(tmp_path, has_test_set, split):
+    # The trainer draws the test images, the validation images of a folder without a test set.
+    root = tmp_path / "runs"
+    rows = [{"epoch": 0, "val_bpd": 4.0}, {"epoch": 1, "train_bpd": 1.0, "val_bpd": 1.0}]
+    session = _session(1.0, [[0, 0], [1, 1]], 1, "IDX folder x")
+    session["has_test_set"] = has_test_set
+    pngs = [run_files.MANIFOLD, run_files.LATENT_SCATTER, run_files.INTERPOLATION]
+    _fake_workdir(root / "vae_z2", "vae", rows, {}, session, pngs, [0, 1])
+    text = open(results.write_report(PLAN, str(root), str(tmp_path / "docs"))).read()
+    other = {"test": "validation", "validation": "test"}[split]
+    section = text[text.index("## 2. VAE, z 2") : text.index("## 3.")]
+    assert f"the codes (means of q(z|x)) of the {split} images coloured by label" in section
+    assert f"![codes of the {split} images]" in section
+    assert f"Interpolation between {split} images (rows: the first image of labels 0" in section
+    assert f"{other} images" not in section

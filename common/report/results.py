@@ -27,10 +27,13 @@ from common.report.runs import (
 )
 from common.train import helpers, run_files
 
-INTERPOLATION_CAPTION = (
-    "Interpolation between test digits (rows: the first digit of labels 0 -> 1, 2 -> 3, 4 -> 5, "
-    "6 -> 7; columns: the decoded codes on the straight line between their codes)"
-)
+
+def interpolation_caption(split: str) -> str:
+    """What the trainer's interpolation grid shows (pictures.py: its rows), on `split`'s images."""
+    return (
+        f"Interpolation between {split} images (rows: the first image of labels 0 -> 1, 2 -> 3, "
+        "4 -> 5, 6 -> 7; columns: the decoded codes on the straight line between their codes)"
+    )
 
 
 # ----------------------------------------------------------------------------- reading a run
@@ -282,24 +285,25 @@ def _section(
         if "reconstructions" in exp.show:
             rows.append(("inputs over reconstructions", run_files.reconstructions))
         pictures += _grid_table(run, figures, rows)
+    # The pictures show the test images, the validation images without a test set.
+    split = "test" if latest.get("has_test_set", True) else "validation"
     if "last_reconstructions" in exp.show and run.last_epoch is not None:
         link = figures.link(run_files.reconstructions(run.last_epoch), "reconstructions")
         if link:
             pictures += [
-                "The first digit of each label 0..7 of the test set (of the validation set "
-                f"without one), top, over its reconstruction, epoch {run.last_epoch}:",
+                f"The first image of each label 0..7 of the {split} set, top, over its "
+                f"reconstruction, epoch {run.last_epoch}:",
                 "",
                 link,
                 "",
             ]
-    if "manifold" in exp.show:  # the decoded grid beside where the test digits' codes fall
+    if "manifold" in exp.show:  # the decoded grid beside where the test images' codes fall
         manifold = figures.link(run_files.MANIFOLD, "decoded z grid")
-        scatter = figures.link(run_files.LATENT_SCATTER, "codes of the test digits")
+        scatter = figures.link(run_files.LATENT_SCATTER, f"codes of the {split} images")
         pictures += [
             "The data manifold (left: decoded z on a grid of normal percentiles, z_1 to the "
-            "right and z_2 upwards) beside the codes (means of q(z|x)) of the test digits (the "
-            "validation digits without a test set) coloured by label over the prior's density "
-            "(grey; right):",
+            f"right and z_2 upwards) beside the codes (means of q(z|x)) of the {split} images "
+            "coloured by label over the prior's density (grey; right):",
             "",
         ]
         pictures += markdown.table(
@@ -311,9 +315,9 @@ def _section(
         (
             "latent_scatter",
             run_files.LATENT_SCATTER,
-            "Codes of the test (or validation) set over the prior's density (grey)",
+            f"Codes of the {split} images over the prior's density (grey)",
         ),
-        ("interpolation", run_files.INTERPOLATION, INTERPOLATION_CAPTION),
+        ("interpolation", run_files.INTERPOLATION, interpolation_caption(split)),
         ("bpd_curve", run_files.BPD_CURVE, "bpd per epoch"),
         ("loss_curve", run_files.LOSS_CURVE, "Losses and discriminator accuracy per epoch"),
         ("error_curve", run_files.ERROR_CURVE, "Error, reconstruction, accuracies per epoch"),
