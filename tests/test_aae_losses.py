@@ -31,3 +31,14 @@ def test_discriminator_loss_at_even_odds_and_its_accuracy():
     # A confident, right discriminator has a small loss; log(1 + e^-10) per term.
     sure, _ = losses.discriminator_loss(jnp.full((3, 1), 10.0), jnp.full((3, 1), -10.0))
     assert float(sure) == pytest.approx(2 * math.log1p(math.exp(-10)), rel=1e-4)
+
+
+def test_the_generator_loss_rewards_codes_the_discriminator_calls_real():
+    # -log D(E(x)) (the non-saturating form of Eq. 15): small where D says "real" (logit 3),
+    # large where it says "fake" (logit -3); logit 0 alone cannot tell the target's side.
+    assert float(losses.generator_loss(jnp.full((2, 1), 3.0))) == pytest.approx(
+        math.log1p(math.exp(-3.0)), rel=1e-5
+    )
+    assert float(losses.generator_loss(jnp.full((2, 1), -3.0))) == pytest.approx(
+        math.log1p(math.exp(3.0)), rel=1e-5
+    )

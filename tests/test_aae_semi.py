@@ -104,6 +104,17 @@ def test_the_cluster_assignment_and_error_on_a_hand_made_case():
     np.testing.assert_array_equal(semi_metrics.cluster_sizes(probs[:, [0, 0, 1]]), [4, 0, 2])
 
 
+def test_the_classification_loss_and_error_on_a_hand_made_case():
+    # q(y|x) = softmax(logits): row 0 puts 0.5 on class 1 (its label), row 1 is surest of
+    # class 0 but labelled 2. Cross-entropy -log q(label|x), error 0 or 100 per image.
+    logits = jnp.log(jnp.array([[0.25, 0.5, 0.25], [0.7, 0.2, 0.1]]))
+    labels = jnp.array([1, 2])
+    np.testing.assert_allclose(
+        semi_losses.classification_loss(logits, labels), [np.log(2), np.log(10)], rtol=1e-5
+    )
+    np.testing.assert_array_equal(semi_losses.classification_error(logits, labels), [0, 100])
+
+
 def test_the_class_balance_is_the_batch_means_kl_to_uniform_and_leads_to_unused_classes():
     k = 4
     uniform_use = jnp.eye(k)  # each class once: the batch's mean is uniform

@@ -50,6 +50,16 @@ def test_categorical_nll_uniform_logits_is_four_bits_per_pixel():
     np.testing.assert_allclose(losses.elbo_to_bpd(nll, x.shape), 4.0, rtol=1e-5)
 
 
+def test_categorical_nll_takes_each_pixels_own_value(key):
+    # Random logits: -sum over pixels of log softmax(logits)[x], from numpy; a wrong index
+    # (x + 1, 15 - x) or the wrong axis gives another number (uniform logits would not tell).
+    logits = np.asarray(jax.random.normal(key, (2, 28, 28, 16))) * 3.0
+    x = np.asarray(jax.random.randint(jax.random.fold_in(key, 1), (2, 28, 28, 1), 0, 16))
+    log_p = logits - np.log(np.sum(np.exp(logits), axis=-1, keepdims=True))
+    want = -np.take_along_axis(log_p, x, axis=-1).sum(axis=(1, 2, 3))
+    np.testing.assert_allclose(losses.categorical_nll(jnp.asarray(logits), x), want, rtol=1e-5)
+
+
 def test_elbo_terms_are_the_objective_and_its_bits_per_dimension(key):
     logits = jax.random.normal(key, (3, 28, 28, 16))
     x = jax.random.randint(key, (3, 28, 28, 1), 0, 16)
