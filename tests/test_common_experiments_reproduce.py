@@ -146,6 +146,24 @@ def test_an_unknown_experiment_name_is_a_clear_error():
     assert len(plan.select(None)) == len(experiments.EXPERIMENTS)
 
 
+@pytest.mark.parametrize("plan", experiments.PLANS)
+def test_a_report_from_a_root_without_runs_is_an_error_and_keeps_the_published_one(tmp_path, plan):
+    # A misspelt --root with --report_only would write the report of nothing over docs/.
+    docs = tmp_path / "docs"
+    (docs / "figures" / "vae").mkdir(parents=True)
+    (docs / "figures" / "vae" / "samples_epoch_0.png").write_bytes(b"png")
+    report = docs / experiments.PLANS[plan].report_file
+    report.write_text("the published report")
+    (tmp_path / "runs" / "vae").mkdir(parents=True)  # a folder, but no run in it
+    options = reproduce.Options(root=str(tmp_path / "runs"), docs_dir=str(docs), report_only=True)
+    with pytest.raises(ConfigError, match=r"holds no run of the \w+ plan .*: nothing written"):
+        reproduce.main(experiments.PLANS[plan], options)
+    assert report.read_text() == "the published report"
+    assert sorted(p.name for p in docs.rglob("*")) == sorted(
+        ["figures", "vae", "samples_epoch_0.png", report.name]
+    )
+
+
 def test_the_script_rejects_an_unknown_name_before_writing_anything(tmp_path):
     out = subprocess.run(
         [

@@ -342,6 +342,13 @@ def main(plan: Plan, options: Options) -> str:
     refused their workdir (after the others ran and the report was written)."""
     selected = plan.select(options.only)
     options.check()
+    if options.report_only and not any(
+        workdir_lib.has_run(plans.run_dir(options.root, e.name)) for e in plan.experiments
+    ):  # the report of nothing would replace the one in --docs, and its figures
+        raise ConfigError(
+            f"--root={options.root} holds no run of the {plan.name} plan (a folder per "
+            "experiment, e.g. ROOT/" + plan.experiments[0].name + "): nothing written"
+        )
     refused: list[str] = []
     if not options.report_only:
         command = options.command(plan.name)
