@@ -155,3 +155,27 @@ def test_a_checkpoint_that_does_not_fit_is_refused_before_orbax_writes(tmp_path,
     checkpoint.save(manager, state, checkpoint.Progress(3))
     manager.wait_until_finished()  # saves are asynchronous: the next epoch trains meanwhile
     assert checkpoint.epochs(str(tmp_path)) == [3]
+
+
+@pytest.mark.parametrize("fresh", [False, True])
+def test_another_programs_folder_is_refused_and_kept_whole(tmp_path, fresh):
+    # Its own config.json (no "model": not a run of this project's) and a samples/ of its own.
+    (tmp_path / "config.json").write_text('{"name": "my app"}')
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "samples" / "holiday.png").write_text("x")
+    with pytest.raises(ConfigError, match=r"config.json is not a config this project wrote"):
+        resume.prepare(make_tiny_vae_config("x"), str(tmp_path), None, fresh=fresh)
+    assert (tmp_path / "config.json").read_text() == '{"name": "my app"}'
+    assert sorted(os.listdir(tmp_path)) == ["config.json", "samples"]  # (run.lock: the caller's)
+    assert os.listdir(tmp_path / "samples") == ["holiday.png"]
+
+
+def test_fresh_clears_a_run_but_not_a_folder_that_never_held_one(tmp_path):
+    mine = tmp_path / "mine"
+    (mine / "samples").mkdir(parents=True)
+    (mine / "samples" / "holiday.png").write_text("x")
+    assert resume.prepare(make_tiny_vae_config("x"), str(mine), None, fresh=True) is False
+    assert os.listdir(mine / "samples") == ["holiday.png"]  # no run was there to clear
+    (mine / "samples" / "epoch_0.png").write_text("x")  # now it holds a run: --fresh clears it
+    assert resume.prepare(make_tiny_vae_config("x"), str(mine), None, fresh=True) is False
+    assert not (mine / "samples").exists() and (mine / "config.json").exists()

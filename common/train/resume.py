@@ -101,12 +101,19 @@ def prepare(
     config's run (the first process): True to resume. Call it holding the workdir's `lock`.
     ConfigError, with nothing written: the workdir holds a run this config cannot resume."""
     main = parallel.is_main_process()
+    # A folder of another program's (its own config.json) is not a run to resume, overwrite or
+    # clear with --fresh: every run of this project's writes its config.json first, with "model".
+    has_config = os.path.exists(os.path.join(workdir, run_files.CONFIG))
+    saved = workdir_lib.load_config(workdir) if has_config else None
+    if saved is not None and "model" not in saved:
+        raise ConfigError(
+            f"{os.path.join(workdir, run_files.CONFIG)} is not a config this project wrote (no "
+            "'model' field): choose another --workdir (its files are left as they were)"
+        )
     # What the workdir holds: its checkpoints (stray folders set aside) and its config.
     found = checkpoint.survey(workdir, None if fresh else state_shapes, move_strays=not fresh)
     parallel.sync("stray checkpoint folders set aside")
     resume = bool(found.epochs) and not fresh
-    has_config = os.path.exists(os.path.join(workdir, run_files.CONFIG))
-    saved = workdir_lib.load_config(workdir) if resume and has_config else None
     if resume:
         check(config, saved, found, workdir)
     parallel.sync("workdir checked")  # every process has read the workdir before it changes
