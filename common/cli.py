@@ -17,6 +17,7 @@ import sys
 import textwrap
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from typing import NoReturn
 
@@ -183,8 +184,13 @@ def parse_flags(argv: list[str], module: str = "__main__") -> list[str]:
         print(help_text(module, argv[0]))
         sys.exit(0)
     argv = [argv[0], *_config_names_to_paths(argv[1:])]
-    with _usage_errors():
+    config_file = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+    with _usage_errors(config_file):
         rest = flags.FLAGS(argv)
+        for flag in flags.FLAGS:  # `--workdir=` would be the current folder, `--out=` nothing
+            flag = flags.FLAGS[flag]
+            if flag.present and isinstance(flag.value, str) and not flag.value.strip():
+                raise ValueError(f"--{flag.name} is empty: {flag.help}")
         if "config" in flags.FLAGS:
             path = flags.FLAGS["config"].config_filename
             if not os.path.isfile(path):
@@ -248,8 +254,9 @@ def _is_required(name: str) -> bool:
 
 
 @contextlib.contextmanager
-def _usage_errors() -> Iterator[None]:
-    """Turns what goes wrong reading the command line or the config file into one line, exit 2."""
+def _usage_errors(config_file: str | None = None) -> Iterator[None]:
+    """Turns what goes wrong reading the command line or the config file into one line, exit 2:
+    any exception raised by the code of `config_file` (the user's --config) too."""
     try:
         yield
         return
@@ -272,6 +279,12 @@ def _usage_errors() -> Iterator[None]:
         message = f"unknown config field {text}" if known else f"cannot load the config: {text}"
     except (OSError, ImportError, TypeError, ValueError) as e:
         message = " ".join(str(e).split())
+    except Exception as e:  # a NameError, ZeroDivisionError, ... in the config file's own code
+        path = os.path.abspath(config_file) if config_file else None
+        lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if f.filename == path]
+        if not lines:
+            raise  # not the config file's: a bug, with its traceback
+        message = f"the config file {config_file} fails: line {lines[-1]}: {type(e).__name__}: {e}"
     print(f"error: {message}", file=sys.stderr)
     sys.exit(2)
 

@@ -219,3 +219,34 @@ def test_help_into_a_closed_pipe_is_quiet():
     finally:
         os.close(write_end)
     assert done.returncode == 128 + signal.SIGPIPE and done.stderr == "", done.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "code, message",
+    [
+        ("x\n", "line 1: NameError: name 'x' is not defined"),
+        ("def get_config():\n    return 1 / 0\n", "line 2: ZeroDivisionError: division by zero"),
+    ],
+)
+def test_a_config_file_whose_code_fails_is_one_line_naming_its_line(tmp_path, code, message):
+    (tmp_path / "mine.py").write_text(code)
+    args = ["scripts/train_vae.py", f"--workdir={tmp_path / 'run'}", f"--config={tmp_path}/mine.py"]
+    result = run_cli([sys.executable, *args])
+    assert_one_line_error(result, f"the config file {tmp_path}/mine.py fails: {message}", 2)
+    assert os.listdir(tmp_path) == ["mine.py"]
+
+
+@pytest.mark.parametrize("script", ["train_vae.py", "sample.py", "reproduce.py"])
+def test_an_empty_path_flag_is_one_line(tmp_path, script):
+    # `--workdir=` (a shell variable that was not set) would train into the current folder.
+    flag = "--root" if script == "reproduce.py" else "--workdir"
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "scripts", script), f"{flag}= "],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": ROOT},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert_one_line_error(result, f"{flag} is empty: ", 2)
+    assert os.listdir(tmp_path) == []
