@@ -6,6 +6,7 @@ cache and one-line errors.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import gc
 import importlib.util
@@ -353,7 +354,10 @@ def one_line_errors() -> Iterator[None]:
             _exit_stopped(stop)
         if not (files.is_write_error(e) and e.filename):
             raise  # a bug keeps its traceback
-        print(f"error: cannot write {e.filename}: {e.strerror}", file=sys.stderr)
+        why = e.strerror
+        if e.errno in (errno.ENOTDIR, errno.EEXIST):
+            why += ": a file stands where a folder must go"
+        print(f"error: cannot write {e.filename}: {why}", file=sys.stderr)
         sys.exit(1)
 
 

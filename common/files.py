@@ -14,7 +14,18 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 # What a user's environment causes when a file is written: one line, not a traceback.
-WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+# Writes the user's environment refuses: no space, no permission, and a file where a folder must
+# go or a folder where a file must (an --out naming a file, a path through one).
+WRITE_ERRORS = (
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.ENOTDIR,
+    errno.EEXIST,
+    errno.EISDIR,
+)
 
 
 def temporary(path: str) -> str:
@@ -82,6 +93,19 @@ def check_writable(folder: str) -> None:
         for path in missing:  # the deepest first
             with contextlib.suppress(OSError):
                 os.rmdir(path)
+
+
+def file_on_path(folder: str) -> str | None:
+    """The first existing path of `folder` and its parents that is not a folder (a file where a
+    folder must go), or None."""
+    path = os.path.abspath(folder)
+    while True:
+        if os.path.exists(path) and not os.path.isdir(path):
+            return path
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
 
 
 def is_write_error(error: BaseException) -> bool:

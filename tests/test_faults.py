@@ -239,6 +239,34 @@ def test_scripts_refused_their_writes_are_one_line_before_the_work(
     assert time.perf_counter() - started < 60  # refused before the evaluation, not after it
 
 
+@pytest.mark.parametrize(
+    "script, flag, message",
+    [
+        ("explore.py", "--out=FILE", "cannot write FILE: File exists: a file stands where"),
+        ("explore.py", "--out=FILE/sub", "cannot write FILE/sub: Not a directory: a file stands"),
+        (
+            "evaluate_samples.py",
+            "--classifier_dir=FILE/sub",
+            "the classifier's cache folder FILE/sub cannot be made: FILE is a file",
+        ),
+    ],
+)
+def test_a_file_where_a_folder_must_go_is_one_line_before_the_work(
+    vae_run, tmp_path, script, flag, message
+):
+    # An --out or --classifier_dir naming a file, or a path through one.
+    workdir = copy_run(vae_run, tmp_path / "run")
+    blocking = tmp_path / "afile"
+    blocking.write_text("mine")
+    flag, message = (t.replace("FILE", str(blocking)) for t in (flag, message))
+    args = [f"scripts/{script}", f"--workdir={workdir}", flag, "--num_samples=20"]
+    result = run_cli([sys.executable, *args[: 3 if script == "explore.py" else 4]])
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert console(result)[-1].startswith(f"error: {message}"), console(result)
+    assert "classifier: training" not in result.stderr  # refused before the classifier trains
+    assert blocking.read_text() == "mine"
+
+
 # ----------------------------------------------------------------------------- caches, metrics
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from absl import logging
 
 from common import files, input_pipeline
-from common.errors import CheckpointError, ConfigError
+from common.errors import CheckpointError, ConfigError, UserError
 from common.evaluation import classifier as classifier_lib
 from common.shapes import ImagesU8, UnitImages
 from common.train import helpers, kinds, run_files
@@ -297,15 +297,23 @@ def evaluate_workdir(
     with _locked(workdir):  # before the long work: a damaged file is set aside, a folder that
         read_results(workdir)  # cannot be written is refused
         files.check_writable(workdir)
+    cache = classifier_dir or classifier_lib.default_cache_dir()
+    # Refused before the classifier trains, not after: a cache path that is (or runs through) a
+    # file. (A cache that cannot be written is found when a classifier is stored in it: one that
+    # is there already is read.)
+    blocking = files.file_on_path(cache)
+    if blocking:
+        raise UserError(
+            f"the classifier's cache folder {cache} cannot be made: {blocking} is a file; choose "
+            "another with --classifier_dir"
+        )
     start = time.perf_counter()
     trainer, state, epoch = kinds.restore(workdir, epoch)
     kind = trainer.kind
     data_config = trainer.config.data.copy_and_resolve_references()
     data_config.limit = 0  # the classifier and the ceiling see the whole split
     data = input_pipeline.load_dataset(data_config)
-    clf = classifier_lib.load_or_train(
-        data_config, data, classifier_dir or classifier_lib.default_cache_dir(), classifier_steps
-    )
+    clf = classifier_lib.load_or_train(data_config, data, cache, classifier_steps)
     sets = image_sets(data)
     reference_features, _ = classifier_lib.features_and_probabilities(
         clf.params, as_unit(sets.reference)
