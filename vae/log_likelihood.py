@@ -350,7 +350,7 @@ def evaluate_workdir(
     data = input_pipeline.load_dataset(trainer.config.data)
     images = {"test": data.test_images, "val": data.val_images, "train": data.train_images}[split]
     if images is None:
-        logging.warning("No test set (t10k-only data): evaluating the validation split.")
+        logging.warning("The data has no test set: evaluating the validation split.")
         split, images = "val", data.val_images
     images = images[:num_images] if num_images is not None else images
     result = evaluate_images(trainer.model, state.params, images, jax.random.key(seed), ks=ks)

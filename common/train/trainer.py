@@ -305,7 +305,7 @@ class Trainer(abc.ABC):
                         _prefixed("test_", self.labelled_metrics(best_state.params, data, "test"))
                     )
                 else:
-                    logging.warning("No test set (t10k-only data): no test numbers.")
+                    logging.warning("The data has no test set: no test numbers.")
             if self.monitor:
                 final["best_epoch"] = progress.best_epoch
             with watch("pictures"):
