@@ -13,9 +13,9 @@ import os
 from collections.abc import Iterator
 from typing import IO, Any
 
-# What a user's environment causes when a file is written: one line, not a traceback.
-# Writes the user's environment refuses: no space, no permission, and a file where a folder must
-# go or a folder where a file must (an --out naming a file, a path through one).
+# What a user's environment causes when a file is written, one line and not a traceback: no
+# space, no permission, a file where a folder must go or a folder where a file must (an --out
+# naming a file, or a path through one).
 WRITE_ERRORS = (
     errno.ENOSPC,
     errno.EDQUOT,

@@ -347,7 +347,7 @@ def main(plan: Plan, options: Options) -> str:
     ):  # the report of nothing would replace the one in --docs, and its figures
         raise ConfigError(
             f"--root={options.root} holds no run of the {plan.name} plan (a folder per "
-            "experiment, e.g. ROOT/" + plan.experiments[0].name + "): nothing written"
+            f"experiment, e.g. ROOT/{plan.experiments[0].name}): nothing written"
         )
     refused: list[str] = []
     if not options.report_only:
