@@ -295,8 +295,7 @@ CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"
 
 def default_cache_dir() -> str:
     """$XDG_CACHE_HOME/jax_vae_aae/xla (XDG_CACHE_HOME defaults to ~/.cache)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "jax_vae_aae", "xla")
+    return files.cache_dir("xla")
 
 
 def enable_compilation_cache() -> str | None:

@@ -28,6 +28,13 @@ WRITE_ERRORS = (
 )
 
 
+def cache_dir(name: str) -> str:
+    """$XDG_CACHE_HOME/jax_vae_aae/NAME (XDG_CACHE_HOME defaults to ~/.cache): the one folder of
+    the project's caches (the compilation cache, the sample-quality classifiers)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "jax_vae_aae", name)
+
+
 def temporary(path: str) -> str:
     """The temporary name `path` is written to before it is renamed into place."""
     return path + ".tmp"

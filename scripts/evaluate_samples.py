@@ -4,7 +4,7 @@
 
 Draws K samples of the checkpoint (default the newest that restores), scores them with the AAE
 paper's Parzen protocol and a small classifier trained once per dataset (cached, by default in
-~/.cache/jax-vae-aae/classifiers), prints a table and adds the epoch to WORKDIR/sample_quality.json
+~/.cache/jax_vae_aae/classifiers), prints a table and adds the epoch to WORKDIR/sample_quality.json
 (see common/evaluation/sample_quality.py). About a minute on a laptop CPU, the first time a few more
 for the classifier."""
 
@@ -17,7 +17,7 @@ flags.DEFINE_integer("epoch", None, "Checkpoint epoch; default: the newest that 
 flags.DEFINE_integer("num_samples", 10_000, "Samples K of the model (the paper's 10,000).")
 flags.DEFINE_integer("seed", 0, "Seed of the samples' draws.")
 flags.DEFINE_string(
-    "classifier_dir", None, "The classifiers' cache; default: ~/.cache/jax-vae-aae/classifiers."
+    "classifier_dir", None, "The classifiers' cache; default: ~/.cache/jax_vae_aae/classifiers."
 )
 flags.mark_flag_as_required("workdir")
 FLAGS = flags.FLAGS

@@ -1,4 +1,4 @@
-"""Trains a VAE.
+"""Trains a VAE by default, or any config's model (installed: `vae-aae-train`).
 
     python scripts/train_vae.py --workdir runs/vae [--config vae_z2] [--data_dir FOLDER]
 

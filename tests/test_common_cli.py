@@ -250,3 +250,13 @@ def test_an_empty_path_flag_is_one_line(tmp_path, script):
     )
     assert_one_line_error(result, f"{flag} is empty: ", 2)
     assert os.listdir(tmp_path) == []
+
+
+def test_the_caches_share_one_folder(monkeypatch, tmp_path):
+    # One folder to clear: the compilation cache and the sample-quality classifiers.
+    from common import cli
+    from common.evaluation import classifier
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cli.default_cache_dir() == str(tmp_path / "jax_vae_aae" / "xla")
+    assert classifier.default_cache_dir() == str(tmp_path / "jax_vae_aae" / "classifiers")

@@ -54,7 +54,7 @@ def test_notebook_runs_and_shows_every_figure(tmp_path, mnist_dir, vae_run):
         WORKDIR=str(tmp_path / "vae"),
         WORKDIR_Z2=str(tmp_path / "vae_z2"),
         WORKDIR_AAE=str(tmp_path / "aae_z2"),
-        WORKDIR_AAE_MIXTURE=str(tmp_path / "aae_z2_mixture_labels"),
+        WORKDIR_AAE_MIXTURE=str(tmp_path / "aae_z2_mixture_all_labels"),
         CONFIG_OVERRIDES=TINY,
     )
     env_cwd = str(tmp_path)
@@ -80,7 +80,7 @@ def test_notebook_runs_and_shows_every_figure(tmp_path, mnist_dir, vae_run):
     page = next(c for c in nb.cells if "inline_html" in c.source)
     html = "".join(out.get("data", {}).get("text/html", "") for out in page.outputs)
     assert "window.EXPLORER_DATA" in html and "data:image/png;base64," in html
-    assert '"name":"aae_z2_mixture_labels"' in html
+    assert '"name":"aae_z2_mixture_all_labels"' in html
 
 
 def run_install_cell(monkeypatch, cwd, package, jax_versions=("0.10.2", "0.10.2")):

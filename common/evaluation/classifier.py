@@ -146,9 +146,8 @@ def accuracy(params: Any, images: ImagesU8, labels: Labels) -> float:
 
 
 def default_cache_dir() -> str:
-    """$XDG_CACHE_HOME/jax-vae-aae/classifiers (~/.cache/... when unset)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "jax-vae-aae", "classifiers")
+    """$XDG_CACHE_HOME/jax_vae_aae/classifiers (~/.cache/... when unset)."""
+    return files.cache_dir("classifiers")
 
 
 def fingerprint(data_config: Any) -> str:
