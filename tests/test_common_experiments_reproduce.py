@@ -279,7 +279,7 @@ def test_a_tiny_experiment_end_to_end_and_the_rerun_skips_it(tmp_path, mnist_dir
     sample_text = open(os.path.join(docs, "sample_quality.md")).read()
     progression = "**Q2.5** (`tiny_ae`, decoded prior draws, (x + 1) / 2): over epochs 0, 1, 2"
     assert progression in sample_text
-    assert "| `tiny_ae`, epoch 2 |" in sample_text  # beside the paper's table
+    assert "| `tiny_ae`, epoch 2, 20 samples |" in sample_text  # beside Table 1
     # The z 2 run's latent plane explorer, linked from the report.
     assert os.path.exists(os.path.join(docs, "explorer", "tiny_ae_tiles.png"))
     assert "[explorer/index.html](explorer/index.html)" in text
