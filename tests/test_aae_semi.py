@@ -377,6 +377,22 @@ def test_a_run_writes_its_numbers_and_pictures(semi_run):
     assert 0.0 <= final["test_error"] <= 100.0 and "test_recon_loss" in final
 
 
+def test_the_test_error_is_the_best_validation_epochs_recomputed(semi_run):
+    # From q(y|x) of the best validation epoch's model, each class its own label: the share of
+    # test images whose most probable class is not their label, and the same for validation.
+    config, workdir, final = semi_run
+    data = input_pipeline.load_dataset(config.data)
+    trainer, state, _ = kinds.restore(workdir, final["best_epoch"])
+    rows = metric_writer.read_metrics(workdir)
+    for split, images, labels, reported in (
+        ("test", data.test_images, data.test_labels, final["test_error"]),
+        ("val", data.val_images, data.val_labels, rows[final["best_epoch"]]["val_error"]),
+    ):
+        probs = np.asarray(trainer.probabilities_of(state.params, images))
+        want = 100.0 * np.mean(probs.argmax(-1) != labels)
+        assert reported == pytest.approx(want, abs=1e-4), split
+
+
 def test_a_resumed_run_draws_what_an_uninterrupted_one_does(semi_run, tmp_path):
     # The labelled images and every step's draws come from the seed and the step: one epoch,
     # then a second session, ends where the two-epoch run did, bit for bit.

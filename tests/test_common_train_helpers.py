@@ -28,3 +28,15 @@ def test_progress_line_and_durations():
     assert line.endswith("ETA 0m15s")
     assert helpers.format_duration(3725) == "1h02m05s"
     assert helpers.format_duration(65) == "1m05s"
+
+
+def test_the_stopwatch_adds_each_phase_and_leaves_the_rest_to_other(monkeypatch):
+    # A clock that moves only when told: "a" takes 2 s twice, "b" 1 s; of a 10 s run the other 5
+    # s are no phase's.
+    now = [100.0]
+    monkeypatch.setattr(helpers.time, "perf_counter", lambda: now[0])
+    watch = helpers.Stopwatch()
+    for phase, seconds in (("a", 2.0), ("b", 1.0), ("a", 2.0)):
+        with watch(phase):
+            now[0] += seconds
+    assert watch.breakdown(10.0) == {"a": 4.0, "b": 1.0, "other": 5.0, "total": 10.0}

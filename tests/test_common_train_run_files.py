@@ -1,14 +1,24 @@
 """The one list of what a workdir holds, and the names built from it."""
 
+import os
+
 from common import files
-from common.train import run_files
+from common.train import run_files, workdir
 
 
-def test_fresh_removes_every_run_file_and_its_temporary_but_not_the_lock():
+def test_fresh_removes_every_run_file_and_its_temporary_but_not_the_lock(tmp_path):
     assert set(run_files.FILES) - {run_files.LOCK} <= set(run_files.RUN_FILES)
     assert run_files.LOCK not in run_files.RUN_FILES
-    for name in (run_files.CONFIG, run_files.METRICS, run_files.RECORD):
-        assert files.temporary(name) in run_files.RUN_FILES
+    # On disk: each run file and each one's temporary go, the lock and the user's files stay.
+    for name in run_files.FILES:  # (the lock is written in place: it has no temporary)
+        for path in (name, files.temporary(name)) if name != run_files.LOCK else (name,):
+            if "*" not in path:
+                (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_path / path).write_text("x")
+    (tmp_path / "events.out.tfevents.1.host").write_text("x")
+    (tmp_path / "notes.txt").write_text("mine")
+    workdir.clear(str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == sorted(["notes.txt", run_files.LOCK])
 
 
 def test_the_names_of_the_pictures_of_an_epoch():
