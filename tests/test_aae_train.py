@@ -353,3 +353,28 @@ def test_resuming_with_another_prior_is_refused(aae_run, tmp_path):
     config.update(num_epochs=3, prior=priors.prior_config("mixture"))
     with pytest.raises(ConfigError, match="prior.name='gaussian', but this config has"):
         train.train_and_evaluate(config, workdir)
+
+
+@pytest.mark.parametrize("shift, low, high", [(0, 0.97, 1.0), (1, 0.0, 0.05)])
+def test_the_validation_scores_codes_against_the_label_guided_prior(shift, low, high):
+    # Codes drawn from each label's own component (image i's code is row i of a table, its
+    # index in its pixels): nearly every one in its own region and the mixture's MMD near 0;
+    # with every label shifted by one, nearly none in its own region.
+    from common import parallel
+
+    prior = priors.Mixture()
+    labels = np.arange(200) % 10
+    table = prior.sample_for_labels(jax.random.key(0), jnp.asarray(labels))
+    images = np.broadcast_to(np.arange(200, dtype=np.uint8)[:, None, None, None], (200, 28, 28, 1))
+
+    def example_fn(params, batch, key):
+        del params, key
+        return {"zero": jnp.zeros(len(batch))}, table[batch[:, 0, 0, 0].astype(jnp.int32)]
+
+    mesh = parallel.make_mesh()
+    check = validation.Validation(
+        example_fn, images, (labels + shift) % 10, prior, 64, jax.random.key(1), mesh, 200
+    )
+    out = check({}, 1)
+    assert low <= out["code_own_region"] <= high, out
+    assert out["code_mmd"] < 0.01 and "code_mean_norm" not in out, out
