@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import pytest
 from conftest import ROOT, copy_run, fake_digits, make_tiny_vae_config, run_cli, write_idx
@@ -284,12 +285,19 @@ def test_a_damaged_classifier_cache_is_set_aside_and_trained_again(tmp_path, mni
     data = input_pipeline.load_dataset(config)
     first = classifier.load_or_train(config, data, str(tmp_path), steps=2)
     folder = tmp_path / first.fingerprint
-    (folder / classifier.PARAMS_FILE).write_bytes(b"\x00" * 7)  # truncated
-    again = classifier.load_or_train(config, data, str(tmp_path), steps=2)
-    assert "does not load" in caplog.text and again.fingerprint == first.fingerprint
-    assert (tmp_path / f"{first.fingerprint}.damaged").is_dir()
-    (folder / classifier.INFO_FILE).write_text("{broken")
-    classifier.load_or_train(config, data, str(tmp_path), steps=2)  # again set aside, retrained
+    for damage in (
+        lambda: (folder / classifier.PARAMS_FILE).write_bytes(b"\x00" * 7),  # truncated
+        lambda: (folder / classifier.INFO_FILE).write_text("{broken"),
+    ):
+        damage()
+        caplog.clear()
+        again = classifier.load_or_train(config, data, str(tmp_path), steps=2)
+        assert "does not load" in caplog.text and "training it again" in caplog.text
+        assert (tmp_path / f"{first.fingerprint}.damaged").is_dir()
+        # Trained again and stored whole: the cache loads as it is, and gives what it gave.
+        stored = classifier._load(str(folder), first.fingerprint)
+        assert stored.accuracy == again.accuracy
+        jax.tree.map(np.testing.assert_array_equal, stored.params, again.params)
 
 
 def test_metrics_that_cannot_be_read_say_what_to_do(tmp_path):
