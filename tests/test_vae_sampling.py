@@ -43,3 +43,12 @@ def test_sample_images_are_draws_and_means_of_the_same_z(tiny_vae):
     assert draws.dtype == jnp.int32 and means.dtype == jnp.float32
     # Pixel draws scatter around their categorical's mean.
     assert abs(float(jnp.mean(draws)) - float(jnp.mean(means))) < 0.5
+    # The means are the decoded prior draw's (z from the key's first half, as models.VAE.sample).
+    z = jax.random.normal(jax.random.split(jax.random.key(3))[0], (6, 2))
+    logits = model.apply({"params": params}, z, method=models.VAE.decode)
+    np.testing.assert_allclose(means, models.pixel_means(logits), rtol=1e-5, atol=1e-5)
+    # Each pixel is drawn from its own categorical: logits sure of a value give that value.
+    values = jax.random.randint(jax.random.key(4), (2, 28, 28), 0, 16)
+    drawn, mean = models.sample_pixels(jax.random.key(5), 50.0 * jax.nn.one_hot(values, 16))
+    np.testing.assert_array_equal(drawn[..., 0], values)
+    np.testing.assert_allclose(mean[..., 0], values, atol=1e-4)
