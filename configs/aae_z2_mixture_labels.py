@@ -15,5 +15,4 @@ from configs import aae_z2_mixture
 def get_config():
     config = aae_z2_mixture.get_config()
     config.prior.labels = True
-    config.prior.labelled_share = 0.2
     return config
