@@ -44,6 +44,12 @@ CHECKPOINT_FILES = (  # each kind of file of an orbax checkpoint, as globs under
 )
 
 
+# What a restore on one process does without (measured): orbax's checkpoint-level metadata and
+# the process's own manifest (the top-level manifest names the arrays' files). Any other damage
+# sets the epoch aside.
+RESTORES_WITHOUT = ("_CHECKPOINT_METADATA", "state/ocdbt.process_0/manifest.ocdbt")
+
+
 def truncate(folder, pattern):
     paths = sorted(glob.glob(os.path.join(folder, pattern)))
     for path in paths:
@@ -63,6 +69,11 @@ def test_each_kind_of_damaged_checkpoint_file_is_one_warning_line(vae_run, tmp_p
     assert len(lines) <= 1, lines  # the warning (a lost _CHECKPOINT_METADATA: orbax's own line)
     restored = "vae epoch 2)" in result.stdout
     assert restored or ("vae epoch 1)" in result.stdout and "epoch 2 does not restore" in lines[0])
+    if restored:  # only a file the restore does not read (orbax's metadata): the same arrays
+        _, damaged, _ = kinds.restore(workdir, 2)
+        _, whole, _ = kinds.restore(vae_run.workdir, 2)
+        jax.tree.map(np.testing.assert_array_equal, damaged.params, whole.params)
+    assert restored == (pattern in RESTORES_WITHOUT), (pattern, restored)
 
 
 def test_a_damaged_checkpoint_and_the_same_training_command_is_one_warning(vae_run, tmp_path):
