@@ -77,3 +77,24 @@ def test_load_refuses_what_is_not_a_run_and_kinds_are_resolved_by_name(tmp_path,
     with pytest.raises(ValueError, match="must be uint8"):
         model.encode(np.zeros((2, 28, 28, 1), np.float32))
     assert model.encode(np.zeros((2, 28, 28), np.uint8)).shape == (2, aae_run.config.z_dim)
+    # Bad shapes are named in one line, not a convolution's or flax's error from deep inside.
+    z_dim = aae_run.config.z_dim
+    for images in (np.zeros((28, 28, 1), np.uint8), np.zeros((2, 784), np.uint8)):
+        with pytest.raises(ValueError, match=r"images must be \[N, 28, 28, 1\] or \[N, 28, 28\]"):
+            model.encode(images)
+    for z in (np.zeros((2, z_dim + 1)), np.zeros(z_dim)):
+        with pytest.raises(ValueError, match=rf"codes must be \[N, {z_dim}\], got shape"):
+            model.decode(z)
+    with pytest.raises(ValueError, match="num must be an integer >= 0, got -1"):
+        model.sample(0, -1)
+    assert model.sample(0, np.int64(2)).shape == (2, 28, 28, 1)
+
+
+def test_load_leaves_out_orbaxs_notes_on_reading(aae_run, caplog):
+    # "Given directory is read only", "Metadata file does not exist", ...: nothing a user of
+    # `load` acts on (an epoch that does not restore is this project's own warning).
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        kinds.load(aae_run.workdir)
+    assert [r.getMessage() for r in caplog.records if "/orbax/" in r.pathname] == []

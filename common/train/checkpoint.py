@@ -7,6 +7,7 @@ set aside on resume.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import errno
@@ -16,7 +17,7 @@ import shutil
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -235,6 +236,26 @@ for _logger in (logging.get_absl_logger(), logging_std.getLogger("asyncio")):
     _logger.addFilter(_OrbaxNoise())
 
 
+class _OrbaxNotes(logging_std.Filter):
+    """orbax's INFO and WARNING records while it reads: notes on what a read-only reader does
+    ("Given directory is read only", a missing metadata file), nothing to act on; what matters
+    (an epoch that does not restore) this module says itself. (The scripts drop them for the
+    whole run: common.cli's filter; `common.load` in a user's program sees this one.)"""
+
+    def filter(self, record: logging_std.LogRecord) -> bool:
+        return _ORBAX_CODE not in record.pathname or record.levelno >= logging_std.ERROR
+
+
+@contextlib.contextmanager
+def _without_orbax_notes() -> Iterator[None]:
+    notes, logger = _OrbaxNotes(), logging.get_absl_logger()
+    logger.addFilter(notes)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notes)
+
+
 def set_aside(workdir: str, epoch: int | str) -> str:
     """Moves checkpoints/EPOCH to damaged_checkpoints/EPOCH-<time>; returns the new path."""
     stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
@@ -251,6 +272,11 @@ def restore_workdir(
     newer one that fails gets a warning line and, with `set_aside_damaged` (resuming), goes to
     damaged_checkpoints/. CheckpointError (why, what to try): `epoch` is missing or does not
     restore, or (None) none does."""
+    with _without_orbax_notes():
+        return _restore_workdir(workdir, target, epoch, set_aside_damaged)
+
+
+def _restore_workdir(workdir, target, epoch, set_aside_damaged):
     manager = _read_only_manager(workdir)
     try:
         if epoch is not None:
@@ -343,7 +369,8 @@ def structure(tree: Any) -> dict[str, tuple[tuple[int, ...], str]]:
 def state_structure(workdir: str, epoch: int) -> dict[str, tuple[tuple[int, ...], str]]:
     """`structure` of the state saved at `epoch`, from its metadata (nothing is restored)."""
     path = os.path.join(checkpoint_dir(workdir), str(epoch), "state")
-    metadata = ocp.StandardCheckpointer().metadata(path).item_metadata
+    with _without_orbax_notes():
+        metadata = ocp.StandardCheckpointer().metadata(path).item_metadata
     saved = structure(metadata) if metadata is not None else {}
     if not saved:  # orbax logs and returns nothing for a damaged metadata file
         raise CheckpointError(f"{path}: no readable metadata")

@@ -6,7 +6,9 @@ asked for (so `common/` imports no model package); a trained model back from its
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
+import numbers
 import os
 from typing import Any
 
@@ -15,7 +17,7 @@ import ml_collections
 import numpy as np
 
 from common.errors import CheckpointError, ConfigError
-from common.shapes import Codes, ImagesU8, UnitImages
+from common.shapes import IMAGE_SHAPE, Codes, ImagesU8, UnitImages
 from common.train import checkpoint, run_files
 from common.train import workdir as workdir_lib
 
@@ -98,8 +100,17 @@ class Model:
         (z, q(y|x)) [N, z_dim + num_classes]."""
         return _jitted(self.trainer, "encode")(self.params, _images(images))
 
+    @functools.cached_property
+    def code_dim(self) -> int:
+        """The width of a code, what `encode` gives and `decode` takes."""
+        images = jax.ShapeDtypeStruct((1, *IMAGE_SHAPE), np.uint8)
+        return jax.eval_shape(self.trainer.encode, self.params, images).shape[-1]
+
     def decode(self, z: Codes) -> UnitImages:
-        """The mean image of each code."""
+        """The mean image of each code [N, code_dim]."""
+        shape = np.shape(z)  # (no copy of a device array to the host)
+        if len(shape) != 2 or shape[-1] != self.code_dim:
+            raise ValueError(f"codes must be [N, {self.code_dim}], got shape {shape}")
         return _jitted(self.trainer, "decode")(self.params, jax.numpy.asarray(z, "float32"))
 
     def reconstruct(self, images: ImagesU8) -> UnitImages:
@@ -109,9 +120,11 @@ class Model:
     def sample(self, key: jax.Array | int, num: int) -> UnitImages:
         """`num` decoded prior draws from `key` (a PRNG key or a seed), as the grids show them
         (the VAE's drawn 4-bit pixels / 15)."""
+        if not isinstance(num, numbers.Integral) or num < 0:
+            raise ValueError(f"num must be an integer >= 0, got {num!r}")
         if isinstance(key, int):
             key = jax.random.key(key)
-        return self.trainer.sample_grids(self.params, key, num)["samples"]
+        return self.trainer.sample_grids(self.params, key, int(num))["samples"]
 
 
 _JITTED: dict[tuple[int, str], Any] = {}
@@ -129,6 +142,10 @@ def _images(images) -> jax.Array:
     array = np.asarray(images)
     if array.ndim == 3:  # [N, 28, 28]: the channel is implied
         array = array[..., None]
+    if array.shape[1:] != IMAGE_SHAPE or array.ndim != 4:
+        raise ValueError(
+            f"images must be [N, 28, 28, 1] or [N, 28, 28], got shape {np.shape(images)}"
+        )
     if array.dtype != np.uint8:
         raise ValueError(
             f"images must be uint8 in 0..255 (as the data gives them), got {array.dtype}"
