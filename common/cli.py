@@ -188,10 +188,11 @@ def parse_flags(argv: list[str], module: str = "__main__") -> list[str]:
     config_file = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
     with _usage_errors(config_file):
         rest = flags.FLAGS(argv)
-        for flag in flags.FLAGS:  # `--workdir=` would be the current folder, `--out=` nothing
-            flag = flags.FLAGS[flag]
-            if flag.present and isinstance(flag.value, str) and not flag.value.strip():
-                raise ValueError(f"--{flag.name} is empty: {flag.help}")
+        for name in flags.FLAGS:  # `--workdir=` would be the current folder, `--out=` nothing
+            flag = flags.FLAGS[name]  # (a config field's override, `--config.x=`, is its own)
+            empty = isinstance(flag.value, str) and not flag.value.strip()
+            if flag.present and empty and "." not in name:
+                raise ValueError(f"--{name} is empty: {flag.help}")
         if "config" in flags.FLAGS:
             path = flags.FLAGS["config"].config_filename
             if not os.path.isfile(path):
