@@ -13,6 +13,7 @@ import importlib.util
 import logging as logging_std
 import os
 import re
+import select
 import signal
 import sys
 import textwrap
@@ -67,10 +68,24 @@ def run(main: Callable[[list[str]], None]) -> None:
         app.run(guarded, flags_parser=functools.partial(parse_flags, module=main.__module__))
     except KeyboardInterrupt as e:  # while absl parsed the flags, before `guarded` began
         _exit_stopped(e.signum if isinstance(e, Terminated) else signal.SIGINT)
-    except BrokenPipeError:  # stdout's reader left (`--help | head`): quiet, as a shell tool
-        # Python flushes stdout again at exit: point it at /dev/null so that flush cannot fail.
+    except BrokenPipeError:
+        if not _stdout_broken():
+            raise  # another pipe's: a bug keeps its traceback
+        # stdout's reader left (`--help | head`): quiet, as a shell tool. Python flushes stdout
+        # again at exit: point it at /dev/null so that flush cannot fail.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(128 + signal.SIGPIPE)
+
+
+def _stdout_broken() -> bool:
+    """Whether stdout is a pipe whose reader has gone (poll says POLLERR on its writing end);
+    True where poll is missing (Windows), as it was before this check existed."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return True
 
 
 def _process_age() -> float:
@@ -282,8 +297,10 @@ def _usage_errors(config_file: str | None = None) -> Iterator[None]:
     except (OSError, ImportError, TypeError, ValueError) as e:
         message = " ".join(str(e).split())
     except Exception as e:  # a NameError, ZeroDivisionError, ... in the config file's own code
-        path = os.path.abspath(config_file) if config_file else None
-        lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if f.filename == path]
+        # The file as given (config_flags' `FILE:ARG` form too), as the frames name it or not.
+        path = os.path.abspath(config_file.split(":")[0]) if config_file else None
+        frames = traceback.extract_tb(e.__traceback__)
+        lines = [f.lineno for f in frames if os.path.abspath(f.filename) == path]
         if not lines:
             raise  # not the config file's: a bug, with its traceback
         message = f"the config file {config_file} fails: line {lines[-1]}: {type(e).__name__}: {e}"
@@ -356,8 +373,10 @@ def one_line_errors() -> Iterator[None]:
             raise  # a bug keeps its traceback
         why = e.strerror
         if e.errno in (errno.ENOTDIR, errno.EEXIST):
-            why += ": a file stands where a folder must go"
-        print(f"error: cannot write {e.filename}: {why}", file=sys.stderr)
+            why += f": {files.file_on_path(e.filename)} is a file, where a folder must go"
+        elif e.errno == errno.EISDIR:
+            why += ": a folder stands where the file must go"
+        print(f"error: cannot write {files.written_path(e)}: {why}", file=sys.stderr)
         sys.exit(1)
 
 

@@ -14,18 +14,10 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 # What a user's environment causes when a file is written, one line and not a traceback: no
-# space, no permission, a file where a folder must go or a folder where a file must (an --out
-# naming a file, or a path through one).
-WRITE_ERRORS = (
-    errno.ENOSPC,
-    errno.EDQUOT,
-    errno.EROFS,
-    errno.EACCES,
-    errno.EPERM,
-    errno.ENOTDIR,
-    errno.EEXIST,
-    errno.EISDIR,
-)
+# space, no permission; and (is_write_error checks that it is so) a file where a folder must go
+# or a folder where a file must (an --out naming a file, or a path through one).
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+IN_THE_WAY = (errno.ENOTDIR, errno.EEXIST, errno.EISDIR)
 
 
 def cache_dir(name: str) -> str:
@@ -116,5 +108,18 @@ def file_on_path(folder: str) -> str | None:
 
 
 def is_write_error(error: BaseException) -> bool:
-    """Whether `error` is a write that the user's environment refused (WRITE_ERRORS)."""
-    return isinstance(error, OSError) and error.errno in WRITE_ERRORS
+    """Whether `error` is a write that the user's environment refused: WRITE_ERRORS, or one of
+    IN_THE_WAY where a file does stand on a folder's path or a folder on a file's (not, say, a
+    folder made twice: that is a bug)."""
+    if not isinstance(error, OSError):
+        return False
+    if error.errno in (errno.ENOTDIR, errno.EEXIST):
+        return bool(error.filename) and file_on_path(error.filename) is not None
+    if error.errno == errno.EISDIR:
+        return os.path.isdir(written_path(error))
+    return error.errno in WRITE_ERRORS
+
+
+def written_path(error: OSError) -> str:
+    """The path a failed write was for: a rename's target (filename2), else its filename."""
+    return error.filename2 or error.filename or ""

@@ -230,9 +230,10 @@ def test_help_into_a_closed_pipe_is_quiet():
 )
 def test_a_config_file_whose_code_fails_is_one_line_naming_its_line(tmp_path, code, message):
     (tmp_path / "mine.py").write_text(code)
-    args = ["scripts/train_vae.py", f"--workdir={tmp_path / 'run'}", f"--config={tmp_path}/mine.py"]
-    result = run_cli([sys.executable, *args])
-    assert_one_line_error(result, f"the config file {tmp_path}/mine.py fails: {message}", 2)
+    for given in (f"{tmp_path}/mine.py", os.path.relpath(tmp_path / "mine.py", ROOT)):
+        args = ["scripts/train_vae.py", f"--workdir={tmp_path / 'run'}", f"--config={given}"]
+        result = run_cli([sys.executable, *args])
+        assert_one_line_error(result, f"the config file {given} fails: {message}", 2)
     assert os.listdir(tmp_path) == ["mine.py"]
 
 

@@ -179,3 +179,12 @@ def test_fresh_clears_a_run_but_not_a_folder_that_never_held_one(tmp_path):
     (mine / "samples" / "epoch_0.png").write_text("x")  # now it holds a run: --fresh clears it
     assert resume.prepare(make_tiny_vae_config("x"), str(mine), None, fresh=True) is False
     assert not (mine / "samples").exists() and (mine / "config.json").exists()
+
+
+def test_a_damaged_config_json_is_refused_and_replaced_with_fresh(tmp_path):
+    (tmp_path / "config.json").write_text('{"model": ')  # half of one
+    with pytest.raises(CheckpointError, match="not a config this project wrote .*--fresh starts"):
+        resume.prepare(make_tiny_vae_config("x"), str(tmp_path), None)
+    assert (tmp_path / "config.json").read_text() == '{"model": '
+    assert resume.prepare(make_tiny_vae_config("x"), str(tmp_path), None, fresh=True) is False
+    assert json.loads((tmp_path / "config.json").read_text())["model"] == "vae"

@@ -251,11 +251,27 @@ def test_scripts_refused_their_writes_are_one_line_before_the_work(
     assert time.perf_counter() - started < 60  # refused before the evaluation, not after it
 
 
+def test_a_path_in_the_way_is_a_users_fault_and_a_folder_made_twice_is_not(tmp_path):
+    (tmp_path / "afile").write_text("mine")
+    (tmp_path / "adir").mkdir()
+    in_the_way = [
+        OSError(errno.EEXIST, "File exists", str(tmp_path / "afile")),
+        OSError(errno.ENOTDIR, "Not a directory", str(tmp_path / "afile" / "sub")),
+        OSError(
+            errno.EISDIR, "Is a directory", str(tmp_path / "x.tmp"), None, str(tmp_path / "adir")
+        ),
+    ]
+    assert all(files.is_write_error(e) for e in in_the_way)
+    assert files.written_path(in_the_way[2]) == str(tmp_path / "adir")  # a rename's target
+    made_twice = OSError(errno.EEXIST, "File exists", str(tmp_path / "adir"))
+    assert not files.is_write_error(made_twice)  # a bug: it keeps its traceback
+
+
 @pytest.mark.parametrize(
     "script, flag, message",
     [
-        ("explore.py", "--out=FILE", "cannot write FILE: File exists: a file stands where"),
-        ("explore.py", "--out=FILE/sub", "cannot write FILE/sub: Not a directory: a file stands"),
+        ("explore.py", "--out=FILE", "cannot write FILE: File exists: FILE is a file, where"),
+        ("explore.py", "--out=FILE/sub", "cannot write FILE/sub: Not a directory: FILE is a file"),
         (
             "evaluate_samples.py",
             "--classifier_dir=FILE/sub",

@@ -16,7 +16,7 @@ import ml_collections
 from jax.sharding import Mesh
 
 from common import config_rules, parallel
-from common.errors import ConfigError
+from common.errors import CheckpointError, ConfigError
 from common.train import checkpoint, metric_writer, run_files
 from common.train import workdir as workdir_lib
 from common.train.checkpoint import Progress
@@ -103,12 +103,17 @@ def prepare(
     main = parallel.is_main_process()
     # A folder of another program's (its own config.json) is not a run to resume, overwrite or
     # clear with --fresh: every run of this project's writes its config.json first, with "model".
-    has_config = os.path.exists(os.path.join(workdir, run_files.CONFIG))
-    saved = workdir_lib.load_config(workdir) if has_config else None
+    path = os.path.join(workdir, run_files.CONFIG)
+    try:
+        saved = workdir_lib.load_config(workdir) if os.path.exists(path) else None
+    except CheckpointError as e:  # damaged or unreadable: --fresh replaces it
+        if not fresh:
+            raise CheckpointError(f"{e}; --fresh starts a new run there, replacing it") from None
+        saved = None
     if saved is not None and "model" not in saved:
         raise ConfigError(
-            f"{os.path.join(workdir, run_files.CONFIG)} is not a config this project wrote (no "
-            "'model' field): choose another --workdir (its files are left as they were)"
+            f"{path} is not a config this project wrote (no 'model' field): choose another "
+            "--workdir (its files are left as they were)"
         )
     # What the workdir holds: its checkpoints (stray folders set aside) and its config.
     found = checkpoint.survey(workdir, None if fresh else state_shapes, move_strays=not fresh)

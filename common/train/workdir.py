@@ -93,8 +93,9 @@ def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 def make(config: ml_collections.ConfigDict, workdir: str, fresh: bool) -> None:
     """Makes `workdir` `config`'s run: emptied of an earlier run's files first with `fresh`
-    (only where there was a run: its config.json or checkpoints; a user's own samples/ in a
-    folder of theirs stays), created when missing, config.json written."""
+    (only where there was a run, its config.json or checkpoints: a folder that never held one
+    keeps everything; a run's folder loses what RUN_FILES names, samples/ whole), created when
+    missing, config.json written."""
     was_run = any(
         os.path.exists(os.path.join(workdir, name))
         for name in (run_files.CONFIG, run_files.CHECKPOINTS)
