@@ -186,5 +186,8 @@ def test_a_damaged_config_json_is_refused_and_replaced_with_fresh(tmp_path):
     with pytest.raises(CheckpointError, match="not a config this project wrote .*--fresh starts"):
         resume.prepare(make_tiny_vae_config("x"), str(tmp_path), None)
     assert (tmp_path / "config.json").read_text() == '{"model": '
+    os.makedirs(tmp_path / "checkpoints" / "0" / "state")  # a run's: --fresh would end it
+    with pytest.raises(CheckpointError, match="put the run's own config.json back$"):
+        resume.prepare(make_tiny_vae_config("x"), str(tmp_path), None)
     assert resume.prepare(make_tiny_vae_config("x"), str(tmp_path), None, fresh=True) is False
     assert json.loads((tmp_path / "config.json").read_text())["model"] == "vae"

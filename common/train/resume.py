@@ -107,9 +107,12 @@ def prepare(
     try:
         saved = workdir_lib.load_config(workdir) if os.path.exists(path) else None
     except CheckpointError as e:  # damaged or unreadable: --fresh replaces it
-        if not fresh:
+        if fresh:
+            saved = None
+        elif checkpoint.epochs(workdir):  # a run's: its own config.json is what it needs back
+            raise CheckpointError(f"{e}; put the run's own config.json back") from None
+        else:
             raise CheckpointError(f"{e}; --fresh starts a new run there, replacing it") from None
-        saved = None
     if saved is not None and "model" not in saved:
         raise ConfigError(
             f"{path} is not a config this project wrote (no 'model' field): choose another "
