@@ -14,10 +14,9 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 # What a user's environment causes when a file is written, one line and not a traceback: no
-# space, no permission; and (is_write_error checks that it is so) a file where a folder must go
-# or a folder where a file must (an --out naming a file, or a path through one).
+# space, no permission (and, is_write_error checks that it is so, a file where a folder must go
+# or a folder where a file must: an --out naming a file, or a path through one).
 WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
-IN_THE_WAY = (errno.ENOTDIR, errno.EEXIST, errno.EISDIR)
 
 
 def cache_dir(name: str) -> str:
@@ -108,9 +107,9 @@ def file_on_path(folder: str) -> str | None:
 
 
 def is_write_error(error: BaseException) -> bool:
-    """Whether `error` is a write that the user's environment refused: WRITE_ERRORS, or one of
-    IN_THE_WAY where a file does stand on a folder's path or a folder on a file's (not, say, a
-    folder made twice: that is a bug)."""
+    """Whether `error` is a write that the user's environment refused: WRITE_ERRORS, or ENOTDIR,
+    EEXIST or EISDIR where a file does stand on a folder's path or a folder on a file's (not,
+    say, a folder made twice: that is a bug)."""
     if not isinstance(error, OSError):
         return False
     if error.errno in (errno.ENOTDIR, errno.EEXIST):
