@@ -340,14 +340,19 @@ def start_distributed_if_asked() -> None:
         jax.distributed.initialize()  # arguments from the cluster's environment
 
 
+class _QuietLibraries(logging_std.Filter):
+    """Drops orbax's per-save INFO chatter (dozens of lines per checkpoint) and warnings."""
+
+    def filter(self, record: logging_std.LogRecord) -> bool:
+        return "/orbax/" not in record.pathname or record.levelno >= logging_std.ERROR
+
+
 @contextlib.contextmanager
 def one_line_errors() -> Iterator[None]:
     """Ends the process with one line: exit 1 for a UserError or a refused write, 128 + signum
     for SIGTERM / SIGINT (also while data loads). Any other exception is a bug and keeps its
     traceback."""
-    from common.train.checkpoint import OrbaxNotes  # here: `--help` imports no orbax
-
-    logging.get_absl_handler().addFilter(OrbaxNotes())
+    logging.get_absl_handler().addFilter(_QuietLibraries())
     try:
         yield
     except Interrupted as e:

@@ -236,12 +236,11 @@ for _logger in (logging.get_absl_logger(), logging_std.getLogger("asyncio")):
     _logger.addFilter(_OrbaxNoise())
 
 
-class OrbaxNotes(logging_std.Filter):
-    """Drops orbax's INFO and WARNING records: its chatter on every save (dozens of lines) and
-    its notes on what a read-only reader does ("Given directory is read only", a missing
-    metadata file), nothing to act on; what matters (an epoch that does not restore) this module
-    says itself. The scripts drop them for the whole run (common.cli.one_line_errors), a user's
-    program while it reads a checkpoint (`common.load`)."""
+class _OrbaxNotes(logging_std.Filter):
+    """orbax's INFO and WARNING records while it reads: notes on what a read-only reader does
+    ("Given directory is read only", a missing metadata file), nothing to act on; what matters
+    (an epoch that does not restore) this module says itself. (The scripts drop them for the
+    whole run: common.cli's filter; `common.load` in a user's program sees this one.)"""
 
     def filter(self, record: logging_std.LogRecord) -> bool:
         return _ORBAX_CODE not in record.pathname or record.levelno >= logging_std.ERROR
@@ -249,7 +248,7 @@ class OrbaxNotes(logging_std.Filter):
 
 @contextlib.contextmanager
 def _without_orbax_notes() -> Iterator[None]:
-    notes, logger = OrbaxNotes(), logging.get_absl_logger()
+    notes, logger = _OrbaxNotes(), logging.get_absl_logger()
     logger.addFilter(notes)
     try:
         yield
