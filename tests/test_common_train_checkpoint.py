@@ -123,3 +123,11 @@ def test_orbax_noise_of_a_full_disk_or_a_failed_restore_is_dropped_and_nothing_e
     out_of_space = ValueError("RESOURCE_EXHAUSTED: ... No space left on device")  # no frames
     assert not keep(record("asyncio", "base_events.py", never, out_of_space))
     assert keep(record("asyncio", "base_events.py", never, _raised_in("/x/mine.py")))
+    # A tensorstore read of a damaged checkpoint, collected after the restore failed (three
+    # lines, seen on CI): set from tensorstore's threads, or wrapped in an asyncio Task.
+    read = 'OUT_OF_RANGE: Error reading "step/.zarray" [tensorstore_spec=\'{"driver":"zarr"}\']'
+    assert not keep(record("asyncio", "base_events.py", never, ValueError(read)))
+    in_task = _raised_in(os.path.join(os.sep, "x", "asyncio", "tasks.py"))
+    in_task.args = (read,)
+    assert not keep(record("asyncio", "base_events.py", never, in_task))
+    assert keep(record("asyncio", "base_events.py", never, ValueError("OUT_OF_RANGE: mine")))

@@ -212,17 +212,27 @@ _previous_unraisablehook = sys.unraisablehook
 sys.unraisablehook = _drop_orphaned_reads
 
 
+def _left_behind(error: BaseException | None) -> bool:
+    """Whether an exception nobody retrieved is one of orbax's reads or writes: raised in orbax's
+    code, or by a tensorstore read (its future is set from tensorstore's threads: no frame of
+    orbax's, maybe asyncio's; its message names the tensorstore spec)."""
+    if error is None:
+        return False
+    return _in_orbax(error.__traceback__) or "tensorstore_spec" in str(error)
+
+
 class _OrbaxNoise(logging_std.Filter):
     """Drops two kinds of log records nothing can be done about: orbax's own reports of an
     asynchronous save that ran out of space (a dozen tracebacks from its threads: the disk can
     fill after `save` checked it, while the save writes; the run then ends with DiskFull's one
     line, which says what to do), and asyncio's "exception was never retrieved" for orbax's
-    reads or writes left behind by a failed restore or save (at exit). Any other record
+    reads or writes left behind by a failed restore or save (when they are collected: a
+    tensorstore read's is three lines, its spec printed twice). Any other record
     passes."""
 
     def filter(self, record: logging_std.LogRecord) -> bool:
         from_asyncio = record.name == "asyncio"
-        if from_asyncio and record.exc_info and _in_orbax(record.exc_info[2]):
+        if from_asyncio and record.exc_info and _left_behind(record.exc_info[1]):
             return False  # orbax's read or write left behind
         if not from_asyncio and _ORBAX_CODE not in record.pathname:
             return True
