@@ -16,7 +16,6 @@ clusters (Table 3). Its networks are fully connected; ours convolutional (aae/se
 import functools
 from typing import NamedTuple
 
-import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -48,42 +47,28 @@ class LabelledSet(NamedTuple):
 # ----------------------------------------------------------------------------- train metrics
 
 
-@flax.struct.dataclass
-class ClassifyMetrics(clu_metrics.Collection):
-    class_loss: clu_metrics.Average.from_output("class_loss")  # nats, labelled mini-batches
-    class_error: clu_metrics.Average.from_output("class_error")  # %, the same before each step
+def _averages(*names: str) -> dict[str, type[clu_metrics.Metric]]:
+    """clu's average over an epoch's steps of each of these outputs of the step."""
+    return {name: clu_metrics.Average.from_output(name) for name in names}
 
 
-@flax.struct.dataclass
-class ClusterMetrics(clu_metrics.Collection):
-    recon_loss: clu_metrics.Average.from_output("recon_loss")
-    disc_style_loss: clu_metrics.Average.from_output("disc_style_loss")
-    disc_style_accuracy: clu_metrics.Average.from_output("disc_style_accuracy")
-    disc_class_loss: clu_metrics.Average.from_output("disc_class_loss")
-    disc_class_accuracy: clu_metrics.Average.from_output("disc_class_accuracy")
-    gen_style_loss: clu_metrics.Average.from_output("gen_style_loss")
-    gen_class_loss: clu_metrics.Average.from_output("gen_class_loss")
-    gen_class_balance: clu_metrics.Average.from_output("gen_class_balance")
-
-
-@flax.struct.dataclass
-class SemiMetrics(clu_metrics.Collection):  # clu reads a class's own fields: all restated
-    recon_loss: clu_metrics.Average.from_output("recon_loss")
-    disc_style_loss: clu_metrics.Average.from_output("disc_style_loss")
-    disc_style_accuracy: clu_metrics.Average.from_output("disc_style_accuracy")
-    disc_class_loss: clu_metrics.Average.from_output("disc_class_loss")
-    disc_class_accuracy: clu_metrics.Average.from_output("disc_class_accuracy")
-    gen_style_loss: clu_metrics.Average.from_output("gen_style_loss")
-    gen_class_loss: clu_metrics.Average.from_output("gen_class_loss")
-    gen_class_balance: clu_metrics.Average.from_output("gen_class_balance")
-    class_loss: clu_metrics.Average.from_output("class_loss")
-    class_error: clu_metrics.Average.from_output("class_error")
-
-
+# The classification's (nats and % of the labelled mini-batches, the error before each step) and
+# the two adversarial phases' (the clustering's alone): a task's metrics are what its steps give.
+_CLASSIFY = _averages("class_loss", "class_error")
+_CLUSTER = _averages(
+    "recon_loss",
+    "disc_style_loss",
+    "disc_style_accuracy",
+    "disc_class_loss",
+    "disc_class_accuracy",
+    "gen_style_loss",
+    "gen_class_loss",
+    "gen_class_balance",
+)
 TRAIN_METRICS = {
-    "semi_supervised": SemiMetrics,
-    "clustering": ClusterMetrics,
-    "supervised": ClassifyMetrics,
+    "semi_supervised": clu_metrics.Collection.create(**_CLUSTER, **_CLASSIFY),
+    "clustering": clu_metrics.Collection.create(**_CLUSTER),
+    "supervised": clu_metrics.Collection.create(**_CLASSIFY),
 }
 
 
@@ -131,7 +116,7 @@ class SemiAAETrainer(trainer.Trainer):
     """The paper's semi-supervised classifier, its clustering, or their baseline (config.task)."""
 
     kind = "aae_semi"
-    train_metrics = SemiMetrics  # the task's own: TRAIN_METRICS[config.task], set in __init__
+    train_metrics = TRAIN_METRICS["semi_supervised"]  # the task's own, set in __init__
     monitor = "val_error"
     curves = pictures.Curves(
         file=run_files.ERROR_CURVE,

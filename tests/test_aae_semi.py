@@ -351,6 +351,14 @@ def test_a_trained_run_loads_in_two_lines(semi_run):
     assert model.reconstruct(images).shape == model.sample(0, 3).shape == (3, 28, 28, 1)
 
 
+# What the semi-supervised AAE's steps give, averaged over an epoch into train_NAME.
+SEMI_OUTPUTS = (
+    *("recon_loss", "gen_style_loss", "gen_class_loss", "gen_class_balance"),
+    *("disc_style_loss", "disc_style_accuracy", "disc_class_loss", "disc_class_accuracy"),
+    *("class_loss", "class_error"),
+)
+
+
 def test_a_run_writes_its_numbers_and_pictures(semi_run):
     config, workdir, final = semi_run
     for name in (
@@ -366,6 +374,7 @@ def test_a_run_writes_its_numbers_and_pictures(semi_run):
     assert not os.path.exists(os.path.join(workdir, run_files.CLUSTER_GRID))
     rows = metric_writer.read_metrics(workdir)
     assert [r["epoch"] for r in rows if "epoch" in r] == [0, 1, 2]
+    assert {k for k in rows[2] if k.startswith("train_")} == {f"train_{k}" for k in SEMI_OUTPUTS}
     for key in ("recon_loss", "class_loss", "class_error", "gen_style_loss", "gen_class_loss"):
         assert np.isfinite(rows[2][f"train_{key}"]), key
     for key in ("disc_style_accuracy", "disc_class_accuracy"):
@@ -414,7 +423,9 @@ def test_a_clustering_run_labels_its_clusters_from_the_validation_split(mnist_di
     run = str(tmp_path / "run")
     final = semi_train.train_and_evaluate(config, run)
     rows = metric_writer.read_metrics(run)
-    assert "train_class_loss" not in rows[1]  # no classification phase
+    assert {k for k in rows[1] if k.startswith("train_")} == {  # no classification phase
+        f"train_{k}" for k in SEMI_OUTPUTS if not k.startswith("class_")
+    }
     assert os.path.exists(os.path.join(run, run_files.CLUSTER_GRID))
     # Recomputed from q(y|x): each cluster takes the label of the validation image it is surest
     # of; the test images are scored with those labels (at the best validation epoch).
@@ -447,6 +458,9 @@ def test_the_baseline_reports_no_distance_of_its_codes_from_a_prior(semi_run, mn
     semi_train.train_and_evaluate(config, str(tmp_path / "run"))
     baseline = metric_writer.read_metrics(str(tmp_path / "run"))[1]
     assert "val_error" in baseline and not any(k.startswith("val_code_") for k in baseline)
+    assert {k for k in baseline if k.startswith("train_")} == {  # the classification's alone
+        f"train_{k}" for k in SEMI_OUTPUTS if k.startswith("class_")
+    }
     assert "val_code_mmd" in metric_writer.read_metrics(semi_run.workdir)[1]
     with pytest.raises(ConfigError, match="the supervised baseline.: its plane has nothing"):
         explorer.load(str(tmp_path / "run"))  # nor does the explorer walk its untrained plane
