@@ -52,8 +52,9 @@ def _averages(*names: str) -> dict[str, type[clu_metrics.Metric]]:
     return {name: clu_metrics.Average.from_output(name) for name in names}
 
 
-# The classification's (nats and % of the labelled mini-batches, the error before each step) and
-# the two adversarial phases' (the clustering's alone): a task's metrics are what its steps give.
+# A task's train metrics average what its phases' steps give: the classification's (class_loss in
+# nats, class_error in % of the labelled mini-batch before its step) and the two adversarial
+# phases' (all the clustering has).
 _CLASSIFY = _averages("class_loss", "class_error")
 _CLUSTER = _averages(
     "recon_loss",
