@@ -94,7 +94,9 @@ def test_late_reads_of_a_failed_restore_are_dropped_and_nothing_else(monkeypatch
 
     in_orbax = _raised_in(os.path.join(os.sep, "x", "orbax", "serialization.py"))
     elsewhere = _raised_in(os.path.join(os.sep, "x", "mine.py"))
+    read = ValueError("OUT_OF_RANGE: Error reading \"step\" [tensorstore_spec='{}']")  # no frame
     errors = [RuntimeError("Event loop is closed"), RuntimeError("other"), in_orbax, elsewhere]
+    errors.append(read)
     for error in errors:
         hook_args = dict(exc_type=type(error), exc_value=error, exc_traceback=error.__traceback__)
         sys.unraisablehook(types.SimpleNamespace(**hook_args))

@@ -196,22 +196,6 @@ def _in_orbax(tb: Any) -> bool:
     )
 
 
-def _drop_orphaned_reads(unraisable: Any) -> None:
-    """sys.unraisablehook: drops what the reads still in flight after a failed restore raise
-    when they end, from tensorstore's threads, up to seconds later: dozens of "Event loop is
-    closed" on the event loop orbax has closed, or orbax's coroutines closed with their read
-    error; passes on everything else. Installed for the process: those reads may finish long
-    after the restore returned."""
-    error = unraisable.exc_value
-    closed_loop = isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
-    if not (closed_loop or _in_orbax(getattr(unraisable, "exc_traceback", None))):
-        _previous_unraisablehook(unraisable)
-
-
-_previous_unraisablehook = sys.unraisablehook
-sys.unraisablehook = _drop_orphaned_reads
-
-
 def _left_behind(error: BaseException | None) -> bool:
     """Whether an exception nobody retrieved is one of orbax's reads or writes: raised in orbax's
     code, or by a tensorstore read (its future is set from tensorstore's threads: no frame of
@@ -219,6 +203,22 @@ def _left_behind(error: BaseException | None) -> bool:
     if error is None:
         return False
     return _in_orbax(error.__traceback__) or "tensorstore_spec" in str(error)
+
+
+def _drop_orphaned_reads(unraisable: Any) -> None:
+    """sys.unraisablehook: drops what the reads still in flight after a failed restore raise
+    when they end, from tensorstore's threads, up to seconds later: dozens of "Event loop is
+    closed" on the event loop orbax has closed, or their read errors (`_left_behind`, as in
+    the asyncio records `_OrbaxNoise` drops); passes on everything else. Installed for the
+    process: those reads may finish long after the restore returned."""
+    error = unraisable.exc_value
+    closed_loop = isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+    if not (closed_loop or _left_behind(error)):
+        _previous_unraisablehook(unraisable)
+
+
+_previous_unraisablehook = sys.unraisablehook
+sys.unraisablehook = _drop_orphaned_reads
 
 
 class _OrbaxNoise(logging_std.Filter):
